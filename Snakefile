@@ -1,0 +1,21 @@
+# Entry point: config, validation, the rule files, and what a full run produces.
+# All logic lives in the package src/mnist_sweep; rules only call it.
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/summarize.smk"
+include: "workflow/rules/plots.smk"
+
+
+rule all:
+    input:
+        get_final_outputs(),
+    default_target: True

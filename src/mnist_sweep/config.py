@@ -1,0 +1,183 @@
+"""Config validation and the run table (grid x seeds).
+
+The schema (workflow/schemas/config.schema.yaml) says what a schema can say; the
+named checks below say the rest. Every problem becomes one ConfigError line that
+names the key, the value and what is allowed, so Snakemake can stop before any job.
+We call jsonschema directly (the library snakemake.utils.validate wraps) because
+validate's error is a multi-line dump of the whole config and schema.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+# Column order of the run table = directory order of a run path.
+HYPERPARAMETERS = (
+    "model",
+    "hidden_units",
+    "dropout",
+    "activation",
+    "optimizer",
+    "learning_rate",
+    "batch_size",
+    "epochs",
+)
+
+
+class ConfigError(ValueError):
+    """A config problem, phrased for the user in one line."""
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def _key_name(path) -> str:
+    parts = []
+    for item in path:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def _describe(schema: dict, path) -> str:
+    """The description of the schema node for a config path (what is allowed)."""
+    node = schema
+    for item in path:
+        if isinstance(item, int):
+            node = node.get("items", {})
+        else:
+            node = node.get("properties", {}).get(item, {})
+    return node.get("description", "")
+
+
+def _format_error(error: jsonschema.ValidationError, schema: dict) -> str:
+    path = list(error.absolute_path)
+    key = _key_name(path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        where = f"in '{key}'" if path else "at the top level"
+        return (
+            f"config: unknown key {', '.join(repr(k) for k in unknown)} {where}; "
+            f"allowed keys: {', '.join(allowed)}"
+        )
+    # For an item of a list, describe the list's key (e.g. grid.dropout).
+    described = [p for p in path if not isinstance(p, int)]
+    hint = _describe(schema, described)
+    value = json.dumps(error.instance)
+    if error.validator == "enum":
+        allowed = ", ".join(str(v) for v in error.validator_value)
+        return f"config: {key} = {value} is not allowed; allowed values: {allowed}"
+    if error.validator == "type":
+        return f"config: {key} = {value} has the wrong type (expected {error.validator_value}); {hint}"
+    if error.validator == "minItems":
+        return f"config: {key} is empty; {hint}"
+    return f"config: {key} = {value} is not allowed ({error.message}); {hint}"
+
+
+def _fill_defaults(config: dict, schema: dict) -> dict:
+    filled = dict(config)
+    for name, node in schema["properties"].items():
+        if name not in filled and "default" in node:
+            filled[name] = node["default"]
+    grid_schema = schema["properties"]["grid"]["properties"]
+    grid = dict(filled.get("grid") or {})
+    for name, node in grid_schema.items():
+        grid.setdefault(name, node["default"])
+    filled["grid"] = grid
+    return filled
+
+
+def _check_no_duplicates(key: str, values: list) -> None:
+    seen, duplicates = set(), []
+    for value in values:
+        marker = json.dumps(value)
+        if marker in seen:
+            duplicates.append(value)
+        seen.add(marker)
+    if duplicates:
+        raise ConfigError(
+            f"config: {key} lists {json.dumps(duplicates[0])} more than once; each value must appear once"
+        )
+
+
+def _check_data_path(data_path: str | None) -> None:
+    if data_path is None:
+        return
+    path = Path(data_path)
+    if not path.exists():
+        raise ConfigError(
+            f"config: data_path = {json.dumps(data_path)} does not exist; "
+            "give an existing .npz file (x_train, y_train, x_test, y_test) or a folder of the four IDX .gz files"
+        )
+    if path.is_file() and path.suffix != ".npz":
+        raise ConfigError(
+            f"config: data_path = {json.dumps(data_path)} is not a .npz file; "
+            "give a .npz file (x_train, y_train, x_test, y_test) or a folder of the four IDX .gz files"
+        )
+
+
+def validate_config(config: dict, schema: dict | None = None) -> dict:
+    """Return the config with defaults filled in, or raise ConfigError."""
+    schema = schema or load_schema()
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise ConfigError("config: the config must be a mapping of keys to values")
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        raise ConfigError(_format_error(jsonschema.exceptions.best_match(errors), schema))
+    config = _fill_defaults(config, schema)
+    _check_no_duplicates("seeds", config["seeds"])
+    for name in HYPERPARAMETERS:
+        _check_no_duplicates(f"grid.{name}", config["grid"][name])
+    _check_data_path(config["data_path"])
+    return config
+
+
+def format_value(name: str, value) -> str:
+    """A hyperparameter value as it appears in a run path (hidden_units [512, 512] -> 512-512)."""
+    if name == "hidden_units":
+        return "-".join(str(int(units)) for units in value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def parse_value(name: str, text: str):
+    """Inverse of format_value: the typed value from its path form."""
+    if name == "hidden_units":
+        return [int(units) for units in str(text).split("-")]
+    if name in ("dropout", "learning_rate"):
+        return float(text)
+    if name in ("batch_size", "epochs"):
+        return int(text)
+    return str(text)
+
+
+def grid_table(config: dict) -> pd.DataFrame:
+    """One row per grid point, values as path strings, columns in HYPERPARAMETERS order."""
+    grid = config["grid"]
+    rows = [
+        {name: format_value(name, value) for name, value in zip(HYPERPARAMETERS, combination)}
+        for combination in itertools.product(*(grid[name] for name in HYPERPARAMETERS))
+    ]
+    return pd.DataFrame(rows, columns=list(HYPERPARAMETERS), dtype=str)
+
+
+def run_path_fragment(point: dict) -> str:
+    """The Paramspace-style directory of a grid point: model~mlp/hidden_units~512-512/..."""
+    return "/".join(f"{name}~{point[name]}" for name in HYPERPARAMETERS)

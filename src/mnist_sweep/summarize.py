@@ -1,0 +1,146 @@
+"""Gather per-run metrics into tables: runs, grid points (seed statistics), the best point.
+
+configs.tsv statistics are over the runs that completed; diverged runs are counted
+in their own column. The 95% confidence interval of a mean uses the t-distribution
+with n-1 degrees of freedom (seeds are few); with one seed there is no interval.
+
+Run by hand:  python -m mnist_sweep.summarize --out-dir results/mnist/summary results/mnist/runs/**/metrics.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mnist_sweep.config import HYPERPARAMETERS, format_value, run_path_fragment
+from mnist_sweep.io import write_json, write_table, write_text
+
+METRICS = ("test_accuracy", "test_loss")
+RUN_COLUMNS = (
+    ["run_dir", "dataset", *HYPERPARAMETERS, "seed", "status"]
+    + ["test_accuracy", "test_loss", "train_accuracy", "train_loss", "val_accuracy", "val_loss"]
+    + ["epochs_run", "training_seconds", "samples_per_second", "parameter_count", "resumed_from_epoch"]
+    + ["device", "host", "slurm_job_id"]
+)
+
+
+def read_runs(metrics_files) -> pd.DataFrame:
+    """One row per run, hyperparameters in their run-path form (hidden_units 512-512)."""
+    rows = []
+    for path in metrics_files:
+        path = Path(path)
+        with open(path) as f:
+            metrics = json.load(f)
+        row = {column: metrics.get(column) for column in RUN_COLUMNS}
+        row["run_dir"] = str(path.parent)
+        for name in HYPERPARAMETERS:
+            row[name] = format_value(name, metrics[name])
+        rows.append(row)
+    runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    for column in METRICS + ("train_accuracy", "train_loss", "val_accuracy", "val_loss"):
+        runs[column] = pd.to_numeric(runs[column])
+    return runs.sort_values([*HYPERPARAMETERS, "seed"], kind="stable").reset_index(drop=True)
+
+
+def confidence_interval(values, level: float = 0.95):
+    """(low, high) of the mean with the t-distribution; (nan, nan) with fewer than 2 values."""
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    if n < 2:
+        return float("nan"), float("nan")
+    mean = values.mean()
+    half_width = stats.t.ppf(0.5 + level / 2, df=n - 1) * values.std(ddof=1) / np.sqrt(n)
+    return mean - half_width, mean + half_width
+
+
+def summarize_configs(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per grid point: seeds, diverged runs, mean/std/min/max/95% CI of each metric."""
+    rows = []
+    for point, group in runs.groupby(list(HYPERPARAMETERS), sort=False):
+        completed = group[group["status"] == "completed"]
+        row = dict(zip(HYPERPARAMETERS, point))
+        row["n_seeds"] = len(completed)
+        row["n_diverged"] = int((group["status"] == "diverged").sum())
+        row["seeds"] = ",".join(str(seed) for seed in completed["seed"])
+        for metric in METRICS:
+            values = completed[metric].to_numpy(dtype=float)
+            low, high = confidence_interval(values)
+            row[f"{metric}_mean"] = values.mean() if len(values) else float("nan")
+            row[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else float("nan")
+            row[f"{metric}_min"] = values.min() if len(values) else float("nan")
+            row[f"{metric}_max"] = values.max() if len(values) else float("nan")
+            row[f"{metric}_ci95_low"] = low
+            row[f"{metric}_ci95_high"] = high
+        row["run_path"] = run_path_fragment(row)
+        rows.append(row)
+    configs = pd.DataFrame(rows)
+    return configs.sort_values("test_accuracy_mean", ascending=False, na_position="last").reset_index(drop=True)
+
+
+def best_config(configs: pd.DataFrame) -> dict:
+    """The grid point with the highest mean test accuracy over its completed seeds."""
+    finished = configs[configs["n_seeds"] > 0]
+    if finished.empty:
+        return {"best": None, "reason": "no grid point has a completed run (all diverged)"}
+    best = finished.iloc[0]
+
+    def number(value):
+        return None if pd.isna(value) else float(value)
+
+    return {
+        "criterion": "highest mean test_accuracy over completed seeds",
+        "hyperparameters": {name: best[name] for name in HYPERPARAMETERS},
+        "run_path": best["run_path"],
+        "n_seeds": int(best["n_seeds"]),
+        "n_diverged": int(best["n_diverged"]),
+        "seeds": [int(seed) for seed in str(best["seeds"]).split(",") if seed],
+        "test_accuracy_mean": number(best["test_accuracy_mean"]),
+        "test_accuracy_std": number(best["test_accuracy_std"]),
+        "test_accuracy_ci95": [number(best["test_accuracy_ci95_low"]), number(best["test_accuracy_ci95_high"])],
+        "test_loss_mean": number(best["test_loss_mean"]),
+        "grid_points": len(configs),
+    }
+
+
+def to_html(frame: pd.DataFrame, title: str) -> str:
+    table = frame.to_html(index=False, float_format=lambda value: f"{value:.4f}", na_rep="", border=0)
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{title}</title><style>table{{border-collapse:collapse;font:13px sans-serif}}"
+        "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}</style></head>"
+        f"<body><h3>{title}</h3>{table}</body></html>\n"
+    )
+
+
+def summarize(metrics_files, out_dir) -> dict:
+    out_dir = Path(out_dir)
+    runs = read_runs(metrics_files)
+    configs = summarize_configs(runs)
+    best = best_config(configs)
+    write_table(out_dir / "runs.tsv", runs)
+    write_table(out_dir / "configs.tsv", configs)
+    write_json(out_dir / "best.json", best)
+    write_text(out_dir / "runs.html", to_html(runs, "Runs: one row per (grid point, seed)"))
+    shown = configs.drop(columns=["run_path"])
+    write_text(out_dir / "configs.html", to_html(shown, "Grid points: statistics over seeds"))
+    return {"runs": runs, "configs": configs, "best": best}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Gather run metrics into summary tables.")
+    parser.add_argument("--out-dir", required=True, type=Path)
+    parser.add_argument("metrics", nargs="+", type=Path, help="metrics.json files of the runs")
+    args = parser.parse_args(argv)
+    result = summarize(args.metrics, args.out_dir)
+    print(f"{len(result['runs'])} runs, {len(result['configs'])} grid points -> {args.out_dir}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,314 @@
+"""Train one run (one grid point, one seed) and write its files into the run directory.
+
+Files: metrics.json, history.tsv, predictions.npz, model.keras (each written under a
+temporary name and renamed; metrics.json last). While training, the state after
+every completed epoch is kept in <run dir>/resume/, so a run stopped by SIGTERM
+(SLURM preemption or time limit) or killed outright continues from its last
+completed epoch when rerun; the folder is removed when the run completes.
+
+Determinism: Python, NumPy and TensorFlow are seeded from the run's seed, op
+determinism is on, the data order of epoch e comes from (seed, e) alone and the
+dropout generator's state is part of the saved model, so a resumed run ends with
+the same numbers as an uninterrupted one (on CPU).
+
+Run by hand (e.g. on a GPU node, to debug):
+    python -m mnist_sweep.train --data resources/data/mnist.npz --out /tmp/run --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mnist_sweep.config import HYPERPARAMETERS, parse_value
+from mnist_sweep.io import atomic_path, write_json, write_table
+
+EXIT_PREEMPTED = 143  # 128 + SIGTERM, what a process killed by SIGTERM reports
+TUTORIAL = {
+    "model": "mlp",
+    "hidden_units": [512, 512],
+    "dropout": 0.2,
+    "activation": "relu",
+    "optimizer": "adam",
+    "learning_rate": 0.001,
+    "batch_size": 128,
+    "epochs": 4,
+}
+
+
+class StopRequested:
+    """Remembers a SIGTERM so training can stop cleanly at the end of the current epoch."""
+
+    def __init__(self):
+        self.signal_name = None
+
+    def install(self):
+        for signum in (signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum, frame):
+        self.signal_name = signal.Signals(signum).name
+        print(f"received {self.signal_name}: stopping after the current epoch", flush=True)
+
+    def __bool__(self):
+        return self.signal_name is not None
+
+
+def configure_tensorflow(threads: int):
+    """Threads as asked (several jobs may share a node), GPU memory growth (several may share a GPU)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        tf.config.experimental.set_memory_growth(gpu, True)
+    tf.config.experimental.enable_op_determinism()
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return f"GPU:0 ({details.get('device_name', 'unknown')})"
+    return f"CPU ({platform.processor() or platform.machine()})"
+
+
+def prepare_inputs(arrays: dict, model_name: str, validation_split: float):
+    """Scale to [0, 1], shape for the model, one-hot labels; validation = last part of train."""
+    from mnist_sweep.model import NUM_CLASSES, input_shape
+
+    def images(x):
+        return (x.astype("float32") / 255.0).reshape((-1,) + input_shape(model_name))
+
+    def one_hot(y):
+        return np.eye(NUM_CLASSES, dtype="float32")[y]
+
+    x_train, y_train = images(arrays["x_train"]), one_hot(arrays["y_train"])
+    n_validation = int(len(x_train) * validation_split)
+    n_fit = len(x_train) - n_validation
+    return {
+        "x_fit": x_train[:n_fit],
+        "y_fit": y_train[:n_fit],
+        "x_validation": x_train[n_fit:] if n_validation else None,
+        "y_validation": y_train[n_fit:] if n_validation else None,
+        "x_test": images(arrays["x_test"]),
+        "y_test": one_hot(arrays["y_test"]),
+        "labels_test": arrays["y_test"].astype("uint8"),
+    }
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The data order of one epoch, from the seed and the epoch alone (so a resume replays it)."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def finite_or_none(value):
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _fmt(value) -> str:
+    return "nan" if value is None else f"{value:.4f}"
+
+
+class ResumeState:
+    """The run's state after its last completed epoch: a model file plus a JSON pointer to it.
+
+    The pointer is written after the model file, so it never names a half-written model.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.folder = run_dir / "resume"
+        self.pointer = self.folder / "state.json"
+
+    def load(self):
+        if not self.pointer.exists():
+            return None
+        state = json.loads(self.pointer.read_text())
+        import keras
+
+        model = keras.models.load_model(self.folder / state["model_file"])
+        return model, state
+
+    def save(self, model, epochs_done: int, history: list, extra: dict):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        model_file = f"epoch-{epochs_done}.keras"
+        with atomic_path(self.folder / model_file) as partial:
+            model.save(partial)
+        write_json(self.pointer, {"epochs_done": epochs_done, "model_file": model_file, "history": history, **extra})
+        for old in self.folder.glob("epoch-*.keras"):
+            if old.name != model_file:
+                old.unlink()
+
+    def clear(self):
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def train_run(data_file, run_dir, hyperparameters: dict, seed: int, dataset: str, threads: int = 2,
+              validation_split: float = 0.1, stop: StopRequested | None = None) -> dict:
+    """Train (or resume) one run; return its metrics. Raises SystemExit(143) when stopped by a signal."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stop = stop if stop is not None else StopRequested()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    device = configure_tensorflow(threads)
+
+    import keras
+    import tensorflow as tf
+
+    from mnist_sweep.data import load_prepared
+    from mnist_sweep.model import build_model
+
+    keras.utils.set_random_seed(seed)
+    inputs = prepare_inputs(load_prepared(data_file), hyperparameters["model"], validation_split)
+    n_fit = len(inputs["x_fit"])
+    validation = (
+        (inputs["x_validation"], inputs["y_validation"]) if inputs["x_validation"] is not None else None
+    )
+
+    resume = ResumeState(run_dir)
+    loaded = resume.load()
+    if loaded:
+        model, state = loaded
+        history, resumed_from = state["history"], state["epochs_done"]
+        training_seconds = state["training_seconds"]
+        print(f"resuming from the state after epoch {resumed_from}", flush=True)
+    else:
+        model, history, resumed_from, training_seconds = build_model(hyperparameters), [], None, 0.0
+
+    print(
+        f"run {run_dir}: {dataset}, seed {seed}, {json.dumps(hyperparameters)}; "
+        f"{n_fit} training images, device {device}",
+        flush=True,
+    )
+    status = "completed"
+    epochs = hyperparameters["epochs"]
+    for epoch in range(len(history), epochs):
+        order = epoch_order(seed, epoch, n_fit)
+        tick = time.perf_counter()
+        result = model.fit(
+            inputs["x_fit"][order],
+            inputs["y_fit"][order],
+            batch_size=hyperparameters["batch_size"],
+            epochs=1,
+            shuffle=False,
+            validation_data=validation,
+            callbacks=[keras.callbacks.TerminateOnNaN()],
+            verbose=0,
+        ).history
+        seconds = time.perf_counter() - tick
+        training_seconds += seconds
+        row = {
+            "epoch": epoch + 1,
+            "loss": finite_or_none(result["loss"][-1]),
+            "accuracy": finite_or_none(result["accuracy"][-1]),
+            "val_loss": finite_or_none(result["val_loss"][-1]) if validation else None,
+            "val_accuracy": finite_or_none(result["val_accuracy"][-1]) if validation else None,
+            "seconds": round(seconds, 3),
+        }
+        history.append(row)
+        print(
+            f"epoch {epoch + 1}/{epochs}: loss {_fmt(row['loss'])} accuracy {_fmt(row['accuracy'])} "
+            f"val_loss {_fmt(row['val_loss'])} val_accuracy {_fmt(row['val_accuracy'])} ({seconds:.1f} s)",
+            flush=True,
+        )
+        if row["loss"] is None:
+            status = "diverged"
+            print(f"loss is not finite in epoch {epoch + 1}: run diverged, training stopped", flush=True)
+            break
+        if epoch + 1 < epochs:
+            resume.save(model, epoch + 1, history, {"training_seconds": training_seconds})
+        if stop and epoch + 1 < epochs:
+            print(f"stopped by {stop.signal_name} after epoch {epoch + 1}; state saved in {resume.folder}, "
+                  "rerun to resume", flush=True)
+            raise SystemExit(EXIT_PREEMPTED)
+
+    test_loss, test_accuracy = model.evaluate(inputs["x_test"], inputs["y_test"], batch_size=1024, verbose=0)
+    probabilities = model.predict(inputs["x_test"], batch_size=1024, verbose=0)
+    predicted = np.argmax(np.nan_to_num(probabilities, nan=0.0), axis=1).astype("uint8")
+
+    with atomic_path(run_dir / "predictions.npz") as partial:
+        with open(partial, "wb") as f:
+            np.savez_compressed(f, predicted=predicted, probabilities=probabilities.astype("float32"),
+                                label=inputs["labels_test"])
+    with atomic_path(run_dir / "model.keras") as partial:
+        model.save(partial)
+    import pandas as pd
+
+    write_table(run_dir / "history.tsv", pd.DataFrame(history, columns=list(history[0]) if history else None))
+    last = history[-1] if history else {}
+    epochs_run = len(history)
+    metrics = {
+        "dataset": dataset,
+        **{name: hyperparameters[name] for name in HYPERPARAMETERS},
+        "seed": seed,
+        "status": status,
+        "test_loss": finite_or_none(test_loss),
+        "test_accuracy": finite_or_none(test_accuracy),
+        "train_loss": last.get("loss"),
+        "train_accuracy": last.get("accuracy"),
+        "val_loss": last.get("val_loss"),
+        "val_accuracy": last.get("val_accuracy"),
+        "epochs_run": epochs_run,
+        "training_seconds": round(training_seconds, 3),
+        "samples_per_second": round(n_fit * epochs_run / training_seconds, 1) if training_seconds else None,
+        "parameter_count": int(model.count_params()),
+        "training_images": n_fit,
+        "validation_images": len(inputs["x_validation"]) if validation else 0,
+        "test_images": len(inputs["x_test"]),
+        "resumed_from_epoch": resumed_from,
+        "host": socket.gethostname(),
+        "device": device,
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "python_version": platform.python_version(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    write_json(run_dir / "metrics.json", metrics)
+    resume.clear()
+    print(f"done: status {status}, test_accuracy {metrics['test_accuracy']}, test_loss {metrics['test_loss']}",
+          flush=True)
+    return metrics
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description="Train one run of the sweep (one grid point, one seed).")
+    parser.add_argument("--data", required=True, type=Path, help="prepared dataset (.npz from mnist_sweep.data)")
+    parser.add_argument("--out", required=True, type=Path, help="run directory to write into")
+    parser.add_argument("--seed", required=True, type=int)
+    parser.add_argument("--dataset", default="mnist", help="dataset name recorded in metrics.json")
+    parser.add_argument("--threads", type=int, default=2, help="TensorFlow CPU threads")
+    parser.add_argument("--validation-split", type=float, default=0.1)
+    for name in HYPERPARAMETERS:
+        default = TUTORIAL[name]
+        shown = "-".join(map(str, default)) if name == "hidden_units" else default
+        parser.add_argument(f"--{name.replace('_', '-')}", default=str(shown),
+                            help=f"default: {shown}" + (" (layer sizes joined by '-')" if name == "hidden_units" else ""))
+    args = parser.parse_args(argv)
+    args.hyperparameters = {name: parse_value(name, getattr(args, name)) for name in HYPERPARAMETERS}
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    stop = StopRequested()
+    stop.install()
+    train_run(args.data, args.out, args.hyperparameters, args.seed, args.dataset, args.threads,
+              args.validation_split, stop)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+import sys
+from pathlib import Path
+
+from snakemake.utils import Paramspace
+
+from mnist_sweep.config import ConfigError, grid_table, load_schema, validate_config
+
+# Bad config stops here, before any job, with one line naming the key and what is allowed.
+try:
+    config = validate_config(
+        config, load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+    )
+except ConfigError as error:
+    sys.exit(f"error: {error}")
+
+DATASET = config["dataset"]
+RESULTS = f"results/{DATASET}"
+# One row per grid point; run directories read model~mlp/hidden_units~512-512/.../seed~N.
+paramspace = Paramspace(grid_table(config), param_sep="~")
+RUN_DIR = f"{RESULTS}/runs/{paramspace.wildcard_pattern}/seed~{{seed}}"
+
+
+wildcard_constraints:
+    seed=r"\d+",
+    **{name: r"[^/]+" for name in paramspace.dataframe.columns},
+
+
+def run_dirs():
+    """Every run directory of the sweep: grid points x seeds."""
+    return [
+        f"{RESULTS}/runs/{point}/seed~{seed}"
+        for point in paramspace.instance_patterns
+        for seed in config["seeds"]
+    ]
+
+
+def get_run_files(name):
+    """Input function: one file (metrics.json, predictions.npz, ...) of every run."""
+    return [f"{run_dir}/{name}" for run_dir in run_dirs()]
+
+
+def get_prepared_data(wildcards=None):
+    return f"resources/data/{DATASET}.npz"
+
+
+def get_data_source(wildcards=None):
+    """The local data file/folder (an input, so a changed file is noticed), else nothing."""
+    return [config["data_path"]] if config["data_path"] else []
+
+
+def get_hyperparameter_args(wildcards):
+    """The run's hyperparameters as command-line flags of mnist_sweep.train."""
+    values = paramspace.instance(wildcards)
+    return " ".join(f"--{name.replace('_', '-')} {values[name]}" for name in values)
+
+
+def get_final_outputs():
+    summary = [
+        f"{RESULTS}/summary/{name}"
+        for name in ("runs.tsv", "configs.tsv", "best.json", "runs.html", "configs.html", "config.yaml")
+    ]
+    figures = [f"{RESULTS}/figures/{name}" for name in ("samples.png", "predictions.png")]
+    return summary + figures

@@ -1,0 +1,44 @@
+localrules:
+    summarize,
+    save_config,
+
+
+rule summarize:
+    input:
+        metrics=get_run_files("metrics.json"),
+    output:
+        runs=f"{RESULTS}/summary/runs.tsv",
+        configs=f"{RESULTS}/summary/configs.tsv",
+        best=f"{RESULTS}/summary/best.json",
+        runs_html=report(
+            f"{RESULTS}/summary/runs.html",
+            caption="../report/runs.rst",
+            category="Tables",
+            labels={"table": "runs"},
+        ),
+        configs_html=report(
+            f"{RESULTS}/summary/configs.html",
+            caption="../report/configs.rst",
+            category="Tables",
+            labels={"table": "grid points"},
+        ),
+    log:
+        f"logs/{DATASET}/summarize.log",
+    script:
+        "../scripts/summarize.py"
+
+
+rule save_config:
+    output:
+        report(
+            f"{RESULTS}/summary/config.yaml",
+            caption="../report/config.rst",
+            category="Config",
+            labels={"file": "config.yaml"},
+        ),
+    params:
+        config=config,
+    log:
+        f"logs/{DATASET}/save_config.log",
+    script:
+        "../scripts/save_config.py"
