@@ -87,6 +87,35 @@ def _format_error(error: jsonschema.ValidationError, schema: dict) -> str:
     return f"config: {key} = {value} is not allowed ({error.message}); {hint}"
 
 
+def _coerce_strings(value, schema: dict):
+    """Undo `snakemake --config key=[1,2]`, which reads nested values as strings.
+
+    Only strings that are plainly a number (or null) where the schema wants one are
+    converted; anything else is left for the schema to refuse with its own message.
+    """
+    types = schema.get("type")
+    types = [types] if isinstance(types, str) else (types or [])
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        return {key: _coerce_strings(item, properties.get(key, {})) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_coerce_strings(item, schema.get("items", {})) for item in value]
+    if isinstance(value, str):
+        if "null" in types and value in ("null", "None", "~"):
+            return None
+        if "integer" in types:
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        if "number" in types:
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    return value
+
+
 def _fill_defaults(config: dict, schema: dict) -> dict:
     filled = dict(config)
     for name, node in schema["properties"].items():
@@ -127,6 +156,13 @@ def _check_data_path(data_path: str | None) -> None:
             f"config: data_path = {json.dumps(data_path)} is not a .npz file; "
             "give a .npz file (x_train, y_train, x_test, y_test) or a folder of the four IDX .gz files"
         )
+    # Read it now (a second or less) so wrong shapes, dtypes or labels stop the run before any job.
+    from mnist_sweep.data import DataError, load_local
+
+    try:
+        load_local(path)
+    except DataError as error:
+        raise ConfigError(f"config: {error}") from error
 
 
 def validate_config(config: dict, schema: dict | None = None) -> dict:
@@ -136,6 +172,7 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
         config = {}
     if not isinstance(config, dict):
         raise ConfigError("config: the config must be a mapping of keys to values")
+    config = _coerce_strings(config, schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:

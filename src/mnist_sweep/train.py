@@ -253,8 +253,9 @@ def train_run(data_file, run_dir, hyperparameters: dict, seed: int, dataset: str
         **{name: hyperparameters[name] for name in HYPERPARAMETERS},
         "seed": seed,
         "status": status,
-        "test_loss": finite_or_none(test_loss),
-        "test_accuracy": finite_or_none(test_accuracy),
+        # A diverged model's test numbers mean nothing: leave them empty.
+        "test_loss": finite_or_none(test_loss) if status == "completed" else None,
+        "test_accuracy": finite_or_none(test_accuracy) if status == "completed" else None,
         "train_loss": last.get("loss"),
         "train_accuracy": last.get("accuracy"),
         "val_loss": last.get("val_loss"),

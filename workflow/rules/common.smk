@@ -3,15 +3,21 @@ from pathlib import Path
 
 from snakemake.utils import Paramspace
 
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from mnist_sweep.config import ConfigError, grid_table, load_schema, validate_config
+from mnist_sweep.environment import prepend_pythonpath
 
 # Bad config stops here, before any job, with one line naming the key and what is allowed.
 try:
     config = validate_config(
-        config, load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+        config,
+        load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
     )
 except ConfigError as error:
     sys.exit(f"error: {error}")
+
+# Jobs (shell, script, conda, SLURM) find the package even where it is not pip-installed.
+prepend_pythonpath(str(Path(workflow.basedir) / "src"))
 
 DATASET = config["dataset"]
 RESULTS = f"results/{DATASET}"
@@ -21,8 +27,8 @@ RUN_DIR = f"{RESULTS}/runs/{paramspace.wildcard_pattern}/seed~{{seed}}"
 
 
 wildcard_constraints:
-    seed=r"\d+",
     **{name: r"[^/]+" for name in paramspace.dataframe.columns},
+    seed=r"\d+",
 
 
 def run_dirs():
@@ -57,7 +63,16 @@ def get_hyperparameter_args(wildcards):
 def get_final_outputs():
     summary = [
         f"{RESULTS}/summary/{name}"
-        for name in ("runs.tsv", "configs.tsv", "best.json", "runs.html", "configs.html", "config.yaml")
+        for name in (
+            "runs.tsv",
+            "configs.tsv",
+            "best.json",
+            "runs.html",
+            "configs.html",
+            "config.yaml",
+        )
     ]
-    figures = [f"{RESULTS}/figures/{name}" for name in ("samples.png", "predictions.png")]
+    figures = [
+        f"{RESULTS}/figures/{name}" for name in ("samples.png", "predictions.png")
+    ]
     return summary + figures

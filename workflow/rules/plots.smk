@@ -15,6 +15,8 @@ rule plot_samples:
         ),
     log:
         f"logs/{DATASET}/plot_samples.log",
+    conda:
+        "../envs/mnist-sweep.yaml"
     shell:
         "python -m mnist_sweep.figures samples --data {input.data} --out {output} > {log} 2>&1"
 
@@ -33,5 +35,7 @@ rule plot_predictions:
         ),
     log:
         f"logs/{DATASET}/plot_predictions.log",
+    conda:
+        "../envs/mnist-sweep.yaml"
     script:
         "../scripts/plot_predictions.py"

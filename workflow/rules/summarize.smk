@@ -24,6 +24,8 @@ rule summarize:
         ),
     log:
         f"logs/{DATASET}/summarize.log",
+    conda:
+        "../envs/mnist-sweep.yaml"
     script:
         "../scripts/summarize.py"
 
@@ -36,9 +38,11 @@ rule save_config:
             category="Config",
             labels={"file": "config.yaml"},
         ),
-    params:
-        config=config,
     log:
         f"logs/{DATASET}/save_config.log",
+    conda:
+        "../envs/mnist-sweep.yaml"
+    params:
+        config=config,
     script:
         "../scripts/save_config.py"

@@ -6,18 +6,21 @@ rule train:
         history=f"{RUN_DIR}/history.tsv",
         predictions=f"{RUN_DIR}/predictions.npz",
         model=f"{RUN_DIR}/model.keras",
-    params:
-        run_dir=RUN_DIR,
-        hyperparameters=get_hyperparameter_args,
-        validation_split=config["validation_split"],
     log:
         f"{RUN_DIR}/train.log",
     benchmark:
         f"{RUN_DIR}/benchmark.tsv"
+    conda:
+        "../envs/mnist-sweep.yaml"
     threads: config["train_threads"]
     resources:
         gpu=1,
+    params:
+        run_dir=RUN_DIR,
+        hyperparameters=get_hyperparameter_args,
+        validation_split=config["validation_split"],
+        dataset=DATASET,
     shell:
         "python -m mnist_sweep.train --data {input.data} --out {params.run_dir} "
-        "--seed {wildcards.seed} --dataset {DATASET} --threads {threads} "
+        "--seed {wildcards.seed} --dataset {params.dataset} --threads {threads} "
         "--validation-split {params.validation_split} {params.hyperparameters} > {log} 2>&1"

@@ -1,0 +1,36 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def mnist_5k_file(tmp_path_factory):
+    """The bundled 5,000-digit MNIST subset, prepared once per test session."""
+    from mnist_sweep.data import prepare
+
+    out = tmp_path_factory.mktemp("data") / "mnist_5k.npz"
+    prepare("mnist_5k", out)
+    return out
+
+
+def small_arrays(n_train=200, n_test=50, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "x_train": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "y_train": rng.integers(0, 10, n_train).astype(np.uint8),
+        "x_test": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "y_test": rng.integers(0, 10, n_test).astype(np.uint8),
+    }
+
+
+def run_python(*args, **kwargs):
+    """Run `python <args>` with the package importable; return the CompletedProcess."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, **kwargs)

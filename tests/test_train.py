@@ -1,0 +1,124 @@
+"""Real training on the bundled MNIST subset: files, determinism, preemption, divergence."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, run_python
+
+pytestmark = pytest.mark.slow
+
+
+def train_args(data, out, seed=0, **hyperparameters):
+    args = ["-m", "mnist_sweep.train", "--data", str(data), "--out", str(out), "--seed", str(seed),
+            "--dataset", "mnist_5k", "--threads", "1"]
+    for name, value in hyperparameters.items():
+        args += [f"--{name.replace('_', '-')}", str(value)]
+    return args
+
+
+def comparable(metrics):
+    """The numbers that must not depend on timing, host or resumption."""
+    keys = ("test_accuracy", "test_loss", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+            "epochs_run", "status", "parameter_count")
+    return {key: metrics[key] for key in keys}
+
+
+def test_model_shapes():
+    from mnist_sweep.model import build_model
+
+    tutorial = {"model": "mlp", "hidden_units": [512, 512], "dropout": 0.2, "activation": "relu",
+                "optimizer": "adam", "learning_rate": 0.001, "batch_size": 128, "epochs": 4}
+    model = build_model(tutorial)
+    # 784*512+512 + 512*512+512 + 512*10+10, as in the tutorial's summary
+    assert model.count_params() == 669_706
+    assert [layer.__class__.__name__ for layer in model.layers] == ["Dense", "Dropout", "Dense", "Dropout", "Dense"]
+    assert model.layers[1].rate == 0.2
+    assert model.loss == "categorical_crossentropy"
+    cnn = build_model(dict(tutorial, model="cnn", dropout=0.5))
+    assert cnn.count_params() == 34_826  # the Keras convnet example's count
+    assert build_model(dict(tutorial, hidden_units=[64])).count_params() == 784 * 64 + 64 + 64 * 10 + 10
+
+
+def test_run_writes_all_files_and_is_deterministic(tmp_path, mnist_5k_file):
+    first = run_python(*train_args(mnist_5k_file, tmp_path / "a", seed=3, epochs=2))
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = run_python(*train_args(mnist_5k_file, tmp_path / "b", seed=3, epochs=2))
+    assert second.returncode == 0
+    other_seed = run_python(*train_args(mnist_5k_file, tmp_path / "c", seed=4, epochs=2))
+    assert other_seed.returncode == 0
+    metrics = [json.loads((tmp_path / name / "metrics.json").read_text()) for name in "abc"]
+    assert comparable(metrics[0]) == comparable(metrics[1])
+    assert metrics[0]["test_loss"] != metrics[2]["test_loss"]
+    run = tmp_path / "a"
+    assert sorted(p.name for p in run.iterdir()) == ["history.tsv", "metrics.json", "model.keras", "predictions.npz"]
+    m = metrics[0]
+    assert m["status"] == "completed" and m["epochs_run"] == 2 and m["seed"] == 3
+    assert m["hidden_units"] == [512, 512] and m["dropout"] == 0.2 and m["dataset"] == "mnist_5k"
+    assert 0.8 < m["test_accuracy"] <= 1.0
+    assert m["training_images"] == 3600 and m["validation_images"] == 400 and m["test_images"] == 1000
+    assert m["samples_per_second"] > 0 and m["device"].startswith("CPU")
+    assert m["resumed_from_epoch"] is None and m["slurm_job_id"] is None
+    history = pd.read_csv(run / "history.tsv", sep="\t")
+    assert history["epoch"].tolist() == [1, 2]
+    assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+    with np.load(run / "predictions.npz") as predictions:
+        assert predictions["predicted"].shape == (1000,)
+        assert predictions["probabilities"].shape == (1000, 10)
+        assert np.allclose(predictions["probabilities"].sum(axis=1), 1, atol=1e-4)
+        assert (predictions["predicted"] == predictions["label"]).mean() == pytest.approx(m["test_accuracy"], abs=1e-6)
+    log = first.stdout
+    assert "epoch 1/2: loss" in log and "epoch 2/2: loss" in log and "val_accuracy" in log
+
+
+def test_sigterm_saves_state_and_rerun_resumes_to_identical_result(tmp_path, mnist_5k_file):
+    settings = dict(seed=1, epochs=5, batch_size=16)
+    reference = run_python(*train_args(mnist_5k_file, tmp_path / "whole", **settings))
+    assert reference.returncode == 0
+
+    run_dir = tmp_path / "interrupted"
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    process = subprocess.Popen([sys.executable, *train_args(mnist_5k_file, run_dir, **settings)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = []
+    for line in process.stdout:
+        output.append(line)
+        if line.startswith("epoch 1/5"):
+            process.send_signal(signal.SIGTERM)  # mid-run: epoch 2 is in progress
+    process.wait(timeout=300)
+    text = "".join(output)
+    assert process.returncode == 143, text
+    assert "received SIGTERM" in text and "rerun to resume" in text
+    assert not (run_dir / "metrics.json").exists()
+    state = json.loads((run_dir / "resume" / "state.json").read_text())
+    stopped_after = state["epochs_done"]
+    assert stopped_after in (1, 2)  # at the latest, the end of the epoch in progress
+
+    resumed = run_python(*train_args(mnist_5k_file, run_dir, **settings))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"resuming from the state after epoch {stopped_after}" in resumed.stdout
+    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    again = json.loads((run_dir / "metrics.json").read_text())
+    assert again["resumed_from_epoch"] == stopped_after
+    assert comparable(again) == comparable(whole)
+    assert not (run_dir / "resume").exists()
+    history_whole = pd.read_csv(tmp_path / "whole" / "history.tsv", sep="\t")
+    history_again = pd.read_csv(run_dir / "history.tsv", sep="\t")
+    pd.testing.assert_frame_equal(history_whole.drop(columns="seconds"), history_again.drop(columns="seconds"))
+
+
+def test_diverging_run_is_a_result(tmp_path, mnist_5k_file):
+    result = run_python(*train_args(mnist_5k_file, tmp_path / "d", optimizer="sgd", learning_rate=1e8, epochs=3))
+    assert result.returncode == 0, result.stdout + result.stderr
+    metrics = json.loads((tmp_path / "d" / "metrics.json").read_text())
+    assert metrics["status"] == "diverged"
+    assert metrics["test_accuracy"] is None and metrics["epochs_run"] < 3
+    assert "run diverged" in result.stdout
+    for name in ("history.tsv", "predictions.npz", "model.keras"):
+        assert (tmp_path / "d" / name).exists()
