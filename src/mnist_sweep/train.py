@@ -121,10 +121,23 @@ def _fmt(value) -> str:
     return "nan" if value is None else f"{value:.4f}"
 
 
+def dropout_states(model) -> list:
+    """The dropout layers' random-generator states, which a saved .keras model does not keep."""
+    return [layer.seed_generator.state.numpy().tolist() for layer in model.layers if hasattr(layer, "seed_generator")]
+
+
+def restore_dropout_states(model, states: list) -> None:
+    layers = [layer for layer in model.layers if hasattr(layer, "seed_generator")]
+    for layer, state in zip(layers, states, strict=True):
+        layer.seed_generator.state.assign(np.asarray(state, dtype=layer.seed_generator.state.dtype))
+
+
 class ResumeState:
     """The run's state after its last completed epoch: a model file plus a JSON pointer to it.
 
     The pointer is written after the model file, so it never names a half-written model.
+    It also holds the dropout generators' states (Keras does not save them), so the
+    dropout masks after a resume are the ones an uninterrupted run would draw.
     """
 
     def __init__(self, run_dir: Path):
@@ -138,6 +151,7 @@ class ResumeState:
         import keras
 
         model = keras.models.load_model(self.folder / state["model_file"])
+        restore_dropout_states(model, state["dropout_states"])
         return model, state
 
     def save(self, model, epochs_done: int, history: list, extra: dict):
@@ -145,7 +159,8 @@ class ResumeState:
         model_file = f"epoch-{epochs_done}.keras"
         with atomic_path(self.folder / model_file) as partial:
             model.save(partial)
-        write_json(self.pointer, {"epochs_done": epochs_done, "model_file": model_file, "history": history, **extra})
+        write_json(self.pointer, {"epochs_done": epochs_done, "model_file": model_file, "history": history,
+                                  "dropout_states": dropout_states(model), **extra})
         for old in self.folder.glob("epoch-*.keras"):
             if old.name != model_file:
                 old.unlink()
