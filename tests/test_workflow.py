@@ -1,0 +1,147 @@
+"""The workflow for real: snakemake dry-runs, a small real sweep, bad config, a killed sweep."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+SMALL = ROOT / "tests" / "configs" / "small.yaml"
+
+
+def snakemake(workdir: Path, *args, timeout=900, popen=None):
+    """Run snakemake on the project's Snakefile in workdir (which gets its own config/ and results/)."""
+    (workdir / "config").mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "config" / "config.yaml", workdir / "config" / "config.yaml")
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), *args]
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    if popen:
+        return subprocess.Popen(command, cwd=workdir, env=env, **popen)
+    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_dry_run_counts_one_training_job_per_grid_point_and_seed(tmp_path):
+    result = snakemake(tmp_path, "-n", "--configfile", str(SMALL), "--config",
+                       'grid={"dropout": [0.1, 0.2, 0.5], "hidden_units": [[512, 512], [256]]}', "seeds=[0,1,2,3]")
+    assert result.returncode == 0, result.stderr
+    counts = {}
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    assert counts["train"] == 3 * 2 * 4
+    assert counts["prepare_data"] == 1 and counts["summarize"] == 1
+    assert "hidden_units~256/dropout~0.5/" in result.stdout and "seed~3/metrics.json" in result.stdout
+
+
+def test_bad_config_stops_before_any_job(tmp_path):
+    result = snakemake(tmp_path, "-c1", "--configfile", str(SMALL), "--config", "grid={\"dropout\": [1.5]}")
+    assert result.returncode != 0
+    assert "error: config: grid.dropout[0] = 1.5 is not allowed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def test_small_sweep_end_to_end(tmp_path):
+    result = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = tmp_path / "results" / "mnist_5k"
+    runs = sorted(results.glob("runs/**/seed~*"))
+    assert len(runs) == 4
+    for run in runs:
+        for name in ("metrics.json", "history.tsv", "predictions.npz", "model.keras", "train.log", "benchmark.tsv"):
+            assert (run / name).exists(), run / name
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["dataset"] == "mnist_5k" and metrics["epochs_run"] == 1 and metrics["status"] == "completed"
+        assert f"seed~{metrics['seed']}" == run.name and f"dropout~{metrics['dropout']}" in str(run)
+        assert "epoch 1/1: loss" in (run / "train.log").read_text()
+    summary = results / "summary"
+    table = pd.read_csv(summary / "runs.tsv", sep="\t")
+    assert len(table) == 4 and set(table["seed"]) == {0, 1} and set(table["dropout"]) == {0.2, 0.5}
+    configs = pd.read_csv(summary / "configs.tsv", sep="\t")
+    assert len(configs) == 2 and configs["n_seeds"].tolist() == [2, 2]
+    for _, row in configs.iterrows():
+        values = table[table["dropout"] == row["dropout"]]["test_accuracy"]
+        assert row["test_accuracy_mean"] == pytest.approx(values.mean())
+        assert row["test_accuracy_std"] == pytest.approx(values.std(ddof=1))
+        assert row["test_accuracy_ci95_low"] < row["test_accuracy_mean"] < row["test_accuracy_ci95_high"]
+    best = json.loads((summary / "best.json").read_text())
+    assert best["test_accuracy_mean"] == pytest.approx(configs["test_accuracy_mean"].max())
+    for name in ("runs.html", "configs.html", "config.yaml"):
+        assert (summary / name).stat().st_size > 0
+    for name in ("samples.png", "predictions.png"):
+        assert (results / "figures" / name).stat().st_size > 10_000
+    # Nothing half-written is left anywhere.
+    assert not list(tmp_path.glob("results/**/.*partial*"))
+
+    report = snakemake(tmp_path, "--configfile", str(SMALL), "--report", "report.zip")
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert (tmp_path / "report.zip").stat().st_size > 50_000
+
+    again = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def incomplete_outputs(workdir: Path) -> set:
+    """Outputs Snakemake marked as being written (.snakemake/incomplete holds base64 names)."""
+    from base64 import urlsafe_b64decode
+
+    root = workdir / ".snakemake" / "incomplete"
+    found = set()
+    for path in root.rglob("*"):
+        if path.is_file() and path.name != "migration_underway":
+            parts = [part.lstrip("@") for part in path.relative_to(root).parts]
+            found.add(urlsafe_b64decode("".join(parts)).decode())
+    return found
+
+
+def finished_runs(workdir: Path) -> dict:
+    """metrics.json files of runs Snakemake has recorded as finished, with their mtimes."""
+    incomplete = incomplete_outputs(workdir)
+    return {
+        path: path.stat().st_mtime_ns
+        for path in workdir.glob("results/mnist_5k/runs/**/metrics.json")
+        if str(path.relative_to(workdir)) not in incomplete
+    }
+
+
+def test_sweep_survives_kill_of_snakemake(tmp_path):
+    config = ["--configfile", str(SMALL), "--config", 'grid={"dropout": [0.2, 0.5], "epochs": [2]}']
+    process = snakemake(tmp_path, "-c1", *config, popen=dict(start_new_session=True,
+                                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    results = tmp_path / "results" / "mnist_5k"
+    deadline = time.time() + 600
+    while time.time() < deadline and not finished_runs(tmp_path):
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # the login-node session dies: snakemake and its jobs
+    process.wait()
+    finished = finished_runs(tmp_path)
+    assert 1 <= len(finished) < 4, "the kill must come after one run and before the last"
+    assert incomplete_outputs(tmp_path), "a training job was running when snakemake was killed"
+
+    # Snakemake keeps its lock after a kill -9; --unlock is the documented first step.
+    unlock = snakemake(tmp_path, "--unlock", *config)
+    assert unlock.returncode == 0, unlock.stderr[-2000:]
+    rerun = snakemake(tmp_path, "-c1", "--rerun-incomplete", *config)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    metrics = list(results.glob("runs/**/metrics.json"))
+    assert len(metrics) == 4
+    for path, mtime in finished.items():
+        assert path.stat().st_mtime_ns == mtime, f"{path} was retrained"
+    for path in metrics:
+        assert json.loads(path.read_text())["status"] == "completed"
+        with np.load(path.parent / "predictions.npz") as predictions:
+            assert predictions["predicted"].shape == (1000,)
+    assert not list(tmp_path.glob("results/**/.*partial*"))
+    assert not list(results.glob("runs/**/resume"))
+    assert len(pd.read_csv(results / "summary" / "runs.tsv", sep="\t")) == 4
