@@ -289,6 +289,8 @@ def train_run(data_file, run_dir, hyperparameters: dict, seed: int, dataset: str
         "keras_version": keras.__version__,
         "python_version": platform.python_version(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "slurm_gpus": os.environ.get("SLURM_GPUS_ON_NODE"),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -307,6 +309,8 @@ def parse_args(argv=None):
     parser.add_argument("--dataset", default="mnist", help="dataset name recorded in metrics.json")
     parser.add_argument("--threads", type=int, default=2, help="TensorFlow CPU threads")
     parser.add_argument("--validation-split", type=float, default=0.1)
+    parser.add_argument("--gpu-ids", default="", help="comma-separated GPU ids to take one of (workstations)")
+    parser.add_argument("--gpu-lock-dir", type=Path, default=Path(".snakemake/gpu-slots"))
     for name in HYPERPARAMETERS:
         default = TUTORIAL[name]
         shown = "-".join(map(str, default)) if name == "hidden_units" else default
@@ -319,6 +323,11 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mnist_sweep.gpu_slots import take_gpu
+
+    gpu = take_gpu([int(i) for i in args.gpu_ids.split(",") if i], args.gpu_lock_dir)
+    if gpu is not None:
+        print(f"using GPU {gpu} (CUDA_VISIBLE_DEVICES={gpu})", flush=True)
     stop = StopRequested()
     stop.install()
     train_run(args.data, args.out, args.hyperparameters, args.seed, args.dataset, args.threads,

@@ -20,7 +20,9 @@ rule train:
         hyperparameters=get_hyperparameter_args,
         validation_split=config["validation_split"],
         dataset=DATASET,
+        gpu_ids=",".join(str(i) for i in config["gpu_ids"]),
     shell:
         "python -m mnist_sweep.train --data {input.data} --out {params.run_dir} "
         "--seed {wildcards.seed} --dataset {params.dataset} --threads {threads} "
-        "--validation-split {params.validation_split} {params.hyperparameters} > {log} 2>&1"
+        "--validation-split {params.validation_split} --gpu-ids '{params.gpu_ids}' "
+        "{params.hyperparameters} > {log} 2>&1"

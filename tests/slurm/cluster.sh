@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# A real one-node SLURM cluster on this machine, for tests: slurmctld, slurmd and munged,
+# a `gpu` partition whose node has 2 GPUs (empty device files: jobs are scheduled like GPU
+# jobs, TensorFlow then runs on the CPU).
+#
+#   tests/slurm/cluster.sh install        # apt-get install slurm-wlm munge (needs root)
+#   tests/slurm/cluster.sh start DIR      # write config under DIR, start daemons, wait for the node
+#   tests/slurm/cluster.sh stop DIR       # stop the daemons started by `start DIR`, by pid
+#
+# Clients (sbatch, squeue, snakemake's plugin) must see SLURM_CONF=DIR/slurm.conf.
+set -euo pipefail
+
+command=${1:?usage: cluster.sh install|start DIR|stop DIR}
+
+if [[ $command == install ]]; then
+    if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null
+    fi
+    exit 0
+fi
+
+dir=$(realpath -m "${2:?cluster directory}")
+
+stop_pidfile() {
+    local pidfile=$1
+    [[ -f $pidfile ]] || return 0
+    local pid
+    pid=$(cat "$pidfile")
+    if kill "$pid" 2>/dev/null; then
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+}
+
+# Commands inside jobs (srun of Snakemake's job step) ignore SLURM_CONF and read
+# /etc/slurm: link our config there, only where no config exists, and unlink on stop.
+link_config() {
+    mkdir -p /etc/slurm
+    local name
+    for name in slurm.conf gres.conf; do
+        if [[ -e /etc/slurm/$name && $(readlink "/etc/slurm/$name") != "$dir/$name" ]]; then
+            echo "/etc/slurm/$name exists and is not ours: not touching a real SLURM installation" >&2
+            exit 1
+        fi
+        ln -sfn "$dir/$name" "/etc/slurm/$name"
+    done
+}
+
+unlink_config() {
+    local name
+    for name in slurm.conf gres.conf; do
+        if [[ $(readlink "/etc/slurm/$name" 2>/dev/null) == "$dir/$name" ]]; then
+            rm -f "/etc/slurm/$name"
+        fi
+    done
+}
+
+if [[ $command == stop ]]; then
+    stop_pidfile "$dir/slurmd.pid"
+    stop_pidfile "$dir/slurmctld.pid"
+    stop_pidfile "$dir/munged.pid"
+    unlink_config
+    exit 0
+fi
+
+[[ $command == start ]] || { echo "unknown command $command" >&2; exit 2; }
+mkdir -p "$dir/spool" "$dir/state" "$dir/munge"
+host=$(hostname)
+# The node line must match what slurmd detects, else the node is drained (INVALID_REG).
+node=$(slurmd -C | head -1)
+memory=$(sed -E 's/.*RealMemory=([0-9]+).*/\1/' <<<"$node")
+node=$(sed -E "s/RealMemory=[0-9]+/RealMemory=$((memory * 9 / 10))/" <<<"$node")
+: > "$dir/fakegpu0"
+: > "$dir/fakegpu1"
+
+cat > "$dir/slurm.conf" <<CONF
+ClusterName=testcluster
+SlurmctldHost=$host
+AuthType=auth/munge
+AuthInfo=socket=$dir/munge/munge.socket
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SlurmUser=root
+ReturnToService=2
+GresTypes=gpu
+MinJobAge=3600
+SlurmctldPort=16817
+SlurmdPort=16818
+SlurmctldPidFile=$dir/slurmctld.pid
+SlurmdPidFile=$dir/slurmd.pid
+SlurmdSpoolDir=$dir/spool
+StateSaveLocation=$dir/state
+SlurmctldLogFile=$dir/slurmctld.log
+SlurmdLogFile=$dir/slurmd.log
+$node Gres=gpu:2 State=UNKNOWN
+PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=$host MaxTime=INFINITE State=UP
+CONF
+echo "NodeName=$host Name=gpu Count=2 File=$dir/fakegpu[0-1]" > "$dir/gres.conf"
+
+link_config
+export SLURM_CONF=$dir/slurm.conf
+# A munged of our own (own socket and pid file), so it can be stopped by pid.
+munged --force --socket="$dir/munge/munge.socket" --pid-file="$dir/munged.pid" \
+    --seed-file="$dir/munge/seed" --log-file="$dir/munge/munged.log"
+slurmctld
+slurmd
+for _ in $(seq 60); do
+    state=$(sinfo -h -p gpu -o %t 2>/dev/null || true)
+    [[ $state == idle ]] && { echo "SLURM up: partition gpu, node $host idle"; exit 0; }
+    sleep 1
+done
+echo "SLURM did not come up (node state: ${state:-unknown}); logs in $dir" >&2
+exit 1
