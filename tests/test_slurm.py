@@ -83,7 +83,7 @@ def test_array_jobs_submit_training_as_one_array(tmp_path, slurm_cluster):
         match = re.search(r"ArrayJobId=(\d+)", job)
         assert match, job
         arrays.add(match.group(1))
-        assert m["slurm_gpus"] == "1"
+        assert re.search(r"TresPerJob=gres[:/]gpu[:=]1", job), job
     assert len(arrays) == 1, "all four runs in one array submission"
 
 
