@@ -3,6 +3,8 @@
 import json
 
 import numpy as np
+import pandas as pd
+import pytest
 from matplotlib import image
 
 from conftest import small_arrays
@@ -39,3 +41,52 @@ def test_figures_are_written(tmp_path):
         pixels = image.imread(tmp_path / name)
         assert pixels.ndim == 3 and pixels.shape[0] > 300
         assert pixels.std() > 0.05  # not a blank canvas
+
+
+def make_sweep(root, data, diverged_point=False):
+    """Hand-made run directories of a 2-point x 2-seed sweep, with histories and predictions."""
+    from test_summarize import BASE
+
+    files = []
+    for dropout in (0.2, 0.5):
+        for seed in (0, 1):
+            run = root / "runs" / "model~mlp/hidden_units~512-512" / f"dropout~{dropout}" / \
+                "activation~relu/optimizer~adam/learning_rate~0.001/batch_size~128/epochs~4" / f"seed~{seed}"
+            run.mkdir(parents=True)
+            status = "diverged" if diverged_point and dropout == 0.5 else "completed"
+            accuracy = None if status == "diverged" else 0.9 + 0.01 * seed - dropout / 10
+            metrics = dict(BASE, dropout=dropout, seed=seed, status=status, test_accuracy=accuracy, test_loss=0.3)
+            (run / "metrics.json").write_text(json.dumps(metrics))
+            pd.DataFrame({"epoch": [1, 2, 3], "loss": [0.5, 0.3, 0.2], "accuracy": [0.8, 0.9, 0.95],
+                          "val_loss": [0.4, 0.3, 0.25], "val_accuracy": [0.85, 0.9, 0.92],
+                          "seconds": [1, 1, 1]}).to_csv(run / "history.tsv", sep="\t", index=False)
+            predicted = data["y_test"].copy()
+            predicted[seed: seed + 4] = (predicted[seed: seed + 4] + 1) % 10
+            np.savez(run / "predictions.npz", predicted=predicted, label=data["y_test"],
+                     probabilities=np.full((len(predicted), 10), 0.1, dtype="float32"))
+            files.append(run / "metrics.json")
+    return files
+
+
+@pytest.mark.parametrize("diverged_point", [False, True])
+def test_sweep_figures_and_point_predictions(tmp_path, diverged_point):
+    from mnist_sweep.summarize import summarize
+
+    data = small_arrays(n_test=50)
+    files = make_sweep(tmp_path, data, diverged_point)
+    summarize(files, tmp_path / "summary")
+    predictions = [path.parent / "predictions.npz" for path in files]
+    summary = tmp_path / "summary"
+    figures.draw_sweep_figures(summary / "runs.tsv", summary / "configs.tsv", summary / "best.json", predictions,
+                               tmp_path / "curves.png", tmp_path / "params.png", tmp_path / "confusion.png")
+    point = "model~mlp/hidden_units~512-512/dropout~0.5/activation~relu/optimizer~adam/learning_rate~0.001/" \
+            "batch_size~128/epochs~4"
+    figures.draw_point_predictions(data, summary / "runs.tsv", predictions, point, tmp_path / "point.png")
+    for name in ("curves.png", "params.png", "confusion.png", "point.png"):
+        pixels = image.imread(tmp_path / name)
+        assert pixels.std() > 0.02, name
+
+
+def test_swept_parameters_name_only_what_varies():
+    table = pd.DataFrame([{**{n: "x" for n in figures.HYPERPARAMETERS}, "dropout": d} for d in ("0.2", "0.5")])
+    assert figures.swept_parameters(table) == ["dropout"]

@@ -77,10 +77,14 @@ def test_small_sweep_end_to_end(tmp_path):
         assert row["test_accuracy_ci95_low"] < row["test_accuracy_mean"] < row["test_accuracy_ci95_high"]
     best = json.loads((summary / "best.json").read_text())
     assert best["test_accuracy_mean"] == pytest.approx(configs["test_accuracy_mean"].max())
-    for name in ("runs.html", "configs.html", "config.yaml"):
+    for name in ("runs.html", "configs.html", "comparison.html", "config.yaml"):
         assert (summary / name).stat().st_size > 0
-    for name in ("samples.png", "predictions.png"):
+    comparison = pd.read_csv(summary / "comparison.tsv", sep="\t")
+    assert set(comparison["reference"]) == {"best"} and len(comparison) == 2  # epochs 1: no tutorial point
+    assert comparison["n_paired"].tolist() == [2, 2]
+    for name in ("samples.png", "predictions.png", "curves.png", "params.png", "confusion.png"):
         assert (results / "figures" / name).stat().st_size > 10_000
+    assert table["job_seconds"].gt(0).all() and table["max_rss_mb"].gt(0).all()
     # Nothing half-written is left anywhere.
     assert not list(tmp_path.glob("results/**/.*partial*"))
 
@@ -90,6 +94,34 @@ def test_small_sweep_end_to_end(tmp_path):
 
     again = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
     assert "Nothing to be done" in again.stdout + again.stderr
+
+    # The predictions figure of any grid point, on request.
+    point = configs.iloc[1]["run_path"]
+    target = f"results/mnist_5k/figures/predictions/{point}.png"
+    requested = snakemake(tmp_path, target, "-c1", "--configfile", str(SMALL))
+    assert requested.returncode == 0, requested.stderr[-2000:]
+    assert (tmp_path / target).stat().st_size > 10_000
+
+
+def test_diverging_grid_point_is_reported_not_fatal(tmp_path):
+    config = ["--configfile", str(SMALL), "--config", 'grid={"optimizer": ["sgd"], "learning_rate": [0.01, 1e8], "dropout": [0.2], '
+              '"epochs": [1]}']
+    result = snakemake(tmp_path, "-c2", *config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = tmp_path / "results" / "mnist_5k" / "summary"
+    runs = pd.read_csv(summary / "runs.tsv", sep="\t", dtype={"learning_rate": str})
+    assert runs.groupby("learning_rate")["status"].apply(set).to_dict() == {
+        "0.01": {"completed"}, "100000000.0": {"diverged"}}
+    configs = pd.read_csv(summary / "configs.tsv", sep="\t", dtype={"learning_rate": str}).set_index("learning_rate")
+    assert configs.loc["100000000.0", "n_diverged"] == 2 and configs.loc["100000000.0", "n_seeds"] == 0
+    assert configs.loc["0.01", "n_seeds"] == 2
+    best = json.loads((summary / "best.json").read_text())
+    assert "learning_rate~0.01/" in best["run_path"]
+    comparison = pd.read_csv(summary / "comparison.tsv", sep="\t", dtype={"learning_rate": str})
+    diverged_row = comparison[comparison["learning_rate"] == "100000000.0"].iloc[0]
+    assert diverged_row["verdict"] == "no seed completed on both sides" and diverged_row["n_diverged"] == 2
+    report = snakemake(tmp_path, *config, "--report", "report.html")
+    assert report.returncode == 0, report.stderr[-2000:]
 
 
 def incomplete_outputs(workdir: Path) -> set:

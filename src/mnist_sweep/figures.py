@@ -14,11 +14,14 @@ import sys
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # no display on cluster nodes
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
+from mnist_sweep.config import HYPERPARAMETERS  # noqa: E402
 from mnist_sweep.io import atomic_path  # noqa: E402
 
 GRID = 3  # 3x3 digits per panel, as in the tutorial
@@ -135,22 +138,178 @@ def main(argv=None) -> int:
     return 0
 
 
+def point_files(prediction_files, run_path: str, seeds=None) -> list:
+    """The predictions.npz files of one grid point (optionally only the given seeds)."""
+    chosen = []
+    for path in prediction_files:
+        directory = Path(path).parent.as_posix()
+        if f"/{run_path}/seed~" in f"/{directory}" and (seeds is None or directory.endswith(
+                tuple(f"seed~{seed}" for seed in seeds))):
+            chosen.append(path)
+    return chosen
+
+
+def _nothing_to_show(out, reason: str) -> None:
+    figure = plt.figure(figsize=(6, 2))
+    figure.text(0.5, 0.5, f"Nothing to show: {reason}", ha="center", wrap=True)
+    save(figure, out)
+
+
 def draw_best_predictions(data: dict, best_file, prediction_files, out) -> None:
     """The predictions figure of the best grid point (named in best.json)."""
     best = json.loads(Path(best_file).read_text())
     if not best.get("run_path"):
-        figure = plt.figure(figsize=(6, 2))
-        figure.text(0.5, 0.5, f"No predictions to show: {best.get('reason')}", ha="center", wrap=True)
-        save(figure, out)
+        _nothing_to_show(out, best.get("reason", "no best grid point"))
         return
     # Only the completed seeds of the best point (diverged runs have no meaningful predictions).
-    wanted = {f"/{best['run_path']}/seed~{seed}/" for seed in best["seeds"]}
-    files = [path for path in prediction_files if f"/{Path(path).parent.as_posix()}/".endswith(tuple(wanted))]
-    # The run path is long: break it into lines at its '/' separators.
+    files = point_files(prediction_files, best["run_path"], best["seeds"])
     title = "Best grid point (highest mean test accuracy, " \
             f"{best['test_accuracy_mean']:.4f} over {len(files)} seed(s)):\n" + wrap_path(best["run_path"])
     predictions_figure(data, files, out, title)
 
 
+def draw_point_predictions(data: dict, runs_table, prediction_files, run_path: str, out) -> None:
+    """The predictions figure of any grid point, over its completed seeds."""
+    runs = pd.read_csv(runs_table, sep="\t")
+    runs = runs[runs["run_dir"].str.contains(f"/{run_path}/seed~", regex=False)]
+    seeds = runs.loc[runs["status"] == "completed", "seed"].tolist()
+    if not seeds:
+        _nothing_to_show(out, f"no completed run of {run_path}")
+        return
+    files = point_files(prediction_files, run_path, seeds)
+    mean = runs.loc[runs["status"] == "completed", "test_accuracy"].mean()
+    title = f"Grid point (mean test accuracy {mean:.4f} over {len(files)} seed(s)):\n" + wrap_path(run_path)
+    predictions_figure(data, files, out, title)
+
+
+def draw_sweep_figures(runs_table, configs_table, best_file, prediction_files, curves_out, parameters_out,
+                       confusion_out) -> None:
+    """Learning curves, accuracy vs hyperparameters, and the best point's confusion matrix."""
+    runs = pd.read_csv(runs_table, sep="\t", dtype={name: str for name in HYPERPARAMETERS})
+    configs = pd.read_csv(configs_table, sep="\t", dtype={name: str for name in HYPERPARAMETERS})
+    curves_figure(runs, curves_out)
+    finished = configs[configs["n_seeds"] > 0]
+    if finished.empty:
+        _nothing_to_show(parameters_out, "every run diverged")
+    else:
+        parameters_figure(finished, parameters_out)
+    best = json.loads(Path(best_file).read_text())
+    if not best.get("run_path"):
+        _nothing_to_show(confusion_out, best.get("reason", "no best grid point"))
+        return
+    files = point_files(prediction_files, best["run_path"], best["seeds"])
+    confusion_figure(files, confusion_out, f"Confusion matrix of the best grid point, pooled over {len(files)} "
+                                           f"seed(s):\n{wrap_path(best['run_path'], 70)}")
+
+
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# --- Figures over the whole sweep (read the summary tables) ----------------------------
+
+def swept_parameters(table: pd.DataFrame) -> list:
+    """Hyperparameters with more than one value in the sweep (the ones worth naming)."""
+    return [name for name in HYPERPARAMETERS if table[name].astype(str).nunique() > 1]
+
+
+def point_label(row, swept) -> str:
+    if not swept:
+        return "the single grid point"
+    return ", ".join(f"{name}={row[name]}" for name in swept)
+
+
+def curves_figure(runs: pd.DataFrame, out) -> None:
+    """Train/validation loss and accuracy per epoch: mean over seeds, band = +-1 std."""
+    completed = runs[runs["status"] == "completed"]
+    swept = swept_parameters(runs)
+    panels = [("loss", "train loss"), ("val_loss", "validation loss"),
+              ("accuracy", "train accuracy"), ("val_accuracy", "validation accuracy")]
+    figure, axes = plt.subplots(2, 2, figsize=(12, 7.5), sharex=True)
+    groups = list(completed.groupby(list(HYPERPARAMETERS), sort=False))
+    colors = plt.get_cmap("tab20" if len(groups) > 10 else "tab10")
+    for index, (_, group) in enumerate(groups):
+        histories = [pd.read_csv(Path(run_dir) / "history.tsv", sep="\t") for run_dir in group["run_dir"]]
+        merged = pd.concat(histories)
+        stats_by_epoch = merged.groupby("epoch").agg(["mean", "std"])
+        color = colors(index % colors.N)
+        label = f"{point_label(group.iloc[0], swept)} ({len(histories)} seeds)"
+        for axis, (column, title) in zip(axes.ravel(), panels):
+            if stats_by_epoch[column]["mean"].isna().all():
+                continue
+            mean, std = stats_by_epoch[column]["mean"], stats_by_epoch[column]["std"].fillna(0)
+            axis.plot(mean.index, mean, marker="o", markersize=3, color=color, label=label)
+            axis.fill_between(mean.index, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
+            axis.set_title(title)
+    for axis in axes[1]:
+        axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
+                  title="grid point (line: mean over seeds, band: +-1 std)", title_fontsize=8)
+    figure.suptitle("Learning curves")
+    figure.tight_layout()
+    with atomic_path(out) as partial:
+        figure.savefig(partial, dpi=110, format="png", bbox_inches="tight")
+    plt.close(figure)
+
+
+def parameters_figure(configs: pd.DataFrame, out) -> None:
+    """Mean test accuracy against each swept hyperparameter, with 95% CI error bars over seeds."""
+    swept = swept_parameters(configs) or ["dropout"]
+    figure, axes = plt.subplots(1, len(swept), figsize=(5 * len(swept), 4.5), squeeze=False)
+    for axis, name in zip(axes[0], swept):
+        others = [other for other in swept if other != name]
+        values = sorted(configs[name].astype(str).unique(), key=_sort_key)
+        positions = {value: index for index, value in enumerate(values)}
+        series = list(configs.groupby(others, sort=True)) if others else [((), configs)]
+        width = 0.5 / max(len(series), 1)
+        for index, (key, group) in enumerate(series):
+            offset = (index - (len(series) - 1) / 2) * width
+            x = [positions[str(v)] + offset for v in group[name]]
+            mean = group["test_accuracy_mean"]
+            low = (mean - group["test_accuracy_ci95_low"]).fillna(0)
+            high = (group["test_accuracy_ci95_high"] - mean).fillna(0)
+            label = ", ".join(f"{o}={v}" for o, v in zip(others, key if isinstance(key, tuple) else (key,))) or None
+            axis.errorbar(x, mean, yerr=[low, high], fmt="o", capsize=4, label=label)
+        axis.set_xticks(range(len(values)), values)
+        axis.set_xlabel(name)
+        axis.set_ylabel("test accuracy (mean, 95% CI over seeds)")
+        axis.grid(axis="y", alpha=0.3)
+        if others:
+            axis.legend(fontsize=8)
+    single = configs["n_seeds"].max() < 2
+    figure.suptitle("Test accuracy vs hyperparameters" + (" (one seed: no intervals)" if single else ""))
+    figure.tight_layout()
+    save(figure, out)
+
+
+def _sort_key(text: str):
+    try:
+        return (0, float(text), text)
+    except ValueError:
+        return (1, 0.0, text)
+
+
+def confusion_figure(prediction_files, out, title: str) -> None:
+    """Confusion matrix of one grid point, pooled over its seeds (rows: true class)."""
+    counts = np.zeros((10, 10), dtype=int)
+    for path in prediction_files:
+        with np.load(path) as npz:
+            np.add.at(counts, (npz["label"], npz["predicted"]), 1)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    figure, axis = plt.subplots(figsize=(7, 6.2))
+    image = axis.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for true in range(10):
+        for predicted in range(10):
+            if counts[true, predicted]:
+                axis.text(predicted, true, counts[true, predicted], ha="center", va="center", fontsize=7,
+                          color="white" if rates[true, predicted] > 0.5 else "black")
+    axis.set_xticks(range(10))
+    axis.set_yticks(range(10))
+    axis.set_xlabel("predicted class")
+    axis.set_ylabel("true class")
+    figure.colorbar(image, label="fraction of the true class")
+    axis.set_title(title, fontsize=9)
+    figure.tight_layout()
+    save(figure, out)

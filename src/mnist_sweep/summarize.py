@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mnist_sweep.compare import compare
 from mnist_sweep.config import HYPERPARAMETERS, format_value, run_path_fragment
 from mnist_sweep.io import write_json, write_table, write_text
 
@@ -26,7 +27,8 @@ RUN_COLUMNS = (
     ["run_dir", "dataset", *HYPERPARAMETERS, "seed", "status"]
     + ["test_accuracy", "test_loss", "train_accuracy", "train_loss", "val_accuracy", "val_loss"]
     + ["epochs_run", "training_seconds", "samples_per_second", "parameter_count", "resumed_from_epoch"]
-    + ["device", "host", "slurm_job_id"]
+    + ["job_seconds", "max_rss_mb", "gpu_hours"]
+    + ["device", "host", "slurm_job_id", "slurm_gpus"]
 )
 
 
@@ -39,13 +41,27 @@ def read_runs(metrics_files) -> pd.DataFrame:
             metrics = json.load(f)
         row = {column: metrics.get(column) for column in RUN_COLUMNS}
         row["run_dir"] = str(path.parent)
+        row.update(read_benchmark(path.parent / "benchmark.tsv"))
+        # GPU hours: the job's wall time if it held a GPU (SLURM gave one, or TensorFlow used one).
+        on_gpu = bool(metrics.get("slurm_gpus")) or str(metrics.get("device", "")).startswith("GPU")
+        row["gpu_hours"] = row["job_seconds"] / 3600 if on_gpu and row["job_seconds"] is not None else 0.0
         for name in HYPERPARAMETERS:
             row[name] = format_value(name, metrics[name])
         rows.append(row)
     runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
-    for column in METRICS + ("train_accuracy", "train_loss", "val_accuracy", "val_loss"):
+    for column in METRICS + ("train_accuracy", "train_loss", "val_accuracy", "val_loss", "job_seconds", "gpu_hours"):
         runs[column] = pd.to_numeric(runs[column])
     return runs.sort_values([*HYPERPARAMETERS, "seed"], kind="stable").reset_index(drop=True)
+
+
+def read_benchmark(path: Path) -> dict:
+    """Wall time and peak memory of the training job, from Snakemake's `benchmark:` file."""
+    if not path.exists():
+        return {"job_seconds": None, "max_rss_mb": None}
+    table = pd.read_csv(path, sep="\t")
+    last = table.iloc[-1]
+    rss = pd.to_numeric(last.get("max_rss"), errors="coerce")
+    return {"job_seconds": float(last["s"]), "max_rss_mb": None if pd.isna(rss) else float(rss)}
 
 
 def confidence_interval(values, level: float = 0.95):
@@ -68,6 +84,8 @@ def summarize_configs(runs: pd.DataFrame) -> pd.DataFrame:
         row["n_seeds"] = len(completed)
         row["n_diverged"] = int((group["status"] == "diverged").sum())
         row["seeds"] = ",".join(str(seed) for seed in completed["seed"])
+        row["job_hours"] = pd.to_numeric(group["job_seconds"]).sum() / 3600
+        row["gpu_hours"] = pd.to_numeric(group["gpu_hours"]).sum()
         for metric in METRICS:
             values = completed[metric].to_numpy(dtype=float)
             low, high = confidence_interval(values)
@@ -126,10 +144,14 @@ def summarize(metrics_files, out_dir) -> dict:
     write_table(out_dir / "runs.tsv", runs)
     write_table(out_dir / "configs.tsv", configs)
     write_json(out_dir / "best.json", best)
+    comparison = compare(runs, best.get("run_path"))
+    write_table(out_dir / "comparison.tsv", comparison)
+    write_text(out_dir / "comparison.html", to_html(comparison, "Comparison with the best grid point and the tutorial "
+                                                    "(test accuracy, paired by seed)"))
     write_text(out_dir / "runs.html", to_html(runs, "Runs: one row per (grid point, seed)"))
     shown = configs.drop(columns=["run_path"])
     write_text(out_dir / "configs.html", to_html(shown, "Grid points: statistics over seeds"))
-    return {"runs": runs, "configs": configs, "best": best}
+    return {"runs": runs, "configs": configs, "best": best, "comparison": comparison}
 
 
 def main(argv=None) -> int:

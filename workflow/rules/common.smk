@@ -73,6 +73,13 @@ def get_final_outputs():
         )
     ]
     figures = [
-        f"{RESULTS}/figures/{name}" for name in ("samples.png", "predictions.png")
+        f"{RESULTS}/figures/{name}"
+        for name in (
+            "samples.png",
+            "predictions.png",
+            "curves.png",
+            "params.png",
+            "confusion.png",
+        )
     ]
     return summary + figures

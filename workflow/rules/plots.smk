@@ -1,6 +1,8 @@
 localrules:
     plot_samples,
     plot_predictions,
+    plot_sweep,
+    plot_point_predictions,
 
 
 rule plot_samples:
@@ -39,3 +41,58 @@ rule plot_predictions:
         "../envs/mnist-sweep.yaml"
     script:
         "../scripts/plot_predictions.py"
+
+
+rule plot_sweep:
+    input:
+        runs=f"{RESULTS}/summary/runs.tsv",
+        configs=f"{RESULTS}/summary/configs.tsv",
+        best=f"{RESULTS}/summary/best.json",
+        histories=get_run_files("history.tsv"),
+        predictions=get_run_files("predictions.npz"),
+    output:
+        curves=report(
+            f"{RESULTS}/figures/curves.png",
+            caption="../report/curves.rst",
+            category="Figures",
+            labels={"figure": "learning curves"},
+        ),
+        parameters=report(
+            f"{RESULTS}/figures/params.png",
+            caption="../report/parameters.rst",
+            category="Figures",
+            labels={"figure": "accuracy vs hyperparameters"},
+        ),
+        confusion=report(
+            f"{RESULTS}/figures/confusion.png",
+            caption="../report/confusion.rst",
+            category="Figures",
+            labels={"figure": "confusion matrix of the best grid point"},
+        ),
+    log:
+        f"logs/{DATASET}/plot_sweep.log",
+    conda:
+        "../envs/mnist-sweep.yaml"
+    script:
+        "../scripts/plot_sweep.py"
+
+
+# On request, for any grid point:
+#   snakemake -c1 results/<dataset>/figures/predictions/<run path without seed>.png
+rule plot_point_predictions:
+    input:
+        data=get_prepared_data,
+        runs=f"{RESULTS}/summary/runs.tsv",
+        predictions=get_run_files("predictions.npz"),
+    output:
+        f"{RESULTS}/figures/predictions/{paramspace.wildcard_pattern}.png",
+    log:
+        f"logs/{DATASET}/plot_point_predictions/{paramspace.wildcard_pattern}.log",
+    conda:
+        "../envs/mnist-sweep.yaml"
+    params:
+        run_path=lambda wildcards: "/".join(
+            f"{name}~{wildcards[name]}" for name in paramspace.dataframe.columns
+        ),
+    script:
+        "../scripts/plot_point_predictions.py"

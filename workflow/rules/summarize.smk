@@ -6,6 +6,7 @@ localrules:
 rule summarize:
     input:
         metrics=get_run_files("metrics.json"),
+        benchmarks=get_run_files("benchmark.tsv"),
     output:
         runs=f"{RESULTS}/summary/runs.tsv",
         configs=f"{RESULTS}/summary/configs.tsv",
@@ -15,6 +16,13 @@ rule summarize:
             caption="../report/runs.rst",
             category="Tables",
             labels={"table": "runs"},
+        ),
+        comparison=f"{RESULTS}/summary/comparison.tsv",
+        comparison_html=report(
+            f"{RESULTS}/summary/comparison.html",
+            caption="../report/comparison.rst",
+            category="Tables",
+            labels={"table": "comparison"},
         ),
         configs_html=report(
             f"{RESULTS}/summary/configs.html",

@@ -1,0 +1,94 @@
+"""Is a grid point really better or worse than a reference, or within seed noise?
+
+Each grid point is compared with the best grid point and with the tutorial configuration
+(when the grid contains it), on test accuracy, paired by seed: the same seed ran on both
+sides, so per-seed differences remove the shared part of the seed-to-seed variation. The
+interval is the 95% t-interval of the mean difference, the p-value that of a paired t-test
+(scipy.stats.ttest_rel); the verdict is "better" or "worse" when the interval excludes 0.
+Diverged runs are left out (their seed drops from the pairing) and counted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mnist_sweep.config import HYPERPARAMETERS, run_path_fragment
+
+TUTORIAL_POINT = {
+    "model": "mlp",
+    "hidden_units": "512-512",
+    "dropout": "0.2",
+    "activation": "relu",
+    "optimizer": "adam",
+    "learning_rate": "0.001",
+    "batch_size": "128",
+    "epochs": "4",
+}
+TUTORIAL_PATH = run_path_fragment(TUTORIAL_POINT)
+COLUMNS = (
+    ["reference", "reference_run_path", "run_path", *HYPERPARAMETERS]
+    + ["n_paired", "n_diverged", "mean_difference", "ci95_low", "ci95_high", "p_value", "verdict"]
+)
+
+
+def paired_difference(point: pd.DataFrame, reference: pd.DataFrame, metric: str = "test_accuracy") -> dict:
+    """Mean per-seed difference point - reference over the seeds both completed."""
+    completed = lambda runs: runs[runs["status"] == "completed"].set_index("seed")[metric]  # noqa: E731
+    a, b = completed(point), completed(reference)
+    seeds = sorted(set(a.index) & set(b.index))
+    diverged = int((point["status"] == "diverged").sum() + (reference["status"] == "diverged").sum())
+    differences = (a.loc[seeds] - b.loc[seeds]).to_numpy(dtype=float)
+    row = {"n_paired": len(seeds), "n_diverged": diverged}
+    if len(seeds) == 0:
+        return row | {"mean_difference": np.nan, "ci95_low": np.nan, "ci95_high": np.nan, "p_value": np.nan,
+                      "verdict": "no seed completed on both sides"}
+    mean = differences.mean()
+    if len(seeds) < 2:
+        return row | {"mean_difference": mean, "ci95_low": np.nan, "ci95_high": np.nan, "p_value": np.nan,
+                      "verdict": "one paired seed: no interval can be given"}
+    spread = differences.std(ddof=1)
+    if spread == 0:
+        low = high = mean
+        p_value = 1.0 if mean == 0 else 0.0
+    else:
+        half = stats.t.ppf(0.975, df=len(seeds) - 1) * spread / np.sqrt(len(seeds))
+        low, high = mean - half, mean + half
+        p_value = float(stats.ttest_rel(a.loc[seeds], b.loc[seeds]).pvalue)
+    if low > 0:
+        verdict = "better"
+    elif high < 0:
+        verdict = "worse"
+    else:
+        verdict = "indistinguishable at 95%"
+    return row | {"mean_difference": mean, "ci95_low": low, "ci95_high": high, "p_value": p_value,
+                  "verdict": verdict}
+
+
+def compare(runs: pd.DataFrame, best_run_path: str | None) -> pd.DataFrame:
+    """comparison.tsv: every grid point against the best one and against the tutorial."""
+    runs = runs.copy()
+    runs["run_path"] = [run_path_fragment({n: row[n] for n in HYPERPARAMETERS}) for _, row in runs.iterrows()]
+    references = []
+    if best_run_path:
+        references.append(("best", best_run_path))
+    if TUTORIAL_PATH in set(runs["run_path"]):
+        references.append(("tutorial", TUTORIAL_PATH))
+    rows = []
+    for reference, reference_path in references:
+        reference_runs = runs[runs["run_path"] == reference_path]
+        for run_path, point_runs in runs.groupby("run_path", sort=False):
+            row = {"reference": reference, "reference_run_path": reference_path, "run_path": run_path}
+            row.update({name: point_runs.iloc[0][name] for name in HYPERPARAMETERS})
+            if run_path == reference_path:
+                row.update({"n_paired": int((point_runs["status"] == "completed").sum()),
+                            "n_diverged": int((point_runs["status"] == "diverged").sum()),
+                            "verdict": f"is the {reference}"})
+            else:
+                row.update(paired_difference(point_runs, reference_runs))
+            rows.append(row)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    return table.sort_values(["reference", "mean_difference"], ascending=[True, False], na_position="first",
+                             kind="stable").reset_index(drop=True)
+

@@ -1,0 +1,67 @@
+"""Paired comparisons over seeds, checked against hand-computed numbers and scipy."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from mnist_sweep.compare import TUTORIAL_POINT, compare, paired_difference
+
+
+def runs_of(dropout, accuracies, statuses=None):
+    rows = []
+    for seed, accuracy in enumerate(accuracies):
+        status = statuses[seed] if statuses else "completed"
+        rows.append(dict(TUTORIAL_POINT, dropout=dropout, seed=seed, status=status,
+                         test_accuracy=accuracy if status == "completed" else np.nan))
+    return pd.DataFrame(rows)
+
+
+def test_paired_difference_matches_hand_computation():
+    better = runs_of("0.5", [0.980, 0.982, 0.985])
+    reference = runs_of("0.2", [0.975, 0.978, 0.979])
+    row = paired_difference(better, reference)
+    differences = np.array([0.005, 0.004, 0.006])
+    half = stats.t.ppf(0.975, 2) * differences.std(ddof=1) / np.sqrt(3)
+    assert row["n_paired"] == 3
+    assert row["mean_difference"] == pytest.approx(0.005)
+    assert row["ci95_low"] == pytest.approx(0.005 - half)
+    assert row["ci95_high"] == pytest.approx(0.005 + half)
+    assert row["p_value"] == pytest.approx(stats.ttest_rel([0.980, 0.982, 0.985], [0.975, 0.978, 0.979]).pvalue)
+    assert row["verdict"] == "better"
+    assert paired_difference(reference, better)["verdict"] == "worse"
+
+
+def test_noise_is_indistinguishable_and_single_seed_gives_no_interval():
+    a = runs_of("0.5", [0.980, 0.970, 0.985])
+    b = runs_of("0.2", [0.975, 0.978, 0.979])
+    assert paired_difference(a, b)["verdict"] == "indistinguishable at 95%"
+    one = paired_difference(runs_of("0.5", [0.98]), runs_of("0.2", [0.97]))
+    assert one["verdict"] == "one paired seed: no interval can be given"
+    assert np.isnan(one["ci95_low"]) and np.isnan(one["p_value"])
+
+
+def test_diverged_runs_are_left_out_and_counted():
+    a = runs_of("0.5", [0.980, 0.982, 0.985], statuses=["completed", "diverged", "completed"])
+    b = runs_of("0.2", [0.975, 0.978, 0.979])
+    row = paired_difference(a, b)
+    assert row["n_paired"] == 2 and row["n_diverged"] == 1
+    assert row["mean_difference"] == pytest.approx((0.005 + 0.006) / 2)
+
+
+def test_compare_against_best_and_tutorial():
+    runs = pd.concat([runs_of("0.2", [0.975, 0.978, 0.979]), runs_of("0.5", [0.980, 0.982, 0.985]),
+                      runs_of("0.3", [0.976, 0.979, 0.980])])
+    best_path = "model~mlp/hidden_units~512-512/dropout~0.5/activation~relu/optimizer~adam/" \
+                "learning_rate~0.001/batch_size~128/epochs~4"
+    table = compare(runs, best_path)
+    assert set(table["reference"]) == {"best", "tutorial"}
+    assert len(table) == 6
+    best_rows = table[table["reference"] == "best"].set_index("dropout")
+    assert best_rows.loc["0.5", "verdict"] == "is the best"
+    assert best_rows.loc["0.2", "verdict"] == "worse"
+    tutorial_rows = table[table["reference"] == "tutorial"].set_index("dropout")
+    assert tutorial_rows.loc["0.2", "verdict"] == "is the tutorial"
+    assert tutorial_rows.loc["0.5", "verdict"] == "better"
+    # Without the tutorial point in the grid there is only the comparison with the best.
+    assert set(compare(runs[runs["dropout"] != "0.2"], best_path)["reference"]) == {"best"}
