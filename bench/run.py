@@ -1,0 +1,242 @@
+"""Benchmarks against the tutorial run side by side; prints ratios measured in one run.
+
+    python bench/run.py --data /path/to/mnist.npz            # everything (about 20 minutes on 2 cores)
+    python bench/run.py --data ... --only one_run,scale      # a part
+    python bench/run.py --smoke                              # tiny data, seconds: checks the script works
+
+Contenders alternate (A, B, A, B, ...) and medians are reported, because these machines
+are shared and noisy; absolute times alone mean little, ratios measured together do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+# Training FLOPs per image of the tutorial MLP: multiply-adds of 784-512-512-10, x2 for
+# FLOPs, x3 for forward + backward (gradients of inputs and weights).
+MACS_PER_IMAGE = 784 * 512 + 512 * 512 + 512 * 10
+TRAIN_FLOPS_PER_IMAGE = 6 * MACS_PER_IMAGE
+
+
+def env_with_source():
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(BENCH)]), TF_CPP_MIN_LOG_LEVEL="2")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    return env
+
+
+def timed(command, cwd=None):
+    tick = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env=env_with_source(), capture_output=True, text=True)
+    seconds = time.perf_counter() - tick
+    result.stdout += result.stderr  # snakemake prints its job table on stderr
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, command))} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+    return seconds, result.stdout
+
+
+def baseline_run(data, seed=0, dropout=0.2, hidden=512):
+    seconds, out = timed([sys.executable, BENCH / "tutorial_baseline.py", "--data", data, "--seed", str(seed),
+                          "--dropout", str(dropout), "--hidden", str(hidden)])
+    line = next(line for line in out.splitlines() if line.startswith("BENCH "))
+    return seconds, json.loads(line[6:])
+
+
+def workflow_run(data_file, out_dir, seed=0, threads=2):
+    seconds, _ = timed([sys.executable, "-m", "mnist_sweep.train", "--data", data_file, "--out", out_dir,
+                        "--seed", str(seed), "--dataset", "mnist", "--threads", str(threads)])
+    metrics = json.loads((Path(out_dir) / "metrics.json").read_text())
+    epochs = [float(line.split("\t")[-1]) for line in (Path(out_dir) / "history.tsv").read_text().splitlines()[1:]]
+    shutil.rmtree(out_dir)
+    return seconds, metrics, epochs
+
+
+def matmul_peak(threads=None):
+    """Peak float32 matrix-multiply FLOP/s TensorFlow reaches here (best of several sizes)."""
+    code = (
+        "import time, tensorflow as tf\n"
+        f"threads = {threads!r}\n"
+        "if threads: tf.config.threading.set_intra_op_parallelism_threads(threads)\n"
+        "best = 0\n"
+        "for n in (512, 1024, 2048):\n"
+        "    a = tf.random.uniform((n, n)); b = tf.random.uniform((n, n)); tf.matmul(a, b).numpy()\n"
+        "    reps = max(3, int(4e9 / n**3))\n"
+        "    t = time.perf_counter()\n"
+        "    for _ in range(reps): c = tf.matmul(a, b)\n"
+        "    c.numpy(); best = max(best, 2 * n**3 * reps / (time.perf_counter() - t))\n"
+        "print(best)\n"
+    )
+    _, out = timed([sys.executable, "-c", code])
+    return float(out.strip().splitlines()[-1])
+
+
+def bench_one_run(data, prepared, repeats, work):
+    rows = {"baseline": [], "workflow": []}
+    for index in range(repeats):
+        seconds, result = baseline_run(data)
+        rows["baseline"].append({"wall": seconds, "train": result["training_seconds"],
+                                 "epoch": statistics.median(result["epoch_seconds"][1:] or result["epoch_seconds"]),
+                                 "samples_per_s": result["training_images"] * result["epochs"] / result["training_seconds"],
+                                 "accuracy": result["test_accuracy"]})
+        seconds, metrics, epochs = workflow_run(prepared, work / f"one-{index}")
+        rows["workflow"].append({"wall": seconds, "train": metrics["training_seconds"],
+                                 "epoch": statistics.median(epochs[1:] or epochs),
+                                 "samples_per_s": metrics["samples_per_second"], "accuracy": metrics["test_accuracy"]})
+    return {name: {key: statistics.median(r[key] for r in runs) for key in runs[0]} for name, runs in rows.items()}
+
+
+SWEEP_CONFIG = """dataset: mnist
+data_path: {data}
+seeds: [0, 1, 2]
+train_threads: {threads}
+grid:
+  dropout: [0.2, 0.5]
+  hidden_units: [[512, 512], [256, 256]]
+"""
+
+
+def snakemake_sweep(data, work, cores=2, threads=1):
+    directory = Path(tempfile.mkdtemp(dir=work))
+    (directory / "config").mkdir()
+    shutil.copy(ROOT / "config" / "config.yaml", directory / "config" / "config.yaml")
+    (directory / "sweep.yaml").write_text(SWEEP_CONFIG.format(data=data, threads=threads))
+    seconds, _ = timed([sys.executable, "-m", "snakemake", "--snakefile", ROOT / "Snakefile", f"-c{cores}",
+                        "--configfile", "sweep.yaml", "-q"], cwd=directory)
+    shutil.rmtree(directory)
+    return seconds
+
+
+def baseline_loop(data):
+    tick = time.perf_counter()
+    for dropout in (0.2, 0.5):
+        for hidden in (512, 256):
+            for seed in (0, 1, 2):
+                baseline_run(data, seed, dropout, hidden)
+    return time.perf_counter() - tick
+
+
+def hydra_multirun(data, work):
+    seconds, _ = timed([sys.executable, BENCH / "hydra_sweep.py", "--multirun", f"data={data}",
+                        "dropout=0.2,0.5", "hidden=512,256", "seed=0,1,2",
+                        f"hydra.sweep.dir={work}/hydra"], cwd=work)
+    return seconds
+
+
+def bench_sweep(data, repeats, work):
+    times = {"snakemake -c2": [], "baseline x12": [], "hydra multirun": []}
+    for _ in range(repeats):
+        times["snakemake -c2"].append(snakemake_sweep(data, work))
+        times["baseline x12"].append(baseline_loop(data))
+        times["hydra multirun"].append(hydra_multirun(data, work))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def bench_scale(work, per_parameter=10):
+    """snakemake -n on a sweep of per_parameter^3 grid points x 10 seeds (10,000 runs), and summarizing it."""
+    k = per_parameter
+    runs = k**3 * 10
+    directory = Path(tempfile.mkdtemp(dir=work))
+    (directory / "config").mkdir()
+    shutil.copy(ROOT / "config" / "config.yaml", directory / "config" / "config.yaml")
+    values = lambda n, scale: ", ".join(str(round(scale * (i + 1), 6)) for i in range(n))  # noqa: E731
+    (directory / "big.yaml").write_text(
+        "dataset: mnist_5k\nseeds: [" + ", ".join(map(str, range(10))) + "]\ngrid:\n"
+        f"  dropout: [{values(k, 0.05)}]\n  learning_rate: [{values(k, 0.0005)}]\n"
+        f"  batch_size: [{', '.join(str(16 * (i + 1)) for i in range(k))}]\n"
+    )
+    dry_seconds, out = timed([sys.executable, "-m", "snakemake", "--snakefile", ROOT / "Snakefile", "-n",
+                              "--configfile", "big.yaml", "--quiet", "rules", "host", "reason"], cwd=directory)
+    assert f"train {runs}" in " ".join(out.split()), out[-2000:]  # the job table counts every run
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from mnist_sweep.summarize import summarize
+
+    files = []
+    base = {"dataset": "mnist", "model": "mlp", "hidden_units": [512, 512], "activation": "relu",
+            "optimizer": "adam", "epochs": 4, "status": "completed", "test_loss": 0.1}
+    for index in range(runs):
+        point, seed = divmod(index, 10)
+        dropout, learning_rate, batch_size = 0.05 * (point % k + 1), 0.0005 * (point // k % k + 1), 16 * (point // k**2 + 1)
+        run = directory / "runs" / f"p{point}" / f"seed~{seed}"
+        run.mkdir(parents=True)
+        metrics = dict(base, dropout=round(dropout, 6), learning_rate=round(learning_rate, 6),
+                       batch_size=batch_size, seed=seed, test_accuracy=0.97 + 0.001 * ((index * 7) % 10))
+        (run / "metrics.json").write_text(json.dumps(metrics))
+        files.append(run / "metrics.json")
+    tick = time.perf_counter()
+    summarize(files, directory / "summary")
+    summarize_seconds = time.perf_counter() - tick
+    shutil.rmtree(directory)
+    return {"runs": runs, "dry_run_seconds": dry_seconds, "summarize_seconds": summarize_seconds}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", help="full MNIST .npz (Keras layout)")
+    parser.add_argument("--only", default="one_run,sweep,efficiency,scale")
+    parser.add_argument("--repeats", type=int, default=3, help="alternations of the one-run benchmark")
+    parser.add_argument("--sweep-repeats", type=int, default=1)
+    parser.add_argument("--smoke", action="store_true", help="tiny scale benchmark only, to check the script")
+    args = parser.parse_args(argv)
+    parts = set(args.only.split(","))
+    work = Path(tempfile.mkdtemp(prefix="mnist-sweep-bench-"))
+    report = {"machine": f"{platform.node()}, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}",
+              "python": platform.python_version()}
+    try:
+        if args.smoke:
+            report["scale"] = bench_scale(work, per_parameter=3)
+            print(json.dumps(report, indent=2))
+            return 0
+        if not args.data:
+            parser.error("--data is required (a full MNIST .npz)")
+        prepared = work / "mnist.npz"
+        timed([sys.executable, "-m", "mnist_sweep.data", "--dataset", "mnist", "--data-path", args.data,
+               "--out", prepared])
+        if "one_run" in parts or "efficiency" in parts:
+            one = bench_one_run(args.data, prepared, args.repeats, work)
+            report["one_run"] = one
+            print("\n== one run (median of %d alternations)" % args.repeats)
+            print(f"{'':24}{'baseline':>12}{'workflow':>12}{'ratio w/b':>12}")
+            for key, label in (("wall", "process wall s"), ("train", "training s"), ("epoch", "epoch s (median)"),
+                               ("samples_per_s", "samples/s"), ("accuracy", "test accuracy")):
+                b, w = one["baseline"][key], one["workflow"][key]
+                print(f"{label:24}{b:12.4g}{w:12.4g}{w / b:12.3f}")
+        if "efficiency" in parts:
+            peak = matmul_peak()
+            flops = TRAIN_FLOPS_PER_IMAGE * 54000
+            report["efficiency"] = {"peak_flops": peak, "epoch_flops": flops,
+                                    "baseline": flops / (one["baseline"]["epoch"] * peak),
+                                    "workflow": flops / (one["workflow"]["epoch"] * peak)}
+            print(f"\n== efficiency: epoch FLOPs {flops:.3g} / (epoch s x matmul peak {peak:.3g} FLOP/s)")
+            print(f"baseline {report['efficiency']['baseline']:.1%}   workflow {report['efficiency']['workflow']:.1%}")
+        if "sweep" in parts:
+            sweep = bench_sweep(args.data, args.sweep_repeats, work)
+            report["sweep"] = sweep
+            print(f"\n== 12-run sweep (2 x 2 grid x 3 seeds, 4 epochs; median of {args.sweep_repeats})")
+            ours = sweep["snakemake -c2"]
+            for name, seconds in sweep.items():
+                print(f"{name:20}{seconds:10.1f} s   speed-up of snakemake: {seconds / ours:6.2f}x")
+        if "scale" in parts:
+            scale = bench_scale(work)
+            report["scale"] = scale
+            print(f"\n== scale: snakemake -n on {scale['runs']} runs {scale['dry_run_seconds']:.1f} s; "
+                  f"summarizing {scale['runs']} runs {scale['summarize_seconds']:.1f} s")
+        print("\n" + json.dumps(report, indent=2))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

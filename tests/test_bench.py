@@ -1,0 +1,16 @@
+"""The benchmark script runs (tiny scale only; the real benchmark is not a test)."""
+
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_bench_smoke():
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--smoke"], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout[result.stdout.index("{"):])
+    assert report["scale"]["runs"] == 270
+    assert report["scale"]["dry_run_seconds"] > 0 and report["scale"]["summarize_seconds"] > 0
