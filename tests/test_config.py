@@ -72,6 +72,8 @@ BAD_CONFIGS = [
     ({"grid": []}, "grid = [] has the wrong type (expected object)"),
     ({"validation_split": 0.5}, "validation_split = 0.5 is not allowed"),
     ({"train_threads": 0}, "train_threads = 0 is not allowed"),
+    ({"pack_size": 0}, "pack_size = 0 is not allowed"),
+    ({"gpu_ids": [-1]}, "gpu_ids[0] = -1 is not allowed"),
     ({"data_path": "/does/not/exist.npz"}, 'data_path = "/does/not/exist.npz" does not exist'),
 ]
 

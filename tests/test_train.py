@@ -74,7 +74,37 @@ def test_run_writes_all_files_and_is_deterministic(tmp_path, mnist_5k_file):
         assert np.allclose(predictions["probabilities"].sum(axis=1), 1, atol=1e-4)
         assert (predictions["predicted"] == predictions["label"]).mean() == pytest.approx(m["test_accuracy"], abs=1e-6)
     log = first.stdout
-    assert "epoch 1/2: loss" in log and "epoch 2/2: loss" in log and "val_accuracy" in log
+    assert "seed 3 epoch 1/2: loss" in log and "seed 3 epoch 2/2: loss" in log and "val_accuracy" in log
+    assert m["pack_size"] == 1 and m["pack_seeds"] == [3]
+
+
+def test_a_seed_trains_the_same_alone_and_in_a_pack(tmp_path, mnist_5k_file):
+    """Seed packing: seed 3 alone and inside a pack of three give bit-identical results on CPU."""
+    solo = run_python(*train_args(mnist_5k_file, tmp_path / "solo", seed=3, epochs=2))
+    assert solo.returncode == 0, solo.stdout + solo.stderr
+    args = train_args(mnist_5k_file, tmp_path / "pack" / "seed~{seed}", seed=1, epochs=2)
+    args[args.index("--seed") + 1: args.index("--seed") + 2] = ["1", "3", "5"]
+    packed = run_python(*args)
+    assert packed.returncode == 0, packed.stdout + packed.stderr
+    alone = json.loads((tmp_path / "solo" / "metrics.json").read_text())
+    in_pack = json.loads((tmp_path / "pack" / "seed~3" / "metrics.json").read_text())
+    assert in_pack["pack_seeds"] == [1, 3, 5]
+    assert comparable(alone) == comparable(in_pack)
+    with np.load(tmp_path / "solo" / "predictions.npz") as a, np.load(tmp_path / "pack" / "seed~3" / "predictions.npz") as b:
+        assert np.array_equal(a["probabilities"], b["probabilities"])
+    others = [json.loads((tmp_path / "pack" / f"seed~{s}" / "metrics.json").read_text()) for s in (1, 5)]
+    assert all(o["test_loss"] != alone["test_loss"] for o in others)
+
+
+def test_saved_model_reproduces_the_predictions(tmp_path, mnist_5k_file):
+    import keras
+
+    result = run_python(*train_args(mnist_5k_file, tmp_path / "run", seed=2, epochs=1, hidden_units="64-32"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    model = keras.models.load_model(tmp_path / "run" / "model.keras")
+    images = np.load(mnist_5k_file)["x_test"].reshape(-1, 784).astype("float32") / 255
+    with np.load(tmp_path / "run" / "predictions.npz") as saved:
+        assert np.allclose(model.predict(images, verbose=0), saved["probabilities"], atol=1e-5)
 
 
 def test_sigterm_saves_state_and_rerun_resumes_to_identical_result(tmp_path, mnist_5k_file):
@@ -89,7 +119,7 @@ def test_sigterm_saves_state_and_rerun_resumes_to_identical_result(tmp_path, mni
     output = []
     for line in process.stdout:
         output.append(line)
-        if line.startswith("epoch 1/5"):
+        if line.startswith("seed 1 epoch 1/5"):
             process.send_signal(signal.SIGTERM)  # mid-run: epoch 2 is in progress
     process.wait(timeout=300)
     text = "".join(output)
@@ -102,7 +132,7 @@ def test_sigterm_saves_state_and_rerun_resumes_to_identical_result(tmp_path, mni
 
     resumed = run_python(*train_args(mnist_5k_file, run_dir, **settings))
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert f"resuming from the state after epoch {stopped_after}" in resumed.stdout
+    assert f"resuming seeds [1] from the state after epoch {stopped_after}" in resumed.stdout
     whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
     again = json.loads((run_dir / "metrics.json").read_text())
     assert again["resumed_from_epoch"] == stopped_after
@@ -122,3 +152,11 @@ def test_diverging_run_is_a_result(tmp_path, mnist_5k_file):
     assert "run diverged" in result.stdout
     for name in ("history.tsv", "predictions.npz", "model.keras"):
         assert (tmp_path / "d" / name).exists()
+
+
+def test_convnet_runs_through_keras_fit(tmp_path, mnist_5k_file):
+    result = run_python(*train_args(mnist_5k_file, tmp_path / "cnn", seed=0, epochs=1, model="cnn", dropout=0.5))
+    assert result.returncode == 0, result.stdout + result.stderr
+    metrics = json.loads((tmp_path / "cnn" / "metrics.json").read_text())
+    assert metrics["model"] == "cnn" and metrics["parameter_count"] == 34_826
+    assert metrics["status"] == "completed" and metrics["test_accuracy"] > 0.5

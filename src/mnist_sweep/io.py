@@ -36,3 +36,23 @@ def write_table(target, frame) -> None:
     """A pandas DataFrame as a TSV."""
     with atomic_path(target) as partial:
         frame.to_csv(partial, sep="\t", index=False)
+
+
+def collect_run(pack_dir, seed, run_dir, log=None) -> None:
+    """Move one seed's files from its pack's staging folder into its run directory.
+
+    The pack's log and benchmark are copied (they describe every seed of the pack);
+    metrics.json moves last, so a run directory with metrics.json is complete.
+    """
+    import shutil
+
+    staged = Path(pack_dir) / f"seed~{seed}"
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("train.log", "benchmark.tsv"):
+        with atomic_path(run_dir / name) as partial:
+            shutil.copyfile(Path(pack_dir) / name, partial)
+    for name in ("history.tsv", "predictions.npz", "model.keras", "metrics.json"):
+        os.replace(staged / name, run_dir / name)
+    if log:
+        write_text(log, f"moved seed {seed} from {staged} to {run_dir}\n")

@@ -167,3 +167,125 @@ class PackedMLP:
                 variable.assign(np.stack(values))
             else:
                 variable.assign(values[0])
+
+
+class PackResume:
+    """One replica's state after its last completed epoch, in its own run directory.
+
+    <run dir>/resume/epoch-<n>.npz holds weights and optimizer slots; state.json (written
+    after it) names that file, the history so far, the step counter and the time spent.
+    """
+
+    def __init__(self, run_dir):
+        from pathlib import Path
+
+        self.folder = Path(run_dir) / "resume"
+        self.pointer = self.folder / "state.json"
+
+    def load(self):
+        import json
+
+        if not self.pointer.exists():
+            return None
+        state = json.loads(self.pointer.read_text())
+        with np.load(self.folder / state["arrays_file"]) as arrays:
+            state["arrays"] = {key: arrays[key] for key in arrays.files}
+        return state
+
+    def save(self, arrays: dict, epochs_done: int, history: list, step: int, training_seconds: float):
+        from mnist_sweep.io import atomic_path, write_json
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        arrays_file = f"epoch-{epochs_done}.npz"
+        with atomic_path(self.folder / arrays_file) as partial:
+            with open(partial, "wb") as f:
+                np.savez(f, **arrays)
+        write_json(self.pointer, {"epochs_done": epochs_done, "arrays_file": arrays_file, "history": history,
+                                  "step": step, "training_seconds": training_seconds})
+        for old in self.folder.glob("epoch-*.npz"):
+            if old.name != arrays_file:
+                old.unlink()
+
+    def clear(self):
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def train_packed(inputs: dict, run_dirs, hyperparameters: dict, seeds, info: dict, stop) -> list:
+    """Train the seeds of one MLP grid point together; write each seed's run files.
+
+    Resumes when every seed of the pack has a saved state after the same epoch. A replica
+    whose loss becomes NaN or infinite is recorded as diverged; the others go on.
+    """
+    import time
+
+    from mnist_sweep.model import build_model
+    from mnist_sweep.train import EXIT_PREEMPTED, HISTORY_COLUMNS, _fmt, finish_run, finite_or_none
+
+    hp = hyperparameters
+    pack = PackedMLP(seeds, hp["hidden_units"], hp["dropout"], hp["activation"], hp["optimizer"],
+                     hp["learning_rate"])
+    pack.bind_data(inputs["x_fit"], inputs["y_fit"].argmax(axis=1))
+    resumes = [PackResume(run_dir) for run_dir in run_dirs]
+    states = [resume.load() for resume in resumes]
+    histories = [[] for _ in seeds]
+    step, training_seconds, resumed_from = 0, 0.0, None
+    if all(states) and len({state["epochs_done"] for state in states}) == 1:
+        pack.load_replica_states([state["arrays"] for state in states])
+        histories = [state["history"] for state in states]
+        step, training_seconds = states[0]["step"], states[0]["training_seconds"]
+        resumed_from = states[0]["epochs_done"]
+        print(f"resuming seeds {list(seeds)} from the state after epoch {resumed_from}", flush=True)
+    elif any(states):
+        print("saved states of this pack's seeds disagree (different packing or epochs): starting over", flush=True)
+
+    diverged = [False] * len(seeds)
+    epochs = hp["epochs"]
+    for epoch in range(len(histories[0]), epochs):
+        tick = time.perf_counter()
+        loss, accuracy, step = pack.train_epoch(epoch, hp["batch_size"], step)
+        if inputs["x_validation"] is not None:
+            val_loss, val_accuracy = pack.evaluate(inputs["x_validation"], inputs["y_validation"].argmax(axis=1))
+        else:
+            val_loss = val_accuracy = [None] * len(seeds)
+        seconds = time.perf_counter() - tick
+        training_seconds += seconds
+        for index, seed in enumerate(seeds):
+            if diverged[index]:
+                continue
+            row = dict(zip(HISTORY_COLUMNS, [epoch + 1, finite_or_none(loss[index]),
+                                             finite_or_none(accuracy[index]),
+                                             None if val_loss[index] is None else finite_or_none(val_loss[index]),
+                                             None if val_accuracy[index] is None else float(val_accuracy[index]),
+                                             round(seconds, 3)]))
+            histories[index].append(row)
+            print(f"seed {seed} epoch {epoch + 1}/{epochs}: loss {_fmt(row['loss'])} accuracy "
+                  f"{_fmt(row['accuracy'])} val_loss {_fmt(row['val_loss'])} val_accuracy "
+                  f"{_fmt(row['val_accuracy'])} ({seconds:.1f} s for {len(seeds)} seed(s))", flush=True)
+            if row["loss"] is None:
+                diverged[index] = True
+                print(f"seed {seed}: loss is not finite in epoch {epoch + 1}: run diverged", flush=True)
+        if all(diverged):
+            break
+        if epoch + 1 < epochs:
+            for index, resume in enumerate(resumes):
+                resume.save(pack.replica_state(index), epoch + 1, histories[index], step, training_seconds)
+            if stop:
+                print(f"stopped by {stop.signal_name} after epoch {epoch + 1}; state saved, rerun to resume",
+                      flush=True)
+                raise SystemExit(EXIT_PREEMPTED)
+
+    probabilities = pack.predict(inputs["x_test"])
+    results = []
+    for index, (seed, run_dir) in enumerate(zip(seeds, run_dirs)):
+        model = build_model(hp)  # a plain Keras model per seed, loadable with keras.models.load_model
+        model.set_weights(pack.replica_weights(index))
+        model.optimizer.build(model.trainable_variables)  # saved with its (fresh) optimizer, loads cleanly
+        status = "diverged" if diverged[index] else "completed"
+        results.append(finish_run(run_dir, model, histories[index], probabilities[index], inputs, status, {
+            **info, "seed": seed, "training_seconds": training_seconds, "resumed_from": resumed_from,
+            "samples": len(inputs["x_fit"]) * sum(len(h) for h in histories),
+            "pack_size": len(seeds), "pack_seeds": list(seeds),
+        }, resumes[index]))
+    return results

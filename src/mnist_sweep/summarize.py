@@ -26,7 +26,7 @@ METRICS = ("test_accuracy", "test_loss")
 RUN_COLUMNS = (
     ["run_dir", "dataset", *HYPERPARAMETERS, "seed", "status"]
     + ["test_accuracy", "test_loss", "train_accuracy", "train_loss", "val_accuracy", "val_loss"]
-    + ["epochs_run", "training_seconds", "samples_per_second", "parameter_count", "resumed_from_epoch"]
+    + ["epochs_run", "training_seconds", "samples_per_second", "pack_size", "parameter_count", "resumed_from_epoch"]
     + ["job_seconds", "max_rss_mb", "gpu_hours"]
     + ["device", "host", "slurm_job_id", "slurm_gpus"]
 )
@@ -42,6 +42,10 @@ def read_runs(metrics_files) -> pd.DataFrame:
         row = {column: metrics.get(column) for column in RUN_COLUMNS}
         row["run_dir"] = str(path.parent)
         row.update(read_benchmark(path.parent / "benchmark.tsv"))
+        # A packed job trained pack_size runs at once: each run is charged its share.
+        row["pack_size"] = int(metrics.get("pack_size") or 1)
+        if row["job_seconds"] is not None:
+            row["job_seconds"] /= row["pack_size"]
         # GPU hours: the job's wall time if it held a GPU (SLURM gave one, or TensorFlow used one).
         on_gpu = bool(metrics.get("slurm_gpus")) or str(metrics.get("device", "")).startswith("GPU")
         row["gpu_hours"] = row["job_seconds"] / 3600 if on_gpu and row["job_seconds"] is not None else 0.0

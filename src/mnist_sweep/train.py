@@ -66,8 +66,18 @@ class StopRequested:
         return self.signal_name is not None
 
 
+_DEVICE = None
+
+
 def configure_tensorflow(threads: int):
-    """Threads as asked (several jobs may share a node), GPU memory growth (several may share a GPU)."""
+    """Threads as asked (several jobs may share a node), GPU memory growth (several may share a GPU).
+
+    TensorFlow accepts these settings once per process, before it starts: later calls return
+    the device chosen the first time.
+    """
+    global _DEVICE
+    if _DEVICE is not None:
+        return _DEVICE
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
@@ -79,8 +89,10 @@ def configure_tensorflow(threads: int):
     tf.config.experimental.enable_op_determinism()
     if gpus:
         details = tf.config.experimental.get_device_details(gpus[0])
-        return f"GPU:0 ({details.get('device_name', 'unknown')})"
-    return f"CPU ({platform.processor() or platform.machine()})"
+        _DEVICE = f"GPU:0 ({details.get('device_name', 'unknown')})"
+    else:
+        _DEVICE = f"CPU ({platform.processor() or platform.machine()})"
+    return _DEVICE
 
 
 def prepare_inputs(arrays: dict, model_name: str, validation_split: float):
@@ -115,6 +127,9 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
 def finite_or_none(value):
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
 
 
 def _fmt(value) -> str:
@@ -169,9 +184,12 @@ class ResumeState:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def train_run(data_file, run_dir, hyperparameters: dict, seed: int, dataset: str, threads: int = 2,
-              validation_split: float = 0.1, stop: StopRequested | None = None) -> dict:
-    """Train (or resume) one run; return its metrics. Raises SystemExit(143) when stopped by a signal."""
+def train_keras_run(data_file, run_dir, hyperparameters: dict, seed: int, dataset: str, threads: int = 2,
+                    validation_split: float = 0.1, stop: StopRequested | None = None) -> dict:
+    """Train (or resume) one run with Keras' fit (the convnet); return its metrics.
+
+    Raises SystemExit(143) when stopped by a signal.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     stop = stop if stop is not None else StopRequested()
@@ -248,64 +266,119 @@ def train_run(data_file, run_dir, hyperparameters: dict, seed: int, dataset: str
                   "rerun to resume", flush=True)
             raise SystemExit(EXIT_PREEMPTED)
 
-    test_loss, test_accuracy = model.evaluate(inputs["x_test"], inputs["y_test"], batch_size=1024, verbose=0)
     probabilities = model.predict(inputs["x_test"], batch_size=1024, verbose=0)
-    predicted = np.argmax(np.nan_to_num(probabilities, nan=0.0), axis=1).astype("uint8")
+    return finish_run(run_dir, model, history, probabilities, inputs, status, {
+        "dataset": dataset, "hyperparameters": hyperparameters, "seed": seed, "training_seconds": training_seconds,
+        "samples": n_fit * len(history), "resumed_from": resumed_from, "device": device, "started": started,
+    }, resume)
 
+
+def train_runs(data_file, run_dirs, hyperparameters: dict, seeds, dataset: str, threads: int = 2,
+               validation_split: float = 0.1, stop: StopRequested | None = None) -> list:
+    """Train the seeds of one grid point in this process: the MLP as one packed model, the convnet
+    seed after seed. Seeds whose run directory already holds metrics.json are not trained again."""
+    stop = stop if stop is not None else StopRequested()
+    pending = [(seed, Path(run_dir)) for seed, run_dir in zip(seeds, run_dirs)
+               if not (Path(run_dir) / "metrics.json").exists()]
+    for seed, run_dir in zip(seeds, run_dirs):
+        if (Path(run_dir) / "metrics.json").exists():
+            print(f"seed {seed}: {run_dir}/metrics.json exists, not training it again", flush=True)
+    if not pending:
+        return []
+    if hyperparameters["model"] != "mlp":
+        return [train_keras_run(data_file, run_dir, hyperparameters, seed, dataset, threads, validation_split, stop)
+                for seed, run_dir in pending]
+    started = datetime.datetime.now(datetime.timezone.utc)
+    device = configure_tensorflow(threads)
+    from mnist_sweep.data import load_prepared
+    from mnist_sweep.packed import train_packed
+
+    inputs = prepare_inputs(load_prepared(data_file), "mlp", validation_split)
+    for _, run_dir in pending:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    print(f"{dataset}, seeds {[seed for seed, _ in pending]} packed in one model, {json.dumps(hyperparameters)}; "
+          f"{len(inputs['x_fit'])} training images, device {device}", flush=True)
+    info = {"dataset": dataset, "hyperparameters": hyperparameters, "device": device, "started": started}
+    return train_packed(inputs, [run_dir for _, run_dir in pending], hyperparameters,
+                        [seed for seed, _ in pending], info, stop)
+
+
+def test_scores(probabilities: np.ndarray, labels: np.ndarray):
+    """(loss, accuracy) as Keras computes them: clipped categorical cross-entropy, argmax accuracy."""
+    picked = probabilities[np.arange(len(labels)), labels.astype(int)]
+    loss = float(-np.log(np.clip(picked, 1e-7, 1 - 1e-7)).mean())
+    accuracy = float((probabilities.argmax(axis=1) == labels).mean())
+    return loss, accuracy
+
+
+def finish_run(run_dir, model, history, probabilities, inputs, status, info, resume) -> dict:
+    """Write a run's files (predictions, model, history, then metrics.json) and clear its resume state."""
+    import keras
+    import pandas as pd
+    import tensorflow as tf
+
+    run_dir = Path(run_dir)
+    labels = inputs["labels_test"]
+    finite = np.isfinite(probabilities).all()
+    test_loss, test_accuracy = test_scores(probabilities, labels) if finite else (None, None)
+    predicted = np.argmax(np.nan_to_num(probabilities, nan=0.0), axis=1).astype("uint8")
     with atomic_path(run_dir / "predictions.npz") as partial:
         with open(partial, "wb") as f:
-            np.savez_compressed(f, predicted=predicted, probabilities=probabilities.astype("float32"),
-                                label=inputs["labels_test"])
+            np.savez_compressed(f, predicted=predicted, probabilities=probabilities.astype("float32"), label=labels)
     with atomic_path(run_dir / "model.keras") as partial:
         model.save(partial)
-    import pandas as pd
-
-    write_table(run_dir / "history.tsv", pd.DataFrame(history, columns=list(history[0]) if history else None))
+    write_table(run_dir / "history.tsv", pd.DataFrame(history, columns=HISTORY_COLUMNS))
     last = history[-1] if history else {}
-    epochs_run = len(history)
+    hyperparameters = info["hyperparameters"]
+    training_seconds = info["training_seconds"]
     metrics = {
-        "dataset": dataset,
+        "dataset": info["dataset"],
         **{name: hyperparameters[name] for name in HYPERPARAMETERS},
-        "seed": seed,
+        "seed": info["seed"],
         "status": status,
         # A diverged model's test numbers mean nothing: leave them empty.
-        "test_loss": finite_or_none(test_loss) if status == "completed" else None,
-        "test_accuracy": finite_or_none(test_accuracy) if status == "completed" else None,
+        "test_loss": test_loss if status == "completed" else None,
+        "test_accuracy": test_accuracy if status == "completed" else None,
         "train_loss": last.get("loss"),
         "train_accuracy": last.get("accuracy"),
         "val_loss": last.get("val_loss"),
         "val_accuracy": last.get("val_accuracy"),
-        "epochs_run": epochs_run,
+        "epochs_run": len(history),
         "training_seconds": round(training_seconds, 3),
-        "samples_per_second": round(n_fit * epochs_run / training_seconds, 1) if training_seconds else None,
+        # Training throughput of the process: all seeds of its pack together.
+        "samples_per_second": round(info["samples"] / training_seconds, 1) if training_seconds else None,
+        "pack_size": info.get("pack_size", 1),
+        "pack_seeds": info.get("pack_seeds", [info["seed"]]),
         "parameter_count": int(model.count_params()),
-        "training_images": n_fit,
-        "validation_images": len(inputs["x_validation"]) if validation else 0,
-        "test_images": len(inputs["x_test"]),
-        "resumed_from_epoch": resumed_from,
+        "training_images": len(inputs["x_fit"]),
+        "validation_images": 0 if inputs["x_validation"] is None else len(inputs["x_validation"]),
+        "test_images": len(labels),
+        "resumed_from_epoch": info["resumed_from"],
         "host": socket.gethostname(),
-        "device": device,
+        "device": info["device"],
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,
         "python_version": platform.python_version(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "slurm_gpus": os.environ.get("SLURM_GPUS_ON_NODE"),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-        "started": started.isoformat(timespec="seconds"),
+        "started": info["started"].isoformat(timespec="seconds"),
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     write_json(run_dir / "metrics.json", metrics)
     resume.clear()
-    print(f"done: status {status}, test_accuracy {metrics['test_accuracy']}, test_loss {metrics['test_loss']}",
-          flush=True)
+    print(f"done {run_dir}: status {status}, test_accuracy {metrics['test_accuracy']}, "
+          f"test_loss {metrics['test_loss']}", flush=True)
     return metrics
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Train one run of the sweep (one grid point, one seed).")
     parser.add_argument("--data", required=True, type=Path, help="prepared dataset (.npz from mnist_sweep.data)")
-    parser.add_argument("--out", required=True, type=Path, help="run directory to write into")
-    parser.add_argument("--seed", required=True, type=int)
+    parser.add_argument("--out", required=True,
+                        help="run directory; with several seeds a pattern containing {seed}")
+    parser.add_argument("--seed", required=True, type=int, nargs="+",
+                        help="seed(s); several seeds of an MLP are trained together as one packed model")
     parser.add_argument("--dataset", default="mnist", help="dataset name recorded in metrics.json")
     parser.add_argument("--threads", type=int, default=2, help="TensorFlow CPU threads")
     parser.add_argument("--validation-split", type=float, default=0.1)
@@ -330,8 +403,11 @@ def main(argv=None) -> int:
         print(f"using GPU {gpu} (CUDA_VISIBLE_DEVICES={gpu})", flush=True)
     stop = StopRequested()
     stop.install()
-    train_run(args.data, args.out, args.hyperparameters, args.seed, args.dataset, args.threads,
-              args.validation_split, stop)
+    if len(args.seed) > 1 and "{seed}" not in args.out:
+        raise SystemExit("error: with several seeds, --out must contain {seed}, e.g. results/run/seed~{seed}")
+    run_dirs = [Path(args.out.replace("{seed}", str(seed))) for seed in args.seed]
+    train_runs(args.data, run_dirs, args.hyperparameters, args.seed, args.dataset, args.threads,
+               args.validation_split, stop)
     return 0
 
 

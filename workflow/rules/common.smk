@@ -6,6 +6,7 @@ from snakemake.utils import Paramspace
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from mnist_sweep.config import ConfigError, grid_table, load_schema, validate_config
 from mnist_sweep.environment import prepend_pythonpath
+from mnist_sweep.io import collect_run
 
 # Bad config stops here, before any job, with one line naming the key and what is allowed.
 try:
@@ -24,11 +25,15 @@ RESULTS = f"results/{DATASET}"
 # One row per grid point; run directories read model~mlp/hidden_units~512-512/.../seed~N.
 paramspace = Paramspace(grid_table(config), param_sep="~")
 RUN_DIR = f"{RESULTS}/runs/{paramspace.wildcard_pattern}/seed~{{seed}}"
+# With pack_size > 1: the staging folder of one pack of seeds (e.g. seeds~0-1-2).
+PACK_DIR = f"{RESULTS}/packs/{paramspace.wildcard_pattern}/seeds~{{seeds}}"
+PACK_MARKER = f"{PACK_DIR}/pack.done"
 
 
 wildcard_constraints:
     **{name: r"[^/]+" for name in paramspace.dataframe.columns},
     seed=r"\d+",
+    seeds=r"\d+(-\d+)*",
 
 
 def run_dirs():
@@ -43,6 +48,24 @@ def run_dirs():
 def get_run_files(name):
     """Input function: one file (metrics.json, predictions.npz, ...) of every run."""
     return [f"{run_dir}/{name}" for run_dir in run_dirs()]
+
+
+def seed_packs():
+    """The seeds in config order, cut into packs of at most pack_size."""
+    seeds, size = config["seeds"], config["pack_size"]
+    return [seeds[start : start + size] for start in range(0, len(seeds), size)]
+
+
+def get_pack_marker(wildcards):
+    """Input function: the marker of the pack that trains this run's seed."""
+    pack = next(p for p in seed_packs() if int(wildcards.seed) in p)
+    values = {name: wildcards[name] for name in paramspace.dataframe.columns}
+    return PACK_MARKER.format(**values, seeds="-".join(map(str, pack)))
+
+
+def get_pack_run_pattern(wildcards):
+    """--out of a pack job: its staging folder, one seed~{seed} folder per seed."""
+    return f"{PACK_DIR.format(**wildcards)}/seed~{{seed}}"
 
 
 def get_prepared_data(wildcards=None):
