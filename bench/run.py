@@ -75,10 +75,10 @@ def matmul_peak(threads=None):
         "    t = time.perf_counter()\n"
         "    for _ in range(reps): c = tf.matmul(a, b)\n"
         "    c.numpy(); best = max(best, 2 * n**3 * reps / (time.perf_counter() - t))\n"
-        "print(best)\n"
+        "print('PEAK', best)\n"
     )
     _, out = timed([sys.executable, "-c", code])
-    return float(out.strip().splitlines()[-1])
+    return float(next(line for line in out.splitlines() if line.startswith("PEAK ")).split()[1])
 
 
 def bench_one_run(data, prepared, repeats, work):
@@ -100,17 +100,18 @@ SWEEP_CONFIG = """dataset: mnist
 data_path: {data}
 seeds: [0, 1, 2]
 train_threads: {threads}
+pack_size: {pack_size}
 grid:
   dropout: [0.2, 0.5]
   hidden_units: [[512, 512], [256, 256]]
 """
 
 
-def snakemake_sweep(data, work, cores=2, threads=1):
+def snakemake_sweep(data, work, cores=2, threads=1, pack_size=1):
     directory = Path(tempfile.mkdtemp(dir=work))
     (directory / "config").mkdir()
     shutil.copy(ROOT / "config" / "config.yaml", directory / "config" / "config.yaml")
-    (directory / "sweep.yaml").write_text(SWEEP_CONFIG.format(data=data, threads=threads))
+    (directory / "sweep.yaml").write_text(SWEEP_CONFIG.format(data=data, threads=threads, pack_size=pack_size))
     seconds, _ = timed([sys.executable, "-m", "snakemake", "--snakefile", ROOT / "Snakefile", f"-c{cores}",
                         "--configfile", "sweep.yaml", "-q"], cwd=directory)
     shutil.rmtree(directory)
@@ -134,12 +135,28 @@ def hydra_multirun(data, work):
 
 
 def bench_sweep(data, repeats, work):
-    times = {"snakemake -c2": [], "baseline x12": [], "hydra multirun": []}
+    times = {"snakemake -c2 pack 3": [], "snakemake -c2 pack 1": [], "baseline x12": [], "hydra multirun": []}
     for _ in range(repeats):
-        times["snakemake -c2"].append(snakemake_sweep(data, work))
+        times["snakemake -c2 pack 3"].append(snakemake_sweep(data, work, pack_size=3))
+        times["snakemake -c2 pack 1"].append(snakemake_sweep(data, work, pack_size=1))
         times["baseline x12"].append(baseline_loop(data))
         times["hydra multirun"].append(hydra_multirun(data, work))
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def bench_pack_sizes(prepared, work, sizes=(1, 2, 3, 4, 6), threads=2):
+    """Seconds per model-epoch when K seeds of one grid point train as one packed model."""
+    result = {}
+    for size in sizes:
+        out = work / f"pack-{size}" / "seed~{seed}"
+        timed([sys.executable, "-m", "mnist_sweep.train", "--data", prepared, "--out", str(out),
+               "--seed", *map(str, range(size)), "--epochs", "2", "--threads", str(threads)])
+        epochs = [[float(line.split("\t")[-1]) for line in (work / f"pack-{size}" / f"seed~{s}" / "history.tsv")
+                   .read_text().splitlines()[1:]] for s in range(size)]
+        # The second epoch (the first includes tracing), divided among the K models.
+        result[size] = epochs[0][1] / size
+        shutil.rmtree(work / f"pack-{size}")
+    return result
 
 
 def bench_scale(work, per_parameter=10):
@@ -184,7 +201,7 @@ def bench_scale(work, per_parameter=10):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="full MNIST .npz (Keras layout)")
-    parser.add_argument("--only", default="one_run,sweep,efficiency,scale")
+    parser.add_argument("--only", default="one_run,efficiency,pack_sizes,sweep,scale")
     parser.add_argument("--repeats", type=int, default=3, help="alternations of the one-run benchmark")
     parser.add_argument("--sweep-repeats", type=int, default=1)
     parser.add_argument("--smoke", action="store_true", help="tiny scale benchmark only, to check the script")
@@ -220,13 +237,19 @@ def main(argv=None):
                                     "workflow": flops / (one["workflow"]["epoch"] * peak)}
             print(f"\n== efficiency: epoch FLOPs {flops:.3g} / (epoch s x matmul peak {peak:.3g} FLOP/s)")
             print(f"baseline {report['efficiency']['baseline']:.1%}   workflow {report['efficiency']['workflow']:.1%}")
+        if "pack_sizes" in parts:
+            packs = bench_pack_sizes(prepared, work)
+            report["pack_sizes"] = packs
+            print("\n== seed packing: seconds per model-epoch (full MNIST, 2 threads)")
+            for size, seconds in packs.items():
+                print(f"K={size:<3}{seconds:8.2f} s   speed-up vs K=1: {packs[1] / seconds:5.2f}x")
         if "sweep" in parts:
             sweep = bench_sweep(args.data, args.sweep_repeats, work)
             report["sweep"] = sweep
             print(f"\n== 12-run sweep (2 x 2 grid x 3 seeds, 4 epochs; median of {args.sweep_repeats})")
-            ours = sweep["snakemake -c2"]
+            ours = sweep["snakemake -c2 pack 3"]
             for name, seconds in sweep.items():
-                print(f"{name:20}{seconds:10.1f} s   speed-up of snakemake: {seconds / ours:6.2f}x")
+                print(f"{name:22}{seconds:10.1f} s   this / snakemake pack 3: {seconds / ours:6.2f}x")
         if "scale" in parts:
             scale = bench_scale(work)
             report["scale"] = scale

@@ -52,6 +52,16 @@ class PackedMLP:
             self._train_step_eager,
             input_signature=[tf.TensorSpec((len(self.seeds), None), tf.int32), tf.TensorSpec((), tf.int64)],
         )
+        # The optimizer update is compiled with XLA (its element-wise steps fused: about 8% faster
+        # here); results stay independent of the pack size. Compiling the whole step with XLA is
+        # faster still (about 25%) but its fused reductions then depend on K, so a seed's result
+        # would depend on its pack: not done.
+        self._apply_gradients = tf.function(self._apply_gradients_eager, jit_compile=True)
+        # All full batches of an epoch in one compiled loop: no Python and no device sync per step.
+        self._train_full_batches = tf.function(
+            self._train_full_batches_eager,
+            input_signature=[tf.TensorSpec((len(self.seeds), None, None), tf.int32), tf.TensorSpec((), tf.int64)],
+        )
         self._predict = tf.function(self._predict_eager, input_signature=[tf.TensorSpec((None, 784), tf.float32)])
 
     @property
@@ -102,9 +112,25 @@ class PackedMLP:
             per_replica = tf.reduce_mean(losses, axis=1)  # (K,)
             total = tf.reduce_sum(per_replica)
         gradients = tape.gradient(total, self.variables)
-        self.optimizer.apply_gradients(zip(gradients, self.variables))
+        self._apply_gradients(gradients)
         correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32), 1)
         return per_replica, correct
+
+    def _apply_gradients_eager(self, gradients):
+        self.optimizer.apply_gradients(zip(gradients, self.variables))
+
+    def _train_full_batches_eager(self, batches, first_step):
+        """batches: (K, steps, B) indices. Returns summed batch losses*B and correct counts per replica."""
+        tf = self.tf
+        steps = tf.shape(batches)[1]
+        batch = tf.cast(tf.shape(batches)[2], tf.float32)
+        loss_sum = tf.zeros((self.size,), tf.float32)
+        correct_sum = tf.zeros((self.size,), tf.float32)
+        for step in tf.range(steps):
+            losses, correct = self._train_step_eager(batches[:, step, :], first_step + tf.cast(step, tf.int64))
+            loss_sum += losses * batch
+            correct_sum += correct
+        return loss_sum, correct_sum
 
     def _predict_eager(self, inputs):
         return self.tf.nn.softmax(self._logits(inputs, training=False))
@@ -113,11 +139,12 @@ class PackedMLP:
         """One epoch for every replica; returns (mean loss, accuracy) per replica and the next step."""
         n = int(self.x_fit.shape[0])
         orders = np.stack([np.random.default_rng([seed, epoch]).permutation(n) for seed in self.seeds])
-        loss_sum = np.zeros(self.size)
-        correct_sum = np.zeros(self.size)
-        step = first_step
-        for start in range(0, n, batch_size):
-            indices = orders[:, start:start + batch_size].astype("int32")
+        full = n // batch_size
+        batches = orders[:, : full * batch_size].reshape(self.size, full, batch_size).astype("int32")
+        loss_sum, correct_sum = (t.numpy().astype(float) for t in self._train_full_batches(batches, np.int64(first_step)))
+        step = first_step + full
+        if n % batch_size:  # the last, smaller batch (as Keras trains it)
+            indices = orders[:, full * batch_size:].astype("int32")
             losses, correct = self._train_step(indices, np.int64(step))
             loss_sum += losses.numpy() * indices.shape[1]
             correct_sum += correct.numpy()

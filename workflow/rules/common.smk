@@ -25,6 +25,11 @@ RESULTS = f"results/{DATASET}"
 # One row per grid point; run directories read model~mlp/hidden_units~512-512/.../seed~N.
 paramspace = Paramspace(grid_table(config), param_sep="~")
 RUN_DIR = f"{RESULTS}/runs/{paramspace.wildcard_pattern}/seed~{{seed}}"
+# Report labels of a run: every hyperparameter and the seed (filled from the wildcards).
+RUN_LABELS = {
+    **{name: f"{{{name}}}" for name in paramspace.dataframe.columns},
+    "seed": "{seed}",
+}
 # With pack_size > 1: the staging folder of one pack of seeds (e.g. seeds~0-1-2).
 PACK_DIR = f"{RESULTS}/packs/{paramspace.wildcard_pattern}/seeds~{{seeds}}"
 PACK_MARKER = f"{PACK_DIR}/pack.done"
@@ -78,9 +83,15 @@ def get_data_source(wildcards=None):
 
 
 def get_hyperparameter_args(wildcards):
-    """The run's hyperparameters as command-line flags of mnist_sweep.train."""
-    values = paramspace.instance(wildcards)
-    return " ".join(f"--{name.replace('_', '-')} {values[name]}" for name in values)
+    """The run's hyperparameters as command-line flags of mnist_sweep.train.
+
+    Read straight from the wildcards (path form, e.g. 512-512): Paramspace.instance would
+    build pandas objects per value, which dominates a dry-run of 10,000 runs.
+    """
+    return " ".join(
+        f"--{name.replace('_', '-')} {wildcards[name]}"
+        for name in paramspace.dataframe.columns
+    )
 
 
 def get_final_outputs():

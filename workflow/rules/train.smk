@@ -16,7 +16,12 @@ if config["pack_size"] == 1:
             data=get_prepared_data,
         output:
             metrics=f"{RUN_DIR}/metrics.json",
-            history=f"{RUN_DIR}/history.tsv",
+            history=report(
+                f"{RUN_DIR}/history.tsv",
+                caption="../report/history.rst",
+                category="Runs",
+                labels=RUN_LABELS,
+            ),
             predictions=f"{RUN_DIR}/predictions.npz",
             model=f"{RUN_DIR}/model.keras",
         log:
@@ -73,7 +78,12 @@ else:
             get_pack_marker,
         output:
             metrics=f"{RUN_DIR}/metrics.json",
-            history=f"{RUN_DIR}/history.tsv",
+            history=report(
+                f"{RUN_DIR}/history.tsv",
+                caption="../report/history.rst",
+                category="Runs",
+                labels=RUN_LABELS,
+            ),
             predictions=f"{RUN_DIR}/predictions.npz",
             model=f"{RUN_DIR}/model.keras",
             log=f"{RUN_DIR}/train.log",
