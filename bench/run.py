@@ -241,8 +241,10 @@ def main(argv=None):
             packs = bench_pack_sizes(prepared, work)
             report["pack_sizes"] = packs
             print("\n== seed packing: seconds per model-epoch (full MNIST, 2 threads)")
+            peak = report.get("efficiency", {}).get("peak_flops")
             for size, seconds in packs.items():
-                print(f"K={size:<3}{seconds:8.2f} s   speed-up vs K=1: {packs[1] / seconds:5.2f}x")
+                efficiency = f"   efficiency {TRAIN_FLOPS_PER_IMAGE * 54000 / (seconds * peak):.1%}" if peak else ""
+                print(f"K={size:<3}{seconds:8.2f} s   speed-up vs K=1: {packs[1] / seconds:5.2f}x{efficiency}")
         if "sweep" in parts:
             sweep = bench_sweep(args.data, args.sweep_repeats, work)
             report["sweep"] = sweep

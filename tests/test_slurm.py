@@ -15,12 +15,11 @@ from test_workflow import SMALL
 
 pytestmark = pytest.mark.slow
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
-# Only what this small test cluster needs on top of the production profile: it has no
-# accounting database (so status comes from squeue) and its node is small.
+# Only what this test cluster needs on top of the production profile: it has no accounting
+# database (so job states come from squeue), and a short first wait and latency suit one node.
 TEST_OVERRIDES = [
     "--slurm-status-command", "squeue",
     "--slurm-init-seconds-before-status-checks", "5",
-    "--set-resources", "train:mem_mb=2000",
     "--latency-wait", "5",
 ]
 
