@@ -44,6 +44,29 @@ def test_dry_run_counts_one_training_job_per_grid_point_and_seed(tmp_path):
     assert "hidden_units~256/dropout~0.5/" in result.stdout and "seed~3/metrics.json" in result.stdout
 
 
+def test_a_live_snakemake_keeps_its_lock(tmp_path):
+    """The stale-lock release never touches the lock of a Snakemake that still runs."""
+    from mnist_sweep.locks import release_stale_lock
+
+    locks = tmp_path / ".snakemake" / "locks"
+    locks.mkdir(parents=True)
+    (locks / "0.output.lock").write_text("results/x\n")
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)  # snakemake stand-in"],
+                            cwd=tmp_path)
+    try:
+        time.sleep(0.5)
+        assert not release_stale_lock(tmp_path)
+        assert (locks / "0.output.lock").exists()
+    finally:
+        live.kill()
+        live.wait()
+    assert release_stale_lock(tmp_path)
+    assert not (locks / "0.output.lock").exists()
+    (tmp_path / ".snakemake" / "mnist-sweep-hosts").write_text("other-login-node\n")
+    (locks / "0.output.lock").write_text("results/x\n")
+    assert not release_stale_lock(tmp_path), "a directory used from another host is never touched"
+
+
 def test_bad_config_stops_before_any_job(tmp_path):
     result = snakemake(tmp_path, "-c1", "--configfile", str(SMALL), "--config", "grid={\"dropout\": [1.5]}")
     assert result.returncode != 0
@@ -153,18 +176,20 @@ def test_sweep_survives_kill_of_snakemake(tmp_path):
                                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     results = tmp_path / "results" / "mnist_5k"
     deadline = time.time() + 600
-    while time.time() < deadline and not finished_runs(tmp_path):
-        time.sleep(0.2)
+    # Kill when at least one run is finished and a training job is running.
+    while time.time() < deadline and not (finished_runs(tmp_path) and any(
+            "/runs/" in path for path in incomplete_outputs(tmp_path))):
+        time.sleep(0.1)
     os.killpg(process.pid, signal.SIGKILL)  # the login-node session dies: snakemake and its jobs
     process.wait()
     finished = finished_runs(tmp_path)
     assert 1 <= len(finished) < 4, "the kill must come after one run and before the last"
     assert incomplete_outputs(tmp_path), "a training job was running when snakemake was killed"
 
-    # Snakemake keeps its lock after a kill -9; --unlock is the documented first step.
-    unlock = snakemake(tmp_path, "--unlock", *config)
-    assert unlock.returncode == 0, unlock.stderr[-2000:]
-    rerun = snakemake(tmp_path, "-c1", "--rerun-incomplete", *config)
+    # Snakemake's lock survives a kill -9; the workflow releases it because its owner is dead.
+    assert list((tmp_path / ".snakemake" / "locks").glob("*.lock"))
+    rerun = snakemake(tmp_path, "-c1", *config)  # the same command as before the kill
+    assert "removed the lock of a Snakemake process that no longer runs" in rerun.stderr
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     metrics = list(results.glob("runs/**/metrics.json"))
     assert len(metrics) == 4

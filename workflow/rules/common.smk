@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from mnist_sweep.config import ConfigError, grid_table, load_schema, validate_config
 from mnist_sweep.environment import prepend_pythonpath
 from mnist_sweep.io import collect_run
+from mnist_sweep.locks import release_stale_lock
 
 # Bad config stops here, before any job, with one line naming the key and what is allowed.
 try:
@@ -16,6 +17,10 @@ try:
     )
 except ConfigError as error:
     sys.exit(f"error: {error}")
+
+# After a killed Snakemake, the same command works again (see mnist_sweep/locks.py).
+if workflow.is_main_process:
+    release_stale_lock()
 
 # Jobs (shell, script, conda, SLURM) find the package even where it is not pip-installed.
 prepend_pythonpath(str(Path(workflow.basedir) / "src"))
