@@ -14,18 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mnist_sweep.config import HYPERPARAMETERS, run_path_fragment
+from mnist_sweep.config import HYPERPARAMETERS, format_value, run_path_fragment, tutorial_hyperparameters
 
-TUTORIAL_POINT = {
-    "model": "mlp",
-    "hidden_units": "512-512",
-    "dropout": "0.2",
-    "activation": "relu",
-    "optimizer": "adam",
-    "learning_rate": "0.001",
-    "batch_size": "128",
-    "epochs": "4",
-}
+TUTORIAL_POINT = {name: format_value(name, value) for name, value in tutorial_hyperparameters().items()}
 TUTORIAL_PATH = run_path_fragment(TUTORIAL_POINT)
 COLUMNS = (
     ["reference", "reference_run_path", "run_path", *HYPERPARAMETERS]

@@ -205,6 +205,12 @@ def parse_value(name: str, text: str):
     return str(text)
 
 
+def tutorial_hyperparameters(schema: dict | None = None) -> dict:
+    """The Keras tutorial's hyperparameters: the first default of every grid key in the schema."""
+    grid = (schema or load_schema())["properties"]["grid"]["properties"]
+    return {name: grid[name]["default"][0] for name in HYPERPARAMETERS}
+
+
 def grid_table(config: dict) -> pd.DataFrame:
     """One row per grid point, values as path strings, columns in HYPERPARAMETERS order."""
     grid = config["grid"]

@@ -32,20 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_sweep.config import HYPERPARAMETERS, parse_value
+from mnist_sweep.config import HYPERPARAMETERS, parse_value, tutorial_hyperparameters
 from mnist_sweep.io import atomic_path, write_json, write_table
 
 EXIT_PREEMPTED = 143  # 128 + SIGTERM, what a process killed by SIGTERM reports
-TUTORIAL = {
-    "model": "mlp",
-    "hidden_units": [512, 512],
-    "dropout": 0.2,
-    "activation": "relu",
-    "optimizer": "adam",
-    "learning_rate": 0.001,
-    "batch_size": 128,
-    "epochs": 4,
-}
 
 
 class StopRequested:
@@ -384,8 +374,9 @@ def parse_args(argv=None):
     parser.add_argument("--validation-split", type=float, default=0.1)
     parser.add_argument("--gpu-ids", default="", help="comma-separated GPU ids to take one of (workstations)")
     parser.add_argument("--gpu-lock-dir", type=Path, default=Path(".snakemake/gpu-slots"))
+    tutorial = tutorial_hyperparameters()
     for name in HYPERPARAMETERS:
-        default = TUTORIAL[name]
+        default = tutorial[name]
         shown = "-".join(map(str, default)) if name == "hidden_units" else default
         parser.add_argument(f"--{name.replace('_', '-')}", default=str(shown),
                             help=f"default: {shown}" + (" (layer sizes joined by '-')" if name == "hidden_units" else ""))
