@@ -157,14 +157,14 @@ class PackedMLP:
         return np.concatenate(parts, axis=1)
 
     def evaluate(self, x: np.ndarray, labels: np.ndarray):
-        """(loss, accuracy) per replica, with Keras' clipped categorical cross-entropy."""
+        """(loss, accuracy) per replica, scored as a run's test set is (train.test_scores)."""
+        from mnist_sweep.train import test_scores
+
         probabilities = self.predict(x)
-        picked = np.take_along_axis(probabilities, labels[None, :, None].astype(int), axis=2)[..., 0]
         with np.errstate(invalid="ignore"):
-            loss = -np.log(np.clip(picked, 1e-7, 1 - 1e-7)).mean(axis=1)
-        accuracy = (probabilities.argmax(axis=2) == labels[None, :]).mean(axis=1)
-        nan = np.isnan(probabilities).any(axis=(1, 2))
-        loss[nan] = np.nan
+            scores = [test_scores(replica, labels) for replica in probabilities]
+        loss, accuracy = (np.array(column) for column in zip(*scores))
+        loss[np.isnan(probabilities).any(axis=(1, 2))] = np.nan  # a replica with NaN outputs has diverged
         return loss, accuracy
 
     # --- Per-replica state: for per-seed model files and for resuming -------------------

@@ -268,11 +268,12 @@ def train_runs(data_file, run_dirs, hyperparameters: dict, seeds, dataset: str, 
     """Train the seeds of one grid point in this process: the MLP as one packed model, the convnet
     seed after seed. Seeds whose run directory already holds metrics.json are not trained again."""
     stop = stop if stop is not None else StopRequested()
-    pending = [(seed, Path(run_dir)) for seed, run_dir in zip(seeds, run_dirs)
-               if not (Path(run_dir) / "metrics.json").exists()]
-    for seed, run_dir in zip(seeds, run_dirs):
-        if (Path(run_dir) / "metrics.json").exists():
+    pending = []
+    for seed, run_dir in zip(seeds, map(Path, run_dirs)):
+        if (run_dir / "metrics.json").exists():
             print(f"seed {seed}: {run_dir}/metrics.json exists, not training it again", flush=True)
+        else:
+            pending.append((seed, run_dir))
     if not pending:
         return []
     if hyperparameters["model"] != "mlp":
