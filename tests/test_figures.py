@@ -36,7 +36,9 @@ def test_figures_are_written(tmp_path):
              probabilities=np.full((50, 10), 0.1, dtype="float32"))
     best = {"run_path": "model~mlp", "seeds": [0], "test_accuracy_mean": 0.9}
     (tmp_path / "best.json").write_text(json.dumps(best))
-    figures.draw_best_predictions(data, tmp_path / "best.json", [run / "predictions.npz"], tmp_path / "pred.png")
+    pd.DataFrame({"run_dir": [str(run)], "seed": [0], "status": ["completed"]}).to_csv(
+        tmp_path / "runs.tsv", sep="\t", index=False)
+    figures.draw_best_predictions(data, tmp_path / "runs.tsv", tmp_path / "best.json", tmp_path / "pred.png")
     for name in ("samples.png", "pred.png"):
         pixels = image.imread(tmp_path / name)
         assert pixels.ndim == 3 and pixels.shape[0] > 300
@@ -75,13 +77,12 @@ def test_sweep_figures_and_point_predictions(tmp_path, diverged_point):
     data = small_arrays(n_test=50)
     files = make_sweep(tmp_path, data, diverged_point)
     summarize(files, tmp_path / "summary")
-    predictions = [path.parent / "predictions.npz" for path in files]
     summary = tmp_path / "summary"
-    figures.draw_sweep_figures(summary / "runs.tsv", summary / "configs.tsv", summary / "best.json", predictions,
+    figures.draw_sweep_figures(summary / "runs.tsv", summary / "configs.tsv", summary / "best.json",
                                tmp_path / "curves.png", tmp_path / "params.png", tmp_path / "confusion.png")
     point = "model~mlp/hidden_units~512-512/dropout~0.5/activation~relu/optimizer~adam/learning_rate~0.001/" \
             "batch_size~128/epochs~4"
-    figures.draw_point_predictions(data, summary / "runs.tsv", predictions, point, tmp_path / "point.png")
+    figures.draw_point_predictions(data, summary / "runs.tsv", point, tmp_path / "point.png")
     for name in ("curves.png", "params.png", "confusion.png", "point.png"):
         pixels = image.imread(tmp_path / name)
         assert pixels.std() > 0.02, name

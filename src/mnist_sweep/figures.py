@@ -2,8 +2,12 @@
 
 Run by hand:
     python -m mnist_sweep.figures samples --data resources/data/mnist.npz --out samples.png
-    python -m mnist_sweep.figures predictions --data resources/data/mnist.npz --best results/mnist/summary/best.json \
-        --out predictions.png results/mnist/runs/**/predictions.npz
+    python -m mnist_sweep.figures predictions --data resources/data/mnist.npz \
+        --summary results/mnist/summary --out predictions.png
+
+Run files are found through the summary's runs.tsv (its run_dir column), not passed one by
+one: Snakemake then tracks one input per figure instead of one per run, which keeps a
+dry-run of a 10,000-run sweep fast.
 """
 
 from __future__ import annotations
@@ -123,9 +127,9 @@ def main(argv=None) -> int:
     samples.add_argument("--out", required=True, type=Path)
     predictions = commands.add_parser("predictions")
     predictions.add_argument("--data", required=True, type=Path)
-    predictions.add_argument("--best", required=True, type=Path, help="best.json of the summary")
+    predictions.add_argument("--summary", required=True, type=Path,
+                             help="summary folder of the sweep (runs.tsv, best.json)")
     predictions.add_argument("--out", required=True, type=Path)
-    predictions.add_argument("files", nargs="+", type=Path, help="predictions.npz files of the runs")
     args = parser.parse_args(argv)
 
     from mnist_sweep.data import load_prepared
@@ -134,19 +138,20 @@ def main(argv=None) -> int:
     if args.figure == "samples":
         samples_figure(data, args.out)
     else:
-        draw_best_predictions(data, args.best, args.files, args.out)
+        draw_best_predictions(data, args.summary / "runs.tsv", args.summary / "best.json", args.out)
     return 0
 
 
-def point_files(prediction_files, run_path: str, seeds=None) -> list:
-    """The predictions.npz files of one grid point (optionally only the given seeds)."""
-    chosen = []
-    for path in prediction_files:
-        directory = Path(path).parent.as_posix()
-        if f"/{run_path}/seed~" in f"/{directory}" and (seeds is None or directory.endswith(
-                tuple(f"seed~{seed}" for seed in seeds))):
-            chosen.append(path)
-    return chosen
+def point_files(runs: pd.DataFrame, run_path: str, seeds=None) -> list:
+    """The predictions.npz files of one grid point (optionally only the given seeds), from runs.tsv rows."""
+    chosen = runs[runs["run_dir"].str.contains(f"/{run_path}/seed~", regex=False)]
+    if seeds is not None:
+        chosen = chosen[chosen["seed"].isin(seeds)]
+    return [Path(run_dir) / "predictions.npz" for run_dir in chosen["run_dir"]]
+
+
+def read_runs_table(runs_table) -> pd.DataFrame:
+    return pd.read_csv(runs_table, sep="\t", dtype={name: str for name in HYPERPARAMETERS})
 
 
 def _nothing_to_show(out, reason: str) -> None:
@@ -155,37 +160,35 @@ def _nothing_to_show(out, reason: str) -> None:
     save(figure, out)
 
 
-def draw_best_predictions(data: dict, best_file, prediction_files, out) -> None:
+def draw_best_predictions(data: dict, runs_table, best_file, out) -> None:
     """The predictions figure of the best grid point (named in best.json)."""
     best = json.loads(Path(best_file).read_text())
     if not best.get("run_path"):
         _nothing_to_show(out, best.get("reason", "no best grid point"))
         return
     # Only the completed seeds of the best point (diverged runs have no meaningful predictions).
-    files = point_files(prediction_files, best["run_path"], best["seeds"])
+    files = point_files(read_runs_table(runs_table), best["run_path"], best["seeds"])
     title = "Best grid point (highest mean test accuracy, " \
             f"{best['test_accuracy_mean']:.4f} over {len(files)} seed(s)):\n" + wrap_path(best["run_path"])
     predictions_figure(data, files, out, title)
 
 
-def draw_point_predictions(data: dict, runs_table, prediction_files, run_path: str, out) -> None:
+def draw_point_predictions(data: dict, runs_table, run_path: str, out) -> None:
     """The predictions figure of any grid point, over its completed seeds."""
-    runs = pd.read_csv(runs_table, sep="\t")
-    runs = runs[runs["run_dir"].str.contains(f"/{run_path}/seed~", regex=False)]
-    seeds = runs.loc[runs["status"] == "completed", "seed"].tolist()
-    if not seeds:
+    runs = read_runs_table(runs_table)
+    completed = runs[runs["run_dir"].str.contains(f"/{run_path}/seed~", regex=False) & (runs["status"] == "completed")]
+    if completed.empty:
         _nothing_to_show(out, f"no completed run of {run_path}")
         return
-    files = point_files(prediction_files, run_path, seeds)
-    mean = runs.loc[runs["status"] == "completed", "test_accuracy"].mean()
-    title = f"Grid point (mean test accuracy {mean:.4f} over {len(files)} seed(s)):\n" + wrap_path(run_path)
+    files = point_files(completed, run_path)
+    title = f"Grid point (mean test accuracy {completed['test_accuracy'].mean():.4f} over {len(files)} seed(s)):\n" \
+        + wrap_path(run_path)
     predictions_figure(data, files, out, title)
 
 
-def draw_sweep_figures(runs_table, configs_table, best_file, prediction_files, curves_out, parameters_out,
-                       confusion_out) -> None:
+def draw_sweep_figures(runs_table, configs_table, best_file, curves_out, parameters_out, confusion_out) -> None:
     """Learning curves, accuracy vs hyperparameters, and the best point's confusion matrix."""
-    runs = pd.read_csv(runs_table, sep="\t", dtype={name: str for name in HYPERPARAMETERS})
+    runs = read_runs_table(runs_table)
     configs = pd.read_csv(configs_table, sep="\t", dtype={name: str for name in HYPERPARAMETERS})
     curves_figure(runs, curves_out)
     finished = configs[configs["n_seeds"] > 0]
@@ -197,7 +200,7 @@ def draw_sweep_figures(runs_table, configs_table, best_file, prediction_files, c
     if not best.get("run_path"):
         _nothing_to_show(confusion_out, best.get("reason", "no best grid point"))
         return
-    files = point_files(prediction_files, best["run_path"], best["seeds"])
+    files = point_files(runs, best["run_path"], best["seeds"])
     confusion_figure(files, confusion_out, f"Confusion matrix of the best grid point, pooled over {len(files)} "
                                            f"seed(s):\n{wrap_path(best['run_path'], 70)}")
 

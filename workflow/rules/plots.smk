@@ -7,7 +7,7 @@ localrules:
 
 rule plot_samples:
     input:
-        data=get_prepared_data,
+        data=PREPARED_DATA,
     output:
         report(
             f"{RESULTS}/figures/samples.png",
@@ -25,9 +25,9 @@ rule plot_samples:
 
 rule plot_predictions:
     input:
-        data=get_prepared_data,
+        data=PREPARED_DATA,
+        runs=f"{RESULTS}/summary/runs.tsv",
         best=f"{RESULTS}/summary/best.json",
-        predictions=get_run_files("predictions.npz"),
     output:
         report(
             f"{RESULTS}/figures/predictions.png",
@@ -48,8 +48,6 @@ rule plot_sweep:
         runs=f"{RESULTS}/summary/runs.tsv",
         configs=f"{RESULTS}/summary/configs.tsv",
         best=f"{RESULTS}/summary/best.json",
-        histories=get_run_files("history.tsv"),
-        predictions=get_run_files("predictions.npz"),
     output:
         curves=report(
             f"{RESULTS}/figures/curves.png",
@@ -81,9 +79,8 @@ rule plot_sweep:
 #   snakemake -c1 results/<dataset>/figures/predictions/<run path without seed>.png
 rule plot_point_predictions:
     input:
-        data=get_prepared_data,
+        data=PREPARED_DATA,
         runs=f"{RESULTS}/summary/runs.tsv",
-        predictions=get_run_files("predictions.npz"),
     output:
         f"{RESULTS}/figures/predictions/{paramspace.wildcard_pattern}.png",
     log:

@@ -5,8 +5,10 @@ localrules:
 
 rule summarize:
     input:
+        # Each run's other files (benchmark.tsv, history.tsv, predictions.npz) are outputs
+        # of the same job as its metrics.json, so they exist too; they are read from
+        # the run directory.
         metrics=get_run_files("metrics.json"),
-        benchmarks=get_run_files("benchmark.tsv"),
     output:
         runs=f"{RESULTS}/summary/runs.tsv",
         configs=f"{RESULTS}/summary/configs.tsv",

@@ -2,18 +2,22 @@
 # pack_size K > 1, one job trains up to K seeds of a grid point as one packed model in a
 # staging folder, and a local rule moves each seed's files into its usual run directory.
 
+# The flags that are the same for every job are written into the command here, once:
+# Snakemake formats a job's shell command field by field, three times per job in a
+# dry-run, which is a large share of `snakemake -n` on a 10,000-run sweep.
+GPU_IDS = ",".join(str(i) for i in config["gpu_ids"])
 TRAIN_COMMAND = (
     "python -m mnist_sweep.train --data {input.data} --out {params.out} "
-    "--seed {params.seeds} --dataset {params.dataset} --threads {threads} "
-    "--validation-split {params.validation_split} --gpu-ids '{params.gpu_ids}' "
-    "{params.hyperparameters} > {log} 2>&1"
+    "--seed {params.seeds} --threads {threads} {params.hyperparameters} "
+    f"--dataset {DATASET} --validation-split {config['validation_split']} "
+    f"--gpu-ids '{GPU_IDS}' > {{log}} 2>&1"
 )
 
 if config["pack_size"] == 1:
 
     rule train:
         input:
-            data=get_prepared_data,
+            data=PREPARED_DATA,
         output:
             metrics=f"{RUN_DIR}/metrics.json",
             history=report(
@@ -35,11 +39,8 @@ if config["pack_size"] == 1:
             gpu=1,
         params:
             out=RUN_DIR,
-            seeds=lambda wildcards: wildcards.seed,
-            hyperparameters=get_hyperparameter_args,
-            validation_split=config["validation_split"],
-            dataset=DATASET,
-            gpu_ids=",".join(str(i) for i in config["gpu_ids"]),
+            seeds="{seed}",
+            hyperparameters=HYPERPARAMETER_FLAGS,
         shell:
             TRAIN_COMMAND
 
@@ -47,7 +48,7 @@ else:
 
     rule train:
         input:
-            data=get_prepared_data,
+            data=PREPARED_DATA,
         output:
             # Only a marker: the pack's seed files are moved out by collect_run.
             temp(PACK_MARKER),
@@ -63,10 +64,7 @@ else:
         params:
             out=get_pack_run_pattern,
             seeds=lambda wildcards: wildcards.seeds.replace("-", " "),
-            hyperparameters=get_hyperparameter_args,
-            validation_split=config["validation_split"],
-            dataset=DATASET,
-            gpu_ids=",".join(str(i) for i in config["gpu_ids"]),
+            hyperparameters=HYPERPARAMETER_FLAGS,
         shell:
             f"{TRAIN_COMMAND} && touch {{output}}"
 

@@ -5,7 +5,6 @@ from mnist_sweep.figures import draw_point_predictions
 draw_point_predictions(
     load_prepared(snakemake.input.data),
     snakemake.input.runs,
-    snakemake.input.predictions,
     snakemake.params.run_path,
     snakemake.output[0],
 )

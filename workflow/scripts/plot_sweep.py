@@ -1,11 +1,10 @@
-# Snakemake `script:` wrapper (file lists of big sweeps are too long for a shell command line).
+# Snakemake `script:` wrapper: the figures drawn from the summary tables.
 from mnist_sweep.figures import draw_sweep_figures
 
 draw_sweep_figures(
     snakemake.input.runs,
     snakemake.input.configs,
     snakemake.input.best,
-    snakemake.input.predictions,
     snakemake.output.curves,
     snakemake.output.parameters,
     snakemake.output.confusion,
