@@ -78,6 +78,7 @@ def test_bad_config_stops_before_any_job(tmp_path):
 def test_small_sweep_end_to_end(tmp_path):
     result = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 grid point(s) x 2 seed(s) = 4 runs; 0 finished, 4 to train" in result.stderr
     results = tmp_path / "results" / "mnist_5k"
     runs = sorted(results.glob("runs/**/seed~*"))
     assert len(runs) == 4
@@ -117,6 +118,7 @@ def test_small_sweep_end_to_end(tmp_path):
 
     again = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
     assert "Nothing to be done" in again.stdout + again.stderr
+    assert "= 4 runs; 4 finished, 0 to train" in again.stderr
 
     # The predictions figure of any grid point, on request.
     point = configs.iloc[1]["run_path"]
