@@ -226,6 +226,7 @@ def main(argv=None):
             return 0
         if not args.data:
             parser.error("--data is required (a full MNIST .npz)")
+        args.data = str(Path(args.data).resolve())  # the sweeps run in their own folders
         prepared = work / "mnist.npz"
         timed([sys.executable, "-m", "mnist_sweep.data", "--dataset", "mnist", "--data-path", args.data,
                "--out", prepared])

@@ -42,6 +42,11 @@ def test_dry_run_counts_one_training_job_per_grid_point_and_seed(tmp_path):
     assert counts["train"] == 3 * 2 * 4
     assert counts["prepare_data"] == 1 and counts["summarize"] == 1
     assert "hidden_units~256/dropout~0.5/" in result.stdout and "seed~3/metrics.json" in result.stdout
+    # The longest runs start first: training priority = estimated cost (wider is costlier).
+    from mnist_sweep.cost import training_cost
+
+    priorities = {int(line.split()[-1]) for line in result.stdout.splitlines() if line.strip().startswith("priority:")}
+    assert priorities == {training_cost("mlp", [512, 512], 1), training_cost("mlp", [256], 1)}
 
 
 def test_a_live_snakemake_keeps_its_lock(tmp_path):

@@ -5,14 +5,21 @@ from pathlib import Path
 from snakemake.utils import Paramspace
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from mnist_sweep.config import ConfigError, grid_table, load_schema, validate_config
+from mnist_sweep.config import (
+    ConfigError,
+    grid_table,
+    load_schema,
+    parse_value,
+    validate_config,
+)
+from mnist_sweep.cost import training_cost
 from mnist_sweep.environment import prepend_pythonpath
 from mnist_sweep.io import collect_run
 from mnist_sweep.locks import release_stale_lock
 
 # Snakemake makes several objects per job and keeps them all; with Python's default
 # thresholds the garbage collector rescans them over and over while the DAG of a big sweep
-# is built (15% of `snakemake -n` on 10,000 runs). Nothing here is cyclic garbage worth
+# is built (about 10% of `snakemake -n` on 10,000 runs). Nothing here is cyclic garbage worth
 # collecting that often.
 gc.set_threshold(10_000, 10, 10)
 
@@ -107,6 +114,15 @@ PREPARED_DATA = f"resources/data/{DATASET}.npz"
 HYPERPARAMETER_FLAGS = " ".join(
     f"--{name.replace('_', '-')} {{{name}}}" for name in paramspace.dataframe.columns
 )
+
+
+def get_training_priority(wildcards):
+    """The longest runs start first (see mnist_sweep/cost.py)."""
+    return training_cost(
+        wildcards.model,
+        parse_value("hidden_units", wildcards.hidden_units),
+        int(wildcards.epochs),
+    )
 
 
 def get_data_source(wildcards=None):

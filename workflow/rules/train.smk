@@ -2,9 +2,7 @@
 # pack_size K > 1, one job trains up to K seeds of a grid point as one packed model in a
 # staging folder, and a local rule moves each seed's files into its usual run directory.
 
-# The flags that are the same for every job are written into the command here, once:
-# Snakemake formats a job's shell command field by field, three times per job in a
-# dry-run, which is a large share of `snakemake -n` on a 10,000-run sweep.
+# Flags that are the same for every job are written into the command once, here.
 GPU_IDS = ",".join(str(i) for i in config["gpu_ids"])
 TRAIN_COMMAND = (
     "python -m mnist_sweep.train --data {input.data} --out {params.out} "
@@ -32,6 +30,7 @@ if config["pack_size"] == 1:
             f"{RUN_DIR}/train.log",
         benchmark:
             f"{RUN_DIR}/benchmark.tsv"
+        priority: get_training_priority
         conda:
             "../envs/mnist-sweep.yaml"
         threads: config["train_threads"]
@@ -56,6 +55,7 @@ else:
             f"{PACK_DIR}/train.log",
         benchmark:
             f"{PACK_DIR}/benchmark.tsv"
+        priority: get_training_priority
         conda:
             "../envs/mnist-sweep.yaml"
         threads: config["train_threads"]
