@@ -1,6 +1,6 @@
 """Benchmarks against the tutorial run side by side; prints ratios measured in one run.
 
-    python bench/run.py --data /path/to/mnist.npz            # everything (about 50 minutes on 2 cores)
+    python bench/run.py --data /path/to/mnist.npz            # everything (about 45 minutes on 2 cores)
     python bench/run.py --data ... --only one_run,scale      # a part
     python bench/run.py --smoke                              # tiny data, seconds: checks the script works
 
