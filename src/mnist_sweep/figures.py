@@ -142,16 +142,20 @@ def main(argv=None) -> int:
     return 0
 
 
-def point_files(runs: pd.DataFrame, run_path: str, seeds=None) -> list:
-    """The predictions.npz files of one grid point (optionally only the given seeds), from runs.tsv rows."""
+def point_runs(runs: pd.DataFrame, run_path: str, seeds=None) -> pd.DataFrame:
+    """The runs.tsv rows of one grid point (optionally only the given seeds)."""
     chosen = runs[runs["run_dir"].str.contains(f"/{run_path}/seed~", regex=False)]
-    if seeds is not None:
-        chosen = chosen[chosen["seed"].isin(seeds)]
-    return [Path(run_dir) / "predictions.npz" for run_dir in chosen["run_dir"]]
+    return chosen if seeds is None else chosen[chosen["seed"].isin(seeds)]
 
 
-def read_runs_table(runs_table) -> pd.DataFrame:
-    return pd.read_csv(runs_table, sep="\t", dtype={name: str for name in HYPERPARAMETERS})
+def prediction_paths(runs: pd.DataFrame) -> list:
+    """The predictions.npz file of each run (row of runs.tsv)."""
+    return [Path(run_dir) / "predictions.npz" for run_dir in runs["run_dir"]]
+
+
+def read_summary_table(path) -> pd.DataFrame:
+    """runs.tsv or configs.tsv, hyperparameters kept as the text of the run path (e.g. 512-512)."""
+    return pd.read_csv(path, sep="\t", dtype={name: str for name in HYPERPARAMETERS})
 
 
 def _nothing_to_show(out, reason: str) -> None:
@@ -167,7 +171,7 @@ def draw_best_predictions(data: dict, runs_table, best_file, out) -> None:
         _nothing_to_show(out, best.get("reason", "no best grid point"))
         return
     # Only the completed seeds of the best point (diverged runs have no meaningful predictions).
-    files = point_files(read_runs_table(runs_table), best["run_path"], best["seeds"])
+    files = prediction_paths(point_runs(read_summary_table(runs_table), best["run_path"], best["seeds"]))
     title = "Best grid point (highest mean test accuracy, " \
             f"{best['test_accuracy_mean']:.4f} over {len(files)} seed(s)):\n" + wrap_path(best["run_path"])
     predictions_figure(data, files, out, title)
@@ -175,12 +179,12 @@ def draw_best_predictions(data: dict, runs_table, best_file, out) -> None:
 
 def draw_point_predictions(data: dict, runs_table, run_path: str, out) -> None:
     """The predictions figure of any grid point, over its completed seeds."""
-    runs = read_runs_table(runs_table)
-    completed = runs[runs["run_dir"].str.contains(f"/{run_path}/seed~", regex=False) & (runs["status"] == "completed")]
+    runs = point_runs(read_summary_table(runs_table), run_path)
+    completed = runs[runs["status"] == "completed"]
     if completed.empty:
         _nothing_to_show(out, f"no completed run of {run_path}")
         return
-    files = point_files(completed, run_path)
+    files = prediction_paths(completed)
     title = f"Grid point (mean test accuracy {completed['test_accuracy'].mean():.4f} over {len(files)} seed(s)):\n" \
         + wrap_path(run_path)
     predictions_figure(data, files, out, title)
@@ -188,8 +192,8 @@ def draw_point_predictions(data: dict, runs_table, run_path: str, out) -> None:
 
 def draw_sweep_figures(runs_table, configs_table, best_file, curves_out, parameters_out, confusion_out) -> None:
     """Learning curves, accuracy vs hyperparameters, and the best point's confusion matrix."""
-    runs = read_runs_table(runs_table)
-    configs = pd.read_csv(configs_table, sep="\t", dtype={name: str for name in HYPERPARAMETERS})
+    runs = read_summary_table(runs_table)
+    configs = read_summary_table(configs_table)
     curves_figure(runs, curves_out)
     finished = configs[configs["n_seeds"] > 0]
     if finished.empty:
@@ -200,13 +204,10 @@ def draw_sweep_figures(runs_table, configs_table, best_file, curves_out, paramet
     if not best.get("run_path"):
         _nothing_to_show(confusion_out, best.get("reason", "no best grid point"))
         return
-    files = point_files(runs, best["run_path"], best["seeds"])
+    files = prediction_paths(point_runs(runs, best["run_path"], best["seeds"]))
     confusion_figure(files, confusion_out, f"Confusion matrix of the best grid point, pooled over {len(files)} "
                                            f"seed(s):\n{wrap_path(best['run_path'], 70)}")
 
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 # --- Figures over the whole sweep (read the summary tables) ----------------------------
@@ -316,3 +317,7 @@ def confusion_figure(prediction_files, out, title: str) -> None:
     axis.set_title(title, fontsize=9)
     figure.tight_layout()
     save(figure, out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,6 +10,7 @@ from mnist_sweep.config import (
     grid_table,
     load_schema,
     parse_value,
+    run_path_fragment,
     validate_config,
 )
 from mnist_sweep.cost import training_cost

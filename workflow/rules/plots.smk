@@ -88,8 +88,6 @@ rule plot_point_predictions:
     conda:
         "../envs/mnist-sweep.yaml"
     params:
-        run_path=lambda wildcards: "/".join(
-            f"{name}~{wildcards[name]}" for name in paramspace.dataframe.columns
-        ),
+        run_path=lambda wildcards: run_path_fragment(wildcards),
     script:
         "../scripts/plot_point_predictions.py"
