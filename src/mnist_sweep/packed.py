@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnist_sweep.io import EpochState
+
 
 def glorot_uniform(seed: int, layer: int, fan_in: int, fan_out: int) -> np.ndarray:
     limit = np.sqrt(6.0 / (fan_in + fan_out))
@@ -196,47 +198,31 @@ class PackedMLP:
                 variable.assign(values[0])
 
 
-class PackResume:
+class PackResume(EpochState):
     """One replica's state after its last completed epoch, in its own run directory.
 
     <run dir>/resume/epoch-<n>.npz holds weights and optimizer slots; state.json (written
     after it) names that file, the history so far, the step counter and the time spent.
     """
 
-    def __init__(self, run_dir):
-        from pathlib import Path
-
-        self.folder = Path(run_dir) / "resume"
-        self.pointer = self.folder / "state.json"
+    suffix = ".npz"
+    file_key = "arrays_file"
 
     def load(self):
-        import json
-
-        if not self.pointer.exists():
+        state = self.read_pointer()
+        if state is None:
             return None
-        state = json.loads(self.pointer.read_text())
-        with np.load(self.folder / state["arrays_file"]) as arrays:
+        with np.load(self.state_file(state)) as arrays:
             state["arrays"] = {key: arrays[key] for key in arrays.files}
         return state
 
     def save(self, arrays: dict, epochs_done: int, history: list, step: int, training_seconds: float):
-        from mnist_sweep.io import atomic_path, write_json
-
-        self.folder.mkdir(parents=True, exist_ok=True)
-        arrays_file = f"epoch-{epochs_done}.npz"
-        with atomic_path(self.folder / arrays_file) as partial:
-            with open(partial, "wb") as f:
+        def write_arrays(path):
+            with open(path, "wb") as f:
                 np.savez(f, **arrays)
-        write_json(self.pointer, {"epochs_done": epochs_done, "arrays_file": arrays_file, "history": history,
-                                  "step": step, "training_seconds": training_seconds})
-        for old in self.folder.glob("epoch-*.npz"):
-            if old.name != arrays_file:
-                old.unlink()
 
-    def clear(self):
-        import shutil
-
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self.commit(epochs_done, write_arrays, {"history": history, "step": step,
+                                                "training_seconds": training_seconds})
 
 
 def train_packed(inputs: dict, run_dirs, hyperparameters: dict, seeds, info: dict, stop) -> list:

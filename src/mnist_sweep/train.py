@@ -23,7 +23,6 @@ import json
 import math
 import os
 import platform
-import shutil
 import signal
 import socket
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_sweep.config import HYPERPARAMETERS, parse_value, tutorial_hyperparameters
-from mnist_sweep.io import atomic_path, write_json, write_table
+from mnist_sweep.io import EpochState, atomic_path, write_json, write_table
 
 EXIT_PREEMPTED = 143  # 128 + SIGTERM, what a process killed by SIGTERM reports
 
@@ -137,41 +136,28 @@ def restore_dropout_states(model, states: list) -> None:
         layer.seed_generator.state.assign(np.asarray(state, dtype=layer.seed_generator.state.dtype))
 
 
-class ResumeState:
-    """The run's state after its last completed epoch: a model file plus a JSON pointer to it.
+class ResumeState(EpochState):
+    """The run's state after its last completed epoch: a .keras model plus state.json.
 
-    The pointer is written after the model file, so it never names a half-written model.
-    It also holds the dropout generators' states (Keras does not save them), so the
+    state.json also holds the dropout generators' states (Keras does not save them), so the
     dropout masks after a resume are the ones an uninterrupted run would draw.
     """
 
-    def __init__(self, run_dir: Path):
-        self.folder = run_dir / "resume"
-        self.pointer = self.folder / "state.json"
+    suffix = ".keras"
+    file_key = "model_file"
 
     def load(self):
-        if not self.pointer.exists():
+        state = self.read_pointer()
+        if state is None:
             return None
-        state = json.loads(self.pointer.read_text())
         import keras
 
-        model = keras.models.load_model(self.folder / state["model_file"])
+        model = keras.models.load_model(self.state_file(state))
         restore_dropout_states(model, state["dropout_states"])
         return model, state
 
     def save(self, model, epochs_done: int, history: list, extra: dict):
-        self.folder.mkdir(parents=True, exist_ok=True)
-        model_file = f"epoch-{epochs_done}.keras"
-        with atomic_path(self.folder / model_file) as partial:
-            model.save(partial)
-        write_json(self.pointer, {"epochs_done": epochs_done, "model_file": model_file, "history": history,
-                                  "dropout_states": dropout_states(model), **extra})
-        for old in self.folder.glob("epoch-*.keras"):
-            if old.name != model_file:
-                old.unlink()
-
-    def clear(self):
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self.commit(epochs_done, model.save, {"history": history, "dropout_states": dropout_states(model), **extra})
 
 
 def train_keras_run(data_file, run_dir, hyperparameters: dict, seed: int, dataset: str, threads: int = 2,
