@@ -159,6 +159,29 @@ def bench_pack_sizes(prepared, work, sizes=(1, 2, 3, 4, 6), threads=2):
     return result
 
 
+def dry_run_contenders(directory, config_text):
+    """The workflow's `snakemake -n` on a sweep, and Snakemake's own cost for the same DAG.
+
+    The reference is bench/bare.smk: a bare rule per run with the workflow's run paths, once
+    declaring the same files as the workflow's train rule and once only metrics.json.
+    """
+    sys.path.insert(0, str(ROOT / "src"))
+    import yaml
+    from mnist_sweep.config import grid_table, run_path_fragment, validate_config
+
+    config = validate_config(yaml.safe_load(config_text))
+    points = [run_path_fragment(row) for row in grid_table(config).to_dict("records")]
+    (directory / "points.txt").write_text("\n".join(points) + "\n")
+    results = f"results/{config['dataset']}"
+    snakemake = [sys.executable, "-m", "snakemake", "-n"]
+    contenders = {"workflow": snakemake + ["--snakefile", ROOT / "Snakefile", "--configfile", "sweep.yaml"]}
+    for files, name in (("all", "bare rule, same files per run"), ("metrics", "bare rule, metrics.json only")):
+        (directory / f"bare-{files}.yaml").write_text(yaml.safe_dump(
+            {"points_file": "points.txt", "seeds": config["seeds"], "results": results, "files": files}))
+        contenders[name] = snakemake + ["--snakefile", BENCH / "bare.smk", "--configfile", f"bare-{files}.yaml"]
+    return contenders
+
+
 def bench_scale(work, per_parameter=10, repeats=1):
     """snakemake -n on a sweep of per_parameter^3 grid points x 10 seeds (10,000 runs), and summarizing it."""
     k = per_parameter
@@ -167,24 +190,26 @@ def bench_scale(work, per_parameter=10, repeats=1):
     (directory / "config").mkdir()
     shutil.copy(ROOT / "config" / "config.yaml", directory / "config" / "config.yaml")
     values = lambda n, scale: ", ".join(str(round(scale * (i + 1), 6)) for i in range(n))  # noqa: E731
-    (directory / "big.yaml").write_text(
+    config_text = (
         "dataset: mnist_5k\nseeds: [" + ", ".join(map(str, range(10))) + "]\ngrid:\n"
         f"  dropout: [{values(k, 0.05)}]\n  learning_rate: [{values(k, 0.0005)}]\n"
         f"  batch_size: [{', '.join(str(16 * (i + 1)) for i in range(k))}]\n"
     )
-    command = [sys.executable, "-m", "snakemake", "--snakefile", ROOT / "Snakefile", "-n", "--configfile", "big.yaml"]
-    dry, quiet = [], []
-    for _ in range(repeats):  # alternate the two forms
-        seconds, out = timed(command, cwd=directory)
-        assert f"train {runs}" in " ".join(out.split()), out[-2000:]  # the job table counts every run
-        dry.append(seconds)
-        # -q: the same DAG is built and checked, but no job is described (Snakemake formats
-        # every job's description, even those --quiet rules hides, which is a third of the time).
-        seconds, out = timed(command + ["-q"], cwd=directory)
-        assert f"= {runs:,} runs; 0 finished" in out, out[-2000:]  # the workflow's plan line
-        quiet.append(seconds)
+    (directory / "sweep.yaml").write_text(config_text)
+    contenders = dry_run_contenders(directory, config_text)
+    # -q: the same DAG is built and checked, but no job is described (Snakemake formats
+    # every job's description, even those --quiet rules hides, which is a third of the time).
+    dry_run = {(name, flags): [] for name in contenders for flags in ("-n", "-n -q")}
+    for _ in range(repeats):  # alternate all contenders
+        for (name, flags), times in dry_run.items():
+            quiet = flags == "-n -q"
+            seconds, out = timed(contenders[name] + (["-q"] if quiet else []), cwd=directory)
+            if quiet and name == "workflow":
+                assert f"= {runs:,} runs; 0 finished" in out, out[-2000:]  # the workflow's plan line
+            elif not quiet:
+                assert f"train {runs}" in " ".join(out.split()), out[-2000:]  # the job table counts every run
+            times.append(seconds)
 
-    sys.path.insert(0, str(ROOT / "src"))
     from mnist_sweep.summarize import summarize
 
     files = []
@@ -203,8 +228,9 @@ def bench_scale(work, per_parameter=10, repeats=1):
     summarize(files, directory / "summary")
     summarize_seconds = time.perf_counter() - tick
     shutil.rmtree(directory)
-    return {"runs": runs, "dry_run_seconds": statistics.median(dry), "dry_run_quiet_seconds": statistics.median(quiet),
-            "summarize_seconds": summarize_seconds}
+    return {"runs": runs, "summarize_seconds": summarize_seconds,
+            "dry_run_seconds": {f"{name}, snakemake {flags}": statistics.median(times)
+                                for (name, flags), times in dry_run.items()}}
 
 
 def main(argv=None):
@@ -265,9 +291,15 @@ def main(argv=None):
         if "scale" in parts:
             scale = bench_scale(work, repeats=args.repeats)
             report["scale"] = scale
-            print(f"\n== scale, {scale['runs']:,} runs (median of {args.repeats}): "
-                  f"snakemake -n {scale['dry_run_seconds']:.1f} s; snakemake -n -q {scale['dry_run_quiet_seconds']:.1f} s; "
-                  f"summarizing {scale['summarize_seconds']:.1f} s")
+            print(f"\n== scale, {scale['runs']:,} runs (median of {args.repeats})")
+            dry = scale["dry_run_seconds"]
+            for flags in ("-n", "-n -q"):
+                reference = dry[f"bare rule, same files per run, snakemake {flags}"]
+                for name in ("workflow", "bare rule, same files per run", "bare rule, metrics.json only"):
+                    seconds = dry[f"{name}, snakemake {flags}"]
+                    print(f"snakemake {flags:6}{name:32}{seconds:8.1f} s   this / bare same files: "
+                          f"{seconds / reference:5.2f}x")
+            print(f"summarizing {scale['runs']:,} runs' metrics.json {scale['summarize_seconds']:8.1f} s")
         print("\n" + json.dumps(report, indent=2))
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -13,5 +13,8 @@ def test_bench_smoke():
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout[result.stdout.index("{"):])
     assert report["scale"]["runs"] == 270
-    assert report["scale"]["dry_run_seconds"] > 0 and report["scale"]["dry_run_quiet_seconds"] > 0
+    dry_run = report["scale"]["dry_run_seconds"]
+    contenders = ("workflow", "bare rule, same files per run", "bare rule, metrics.json only")
+    assert set(dry_run) == {f"{name}, snakemake {flags}" for name in contenders for flags in ("-n", "-n -q")}
+    assert all(seconds > 0 for seconds in dry_run.values())
     assert report["scale"]["summarize_seconds"] > 0
