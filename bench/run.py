@@ -159,6 +159,11 @@ def bench_pack_sizes(prepared, work, sizes=(1, 2, 3, 4, 6), threads=2):
     return result
 
 
+# A training job's `benchmark:` file as Snakemake writes it.
+SNAKEMAKE_BENCHMARK = ("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+                       "11.99\t0:00:11\t829.44\t2772.55\t578.05\t654.54\t0.00\t1.82\t56.00\t7.05\n")
+
+
 def dry_run_contenders(directory, config_text):
     """The workflow's `snakemake -n` on a sweep, and Snakemake's own cost for the same DAG.
 
@@ -223,6 +228,7 @@ def bench_scale(work, per_parameter=10, repeats=1):
         metrics = dict(base, dropout=round(dropout, 6), learning_rate=round(learning_rate, 6),
                        batch_size=batch_size, seed=seed, test_accuracy=0.97 + 0.001 * ((index * 7) % 10))
         (run / "metrics.json").write_text(json.dumps(metrics))
+        (run / "benchmark.tsv").write_text(SNAKEMAKE_BENCHMARK)  # read beside each metrics.json
         files.append(run / "metrics.json")
     tick = time.perf_counter()
     summarize(files, directory / "summary")

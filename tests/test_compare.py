@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from mnist_sweep.compare import TUTORIAL_POINT, compare, paired_difference
+from mnist_sweep.compare import TUTORIAL_POINT, compare, seed_scores
+from mnist_sweep.compare import paired_difference as paired_scores
 
 
 def runs_of(dropout, accuracies, statuses=None):
@@ -15,6 +16,10 @@ def runs_of(dropout, accuracies, statuses=None):
         rows.append(dict(TUTORIAL_POINT, dropout=dropout, seed=seed, status=status,
                          test_accuracy=accuracy if status == "completed" else np.nan))
     return pd.DataFrame(rows)
+
+
+def paired_difference(point, reference):
+    return paired_scores(seed_scores(point), seed_scores(reference))
 
 
 def test_paired_difference_matches_hand_computation():

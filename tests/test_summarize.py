@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mnist_sweep.summarize import confidence_interval, summarize
+from mnist_sweep.summarize import confidence_interval, read_benchmark, summarize
 
 BASE = {"dataset": "mnist", "model": "mlp", "hidden_units": [512, 512], "activation": "relu", "optimizer": "adam",
         "learning_rate": 0.001, "batch_size": 128, "epochs": 4}
@@ -70,3 +70,13 @@ def test_all_diverged_gives_no_best(tmp_path):
     summarize(files, tmp_path / "summary")
     best = json.loads((tmp_path / "summary" / "best.json").read_text())
     assert best["best"] is None and "diverged" in best["reason"]
+
+
+def test_benchmark_file_last_row_and_missing_memory(tmp_path):
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    path = tmp_path / "benchmark.tsv"
+    path.write_text(header + "5.0\t0:00:05\t100.5\t1\t1\t1\t0\t0\t50\t4\n" + "7.5\t0:00:07\tNA\tNA\tNA\tNA\tNA\tNA\t0\t0\n")
+    assert read_benchmark(path) == {"job_seconds": 7.5, "max_rss_mb": None}
+    path.write_text(header + "5.0\t0:00:05\t100.5\t1\t1\t1\t0\t0\t50\t4\n")
+    assert read_benchmark(path) == {"job_seconds": 5.0, "max_rss_mb": 100.5}
+    assert read_benchmark(tmp_path / "none.tsv") == {"job_seconds": None, "max_rss_mb": None}

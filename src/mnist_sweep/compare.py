@@ -24,14 +24,20 @@ COLUMNS = (
 )
 
 
-def paired_difference(point: pd.DataFrame, reference: pd.DataFrame, metric: str = "test_accuracy") -> dict:
-    """Mean per-seed difference point - reference over the seeds both completed."""
-    completed = lambda runs: runs[runs["status"] == "completed"].set_index("seed")[metric]  # noqa: E731
-    a, b = completed(point), completed(reference)
-    seeds = sorted(set(a.index) & set(b.index))
-    diverged = int((point["status"] == "diverged").sum() + (reference["status"] == "diverged").sum())
-    differences = (a.loc[seeds] - b.loc[seeds]).to_numpy(dtype=float)
-    row = {"n_paired": len(seeds), "n_diverged": diverged}
+def seed_scores(runs: pd.DataFrame, metric: str = "test_accuracy") -> tuple[dict, int]:
+    """A grid point's runs as ({seed: metric} over its completed runs, number of diverged runs)."""
+    status = runs["status"].to_numpy()
+    completed = status == "completed"
+    values = runs[metric].to_numpy(dtype=float)[completed]
+    return dict(zip(runs["seed"].to_numpy()[completed].tolist(), values)), int((status == "diverged").sum())
+
+
+def paired_difference(point: tuple[dict, int], reference: tuple[dict, int]) -> dict:
+    """Mean per-seed difference point - reference over the seeds both completed (seed_scores of each)."""
+    (a, diverged_a), (b, diverged_b) = point, reference
+    seeds = sorted(a.keys() & b.keys())
+    differences = np.array([a[seed] - b[seed] for seed in seeds])
+    row = {"n_paired": len(seeds), "n_diverged": diverged_a + diverged_b}
     if len(seeds) == 0:
         return row | {"mean_difference": np.nan, "ci95_low": np.nan, "ci95_high": np.nan, "p_value": np.nan,
                       "verdict": "no seed completed on both sides"}
@@ -46,7 +52,7 @@ def paired_difference(point: pd.DataFrame, reference: pd.DataFrame, metric: str 
     else:
         half = stats.t.ppf(0.975, df=len(seeds) - 1) * spread / np.sqrt(len(seeds))
         low, high = mean - half, mean + half
-        p_value = float(stats.ttest_rel(a.loc[seeds], b.loc[seeds]).pvalue)
+        p_value = float(stats.ttest_rel([a[seed] for seed in seeds], [b[seed] for seed in seeds]).pvalue)
     if low > 0:
         verdict = "better"
     elif high < 0:
@@ -59,27 +65,28 @@ def paired_difference(point: pd.DataFrame, reference: pd.DataFrame, metric: str 
 
 def compare(runs: pd.DataFrame, best_run_path: str | None) -> pd.DataFrame:
     """comparison.tsv: every grid point against the best one and against the tutorial."""
-    runs = runs.copy()
-    runs["run_path"] = [run_path_fragment({n: row[n] for n in HYPERPARAMETERS}) for _, row in runs.iterrows()]
+    names = list(HYPERPARAMETERS)
+    runs = runs.assign(run_path=[run_path_fragment(dict(zip(names, values)))
+                                 for values in runs[names].itertuples(index=False)])
+    # One pass over the runs (a sweep may have 10,000): each point's values and seed scores.
+    values = runs.drop_duplicates("run_path").set_index("run_path")[names].to_dict("index")
+    scores = {path: seed_scores(point_runs) for path, point_runs in runs.groupby("run_path", sort=False)}
     references = []
     if best_run_path:
         references.append(("best", best_run_path))
-    if TUTORIAL_PATH in set(runs["run_path"]):
+    if TUTORIAL_PATH in scores:
         references.append(("tutorial", TUTORIAL_PATH))
     rows = []
     for reference, reference_path in references:
-        reference_runs = runs[runs["run_path"] == reference_path]
-        for run_path, point_runs in runs.groupby("run_path", sort=False):
-            row = {"reference": reference, "reference_run_path": reference_path, "run_path": run_path}
-            row.update({name: point_runs.iloc[0][name] for name in HYPERPARAMETERS})
+        for run_path, point_scores in scores.items():
+            row = {"reference": reference, "reference_run_path": reference_path, "run_path": run_path,
+                   **values[run_path]}
             if run_path == reference_path:
-                row.update({"n_paired": int((point_runs["status"] == "completed").sum()),
-                            "n_diverged": int((point_runs["status"] == "diverged").sum()),
-                            "verdict": f"is the {reference}"})
+                completed, diverged = point_scores
+                row.update({"n_paired": len(completed), "n_diverged": diverged, "verdict": f"is the {reference}"})
             else:
-                row.update(paired_difference(point_runs, reference_runs))
+                row.update(paired_difference(point_scores, scores[reference_path]))
             rows.append(row)
     table = pd.DataFrame(rows, columns=COLUMNS)
     return table.sort_values(["reference", "mean_difference"], ascending=[True, False], na_position="first",
                              kind="stable").reset_index(drop=True)
-
