@@ -91,3 +91,43 @@ def test_sweep_figures_and_point_predictions(tmp_path, diverged_point):
 def test_swept_parameters_name_only_what_varies():
     table = pd.DataFrame([{**{n: "x" for n in figures.HYPERPARAMETERS}, "dropout": d} for d in ("0.2", "0.5")])
     assert figures.swept_parameters(table) == ["dropout"]
+
+
+def test_big_sweep_figures_stay_readable(tmp_path, monkeypatch):
+    """22 grid points: learning curves of the 10 best only; a dropout panel over 11 learning rates shows boxes."""
+    from test_summarize import BASE
+
+    from mnist_sweep.config import HYPERPARAMETERS, format_value, run_path_fragment
+    from mnist_sweep.summarize import summarize
+
+    files = []
+    for dropout in (0.2, 0.5):
+        for step in range(11):
+            for seed in (0, 1):
+                accuracy = 0.95 + 0.001 * step + 0.01 * dropout + 0.0001 * seed
+                metrics = dict(BASE, dropout=dropout, learning_rate=0.001 * (step + 1), seed=seed,
+                               status="completed", test_accuracy=accuracy, test_loss=0.2)
+                point = run_path_fragment({name: format_value(name, metrics[name]) for name in HYPERPARAMETERS})
+                run = tmp_path / "runs" / point / f"seed~{seed}"
+                run.mkdir(parents=True)
+                (run / "metrics.json").write_text(json.dumps(metrics))
+                (run / "history.tsv").write_text("epoch\tloss\taccuracy\tval_loss\tval_accuracy\tseconds\n"
+                                                 f"1\t0.5\t0.8\t0.4\t0.85\t1\n2\t0.3\t{accuracy}\t0.3\t0.9\t1\n")
+                files.append(run / "metrics.json")
+    summarize(files, tmp_path / "summary")
+    drawn = {}
+    monkeypatch.setattr(figures, "save", lambda figure, out, **options: drawn.update({out: figure}))
+    runs = figures.read_summary_table(tmp_path / "summary" / "runs.tsv")
+    configs = figures.read_summary_table(tmp_path / "summary" / "configs.tsv")
+    figures.curves_figure(runs, configs, "curves")
+    figures.parameters_figure(configs, "params")
+    curves, params = drawn["curves"], drawn["params"]
+    assert "10 best of 22 grid points" in curves._suptitle.get_text()
+    labels = curves.axes[0].get_legend_handles_labels()[1]
+    best = configs.head(10)  # configs.tsv: best first
+    assert labels == [f"dropout={d}, learning_rate={lr} (2 seeds)" for d, lr in zip(best["dropout"], best["learning_rate"])]
+    assert labels[0] == "dropout=0.5, learning_rate=0.011 (2 seeds)"
+    dropout_panel, rate_panel = params.axes
+    assert dropout_panel.get_title().startswith("box: the 11 grid points with each value")
+    assert rate_panel.get_title() == ""  # 2 series with error bars: readable as they are
+    assert len(rate_panel.get_legend_handles_labels()[1]) == 2

@@ -29,11 +29,15 @@ from mnist_sweep.config import HYPERPARAMETERS  # noqa: E402
 from mnist_sweep.io import atomic_path  # noqa: E402
 
 GRID = 3  # 3x3 digits per panel, as in the tutorial
+# Beyond this many lines a figure is unreadable (and a 1,000-point sweep took 40 s to draw):
+# learning curves show the best grid points only, and accuracy-vs-hyperparameter panels
+# show the spread over the other hyperparameters instead of one series per combination.
+MOST_LINES = 10
 
 
-def save(figure, out) -> None:
+def save(figure, out, **options) -> None:
     with atomic_path(out) as partial:
-        figure.savefig(partial, dpi=110, format="png")
+        figure.savefig(partial, dpi=110, format="png", **options)
     plt.close(figure)
 
 
@@ -194,8 +198,8 @@ def draw_sweep_figures(runs_table, configs_table, best_file, curves_out, paramet
     """Learning curves, accuracy vs hyperparameters, and the best point's confusion matrix."""
     runs = read_summary_table(runs_table)
     configs = read_summary_table(configs_table)
-    curves_figure(runs, curves_out)
     finished = configs[configs["n_seeds"] > 0]
+    curves_figure(runs, finished, curves_out)
     if finished.empty:
         _nothing_to_show(parameters_out, "every run diverged")
     else:
@@ -223,16 +227,20 @@ def point_label(row, swept) -> str:
     return ", ".join(f"{name}={row[name]}" for name in swept)
 
 
-def curves_figure(runs: pd.DataFrame, out) -> None:
-    """Train/validation loss and accuracy per epoch: mean over seeds, band = +-1 std."""
+def curves_figure(runs: pd.DataFrame, finished: pd.DataFrame, out) -> None:
+    """Train/validation loss and accuracy per epoch: mean over seeds, band = +-1 std.
+
+    finished: configs.tsv rows with a completed run, best first; at most MOST_LINES are drawn.
+    """
     completed = runs[runs["status"] == "completed"]
     swept = swept_parameters(runs)
     panels = [("loss", "train loss"), ("val_loss", "validation loss"),
               ("accuracy", "train accuracy"), ("val_accuracy", "validation accuracy")]
     figure, axes = plt.subplots(2, 2, figsize=(12, 7.5), sharex=True)
-    groups = list(completed.groupby(list(HYPERPARAMETERS), sort=False))
-    colors = plt.get_cmap("tab20" if len(groups) > 10 else "tab10")
-    for index, (_, group) in enumerate(groups):
+    shown = finished.head(MOST_LINES)
+    colors = plt.get_cmap("tab10")
+    for index, run_path in enumerate(shown["run_path"]):
+        group = point_runs(completed, run_path)
         histories = [pd.read_csv(Path(run_dir) / "history.tsv", sep="\t") for run_dir in group["run_dir"]]
         merged = pd.concat(histories)
         stats_by_epoch = merged.groupby("epoch").agg(["mean", "std"])
@@ -251,41 +259,64 @@ def curves_figure(runs: pd.DataFrame, out) -> None:
     handles, labels = axes[0, 0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
                   title="grid point (line: mean over seeds, band: +-1 std)", title_fontsize=8)
-    figure.suptitle("Learning curves")
+    best = f" of the {len(shown)} best of {len(finished):,} grid points" if len(finished) > len(shown) else ""
+    figure.suptitle(f"Learning curves{best} (by mean test accuracy)" if best else "Learning curves")
     figure.tight_layout()
-    with atomic_path(out) as partial:
-        figure.savefig(partial, dpi=110, format="png", bbox_inches="tight")
-    plt.close(figure)
+    save(figure, out, bbox_inches="tight")  # the legend is outside the axes
 
 
 def parameters_figure(configs: pd.DataFrame, out) -> None:
-    """Mean test accuracy against each swept hyperparameter, with 95% CI error bars over seeds."""
+    """Mean test accuracy against each swept hyperparameter, with 95% CI error bars over seeds.
+
+    A panel with more than MOST_LINES combinations of the other hyperparameters shows, per
+    value, the spread of the grid points' means (box) and the best of them instead.
+    """
     swept = swept_parameters(configs) or ["dropout"]
     figure, axes = plt.subplots(1, len(swept), figsize=(5 * len(swept), 4.5), squeeze=False)
     for axis, name in zip(axes[0], swept):
         others = [other for other in swept if other != name]
         values = sorted(configs[name].astype(str).unique(), key=_sort_key)
-        positions = {value: index for index, value in enumerate(values)}
         series = list(configs.groupby(others, sort=True)) if others else [((), configs)]
-        width = 0.5 / max(len(series), 1)
-        for index, (key, group) in enumerate(series):
-            offset = (index - (len(series) - 1) / 2) * width
-            x = [positions[str(v)] + offset for v in group[name]]
-            mean = group["test_accuracy_mean"]
-            low = (mean - group["test_accuracy_ci95_low"]).fillna(0)
-            high = (group["test_accuracy_ci95_high"] - mean).fillna(0)
-            label = ", ".join(f"{o}={v}" for o, v in zip(others, key if isinstance(key, tuple) else (key,))) or None
-            axis.errorbar(x, mean, yerr=[low, high], fmt="o", capsize=4, label=label)
-        axis.set_xticks(range(len(values)), values)
+        if len(series) > MOST_LINES:
+            spread_panel(axis, configs, name, values, len(series))
+        else:
+            series_panel(axis, series, name, values, others)
         axis.set_xlabel(name)
-        axis.set_ylabel("test accuracy (mean, 95% CI over seeds)")
         axis.grid(axis="y", alpha=0.3)
-        if others:
-            axis.legend(fontsize=8)
     single = configs["n_seeds"].max() < 2
     figure.suptitle("Test accuracy vs hyperparameters" + (" (one seed: no intervals)" if single else ""))
     figure.tight_layout()
     save(figure, out)
+
+
+def series_panel(axis, series, name: str, values: list, others: list) -> None:
+    """One series per combination of the other hyperparameters, 95% CI error bars."""
+    positions = {value: index for index, value in enumerate(values)}
+    width = 0.5 / max(len(series), 1)
+    for index, (key, group) in enumerate(series):
+        offset = (index - (len(series) - 1) / 2) * width
+        x = [positions[str(v)] + offset for v in group[name]]
+        mean = group["test_accuracy_mean"]
+        low = (mean - group["test_accuracy_ci95_low"]).fillna(0)
+        high = (group["test_accuracy_ci95_high"] - mean).fillna(0)
+        label = ", ".join(f"{o}={v}" for o, v in zip(others, key if isinstance(key, tuple) else (key,))) or None
+        axis.errorbar(x, mean, yerr=[low, high], fmt="o", capsize=4, label=label)
+    axis.set_xticks(range(len(values)), values)
+    axis.set_ylabel("test accuracy (mean, 95% CI over seeds)")
+    if others:
+        axis.legend(fontsize=8)
+
+
+def spread_panel(axis, configs: pd.DataFrame, name: str, values: list, combinations: int) -> None:
+    """Per value: a box of the grid points' mean accuracies, and the best of them."""
+    text = configs[name].astype(str)
+    means = [configs.loc[text == value, "test_accuracy_mean"].to_numpy(dtype=float) for value in values]
+    axis.boxplot(means, positions=range(len(values)), widths=0.5)
+    axis.plot(range(len(values)), [m.max() for m in means], "o-", color="tab:red", label="best grid point")
+    axis.set_xticks(range(len(values)), values, rotation=45 if len(values) > 6 else 0)
+    axis.set_ylabel("test accuracy (mean over seeds)")
+    axis.set_title(f"box: the {combinations:,} grid points with each value; red: the best of them", fontsize=9)
+    axis.legend(fontsize=8)
 
 
 def _sort_key(text: str):
