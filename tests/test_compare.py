@@ -5,8 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from mnist_sweep.compare import TUTORIAL_POINT, compare, seed_scores
-from mnist_sweep.compare import paired_difference as paired_scores
+from mnist_sweep.compare import TUTORIAL_POINT, compare, paired_difference, seed_scores
 
 
 def runs_of(dropout, accuracies, statuses=None):
@@ -18,14 +17,15 @@ def runs_of(dropout, accuracies, statuses=None):
     return pd.DataFrame(rows)
 
 
-def paired_difference(point, reference):
-    return paired_scores(seed_scores(point), seed_scores(reference))
+def difference(point, reference):
+    """paired_difference of two grid points' runs tables."""
+    return paired_difference(seed_scores(point), seed_scores(reference))
 
 
 def test_paired_difference_matches_hand_computation():
     better = runs_of("0.5", [0.980, 0.982, 0.985])
     reference = runs_of("0.2", [0.975, 0.978, 0.979])
-    row = paired_difference(better, reference)
+    row = difference(better, reference)
     differences = np.array([0.005, 0.004, 0.006])
     half = stats.t.ppf(0.975, 2) * differences.std(ddof=1) / np.sqrt(3)
     assert row["n_paired"] == 3
@@ -34,14 +34,14 @@ def test_paired_difference_matches_hand_computation():
     assert row["ci95_high"] == pytest.approx(0.005 + half)
     assert row["p_value"] == pytest.approx(stats.ttest_rel([0.980, 0.982, 0.985], [0.975, 0.978, 0.979]).pvalue)
     assert row["verdict"] == "better"
-    assert paired_difference(reference, better)["verdict"] == "worse"
+    assert difference(reference, better)["verdict"] == "worse"
 
 
 def test_noise_is_indistinguishable_and_single_seed_gives_no_interval():
     a = runs_of("0.5", [0.980, 0.970, 0.985])
     b = runs_of("0.2", [0.975, 0.978, 0.979])
-    assert paired_difference(a, b)["verdict"] == "indistinguishable at 95%"
-    one = paired_difference(runs_of("0.5", [0.98]), runs_of("0.2", [0.97]))
+    assert difference(a, b)["verdict"] == "indistinguishable at 95%"
+    one = difference(runs_of("0.5", [0.98]), runs_of("0.2", [0.97]))
     assert one["verdict"] == "one paired seed: no interval can be given"
     assert np.isnan(one["ci95_low"]) and np.isnan(one["p_value"])
 
@@ -49,7 +49,7 @@ def test_noise_is_indistinguishable_and_single_seed_gives_no_interval():
 def test_diverged_runs_are_left_out_and_counted():
     a = runs_of("0.5", [0.980, 0.982, 0.985], statuses=["completed", "diverged", "completed"])
     b = runs_of("0.2", [0.975, 0.978, 0.979])
-    row = paired_difference(a, b)
+    row = difference(a, b)
     assert row["n_paired"] == 2 and row["n_diverged"] == 1
     assert row["mean_difference"] == pytest.approx((0.005 + 0.006) / 2)
 
