@@ -11,7 +11,9 @@ replica's seed alone and is never drawn as one tensor across replicas:
 - dropout masks: a stateless random op seeded by (seed, step, layer).
 The loss is the sum over replicas of each replica's mean cross-entropy, so each replica's
 gradient is exactly its own; the optimizers offered are element-wise, so they keep the
-replicas independent too. A pack of one is the same code path.
+replicas independent too. A pack of one is the same code path. A seed then trains the same
+alone and in any pack up to float rounding: for some shapes a kernel's summation order
+depends on K (tests/test_train.py; on a 30-run sweep, losses differed by at most 5e-7).
 """
 
 from __future__ import annotations
