@@ -122,7 +122,7 @@ def test_big_sweep_figures_stay_readable(tmp_path, monkeypatch):
     figures.curves_figure(runs, configs, "curves")
     figures.parameters_figure(configs, "params")
     curves, params = drawn["curves"], drawn["params"]
-    assert "10 best of 22 grid points" in curves._suptitle.get_text()
+    assert "10 best of 22 grid points" in curves.get_suptitle()
     labels = curves.axes[0].get_legend_handles_labels()[1]
     best = configs.head(10)  # configs.tsv: best first
     assert labels == [f"dropout={d}, learning_rate={lr} (2 seeds)" for d, lr in zip(best["dropout"], best["learning_rate"])]
