@@ -1,12 +1,13 @@
 # Snakemake's own cost for a sweep's DAG, the reference of the scale benchmark: one bare
 # rule per run with the workflow's run paths and none of its code (no config checks, no
 # priority, params, conda or report). bench/run.py times `snakemake -n` on it beside the
-# workflow. config: points_file (one grid-point path per line), seeds, and files: "all" (the
-# files the workflow's train rule declares) or "metrics" (metrics.json only).
+# workflow. config: points_file (one grid-point path per line), seeds, results (the
+# workflow's results folder, e.g. results/mnist_5k), and files: "all" (the files the
+# workflow's train rule declares) or "metrics" (metrics.json only).
 from pathlib import Path
 
 POINTS = Path(config["points_file"]).read_text().split()
-RUN_DIR = "runs/{point}/seed~{seed}"
+RUN_DIR = f"{config['results']}/runs/{{point}}/seed~{{seed}}"
 
 
 rule all:
