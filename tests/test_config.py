@@ -45,7 +45,7 @@ def test_command_line_strings_are_read_as_numbers():
 
 
 BAD_CONFIGS = [
-    ({"dropuot": 0.5}, "unknown key 'dropuot' at the top level; allowed keys: data_path, dataset"),
+    ({"dropuot": 0.5}, "unknown key 'dropuot' at the top level; allowed keys: allow_cpu, data_path, dataset"),
     ({"grid": {"dropuot": [0.5]}}, "unknown key 'dropuot' in 'grid'; allowed keys: activation, batch_size"),
     ({"dataset": "cifar10"}, 'dataset = "cifar10" is not allowed; allowed values: mnist, fashion_mnist, mnist_5k'),
     ({"seeds": []}, "seeds is empty"),

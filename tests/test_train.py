@@ -57,7 +57,9 @@ def test_run_writes_all_files_and_is_deterministic(tmp_path, mnist_5k_file):
     assert comparable(metrics[0]) == comparable(metrics[1])
     assert metrics[0]["test_loss"] != metrics[2]["test_loss"]
     run = tmp_path / "a"
-    assert sorted(p.name for p in run.iterdir()) == ["history.tsv", "metrics.json", "model.keras", "predictions.npz"]
+    assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == [
+        "history.tsv", "metrics.json", "model.keras", "predictions.npz", "train.log"]
+    assert (run / "model.keras").stat().st_size < 3_000_000  # no optimizer state
     m = metrics[0]
     assert m["status"] == "completed" and m["epochs_run"] == 2 and m["seed"] == 3
     assert m["hidden_units"] == [512, 512] and m["dropout"] == 0.2 and m["dataset"] == "mnist_5k"
@@ -73,9 +75,10 @@ def test_run_writes_all_files_and_is_deterministic(tmp_path, mnist_5k_file):
         assert predictions["probabilities"].shape == (1000, 10)
         assert np.allclose(predictions["probabilities"].sum(axis=1), 1, atol=1e-4)
         assert (predictions["predicted"] == predictions["label"]).mean() == pytest.approx(m["test_accuracy"], abs=1e-6)
-    log = first.stdout
-    assert "seed 3 epoch 1/2: loss" in log and "seed 3 epoch 2/2: loss" in log and "val_accuracy" in log
-    assert m["pack_size"] == 1 and m["pack_seeds"] == [3]
+    log = (run / "train.log").read_text()
+    assert "\nepoch 1/2: loss" in log and "\nepoch 2/2: loss" in log and "val_accuracy" in log
+    assert f"{run} epoch 2/2: loss" in first.stdout
+    assert m["pack_size"] == 1 and m["pack"] is None
 
 
 def test_a_seed_trains_the_same_alone_and_in_a_pack(tmp_path, mnist_5k_file):
@@ -88,7 +91,7 @@ def test_a_seed_trains_the_same_alone_and_in_a_pack(tmp_path, mnist_5k_file):
     assert packed.returncode == 0, packed.stdout + packed.stderr
     alone = json.loads((tmp_path / "solo" / "metrics.json").read_text())
     in_pack = json.loads((tmp_path / "pack" / "seed~3" / "metrics.json").read_text())
-    assert in_pack["pack_seeds"] == [1, 3, 5]
+    assert in_pack["pack_size"] == 3
     assert comparable(alone) == comparable(in_pack)
     with np.load(tmp_path / "solo" / "predictions.npz") as a, np.load(tmp_path / "pack" / "seed~3" / "predictions.npz") as b:
         assert np.array_equal(a["probabilities"], b["probabilities"])
@@ -115,6 +118,34 @@ def test_a_seed_agrees_alone_and_in_a_pack_with_other_hyperparameters(tmp_path, 
         assert (a["predicted"] != b["predicted"]).sum() <= 1  # a near-tie may flip, nothing more
 
 
+def test_a_run_trains_the_same_packed_with_other_dropout_and_learning_rates(tmp_path, mnist_5k_file):
+    """Runs of one model shape pack across grid points: each replica has its own dropout and learning
+    rate, and a run's numbers are those it gets alone."""
+    base = {"model": "mlp", "hidden_units": [64, 32], "dropout": 0.2, "activation": "relu", "optimizer": "adam",
+            "learning_rate": 0.001, "batch_size": 128, "epochs": 2}
+    members = [(1, dict(base, dropout=0.0, learning_rate=0.01)), (0, base), (2, dict(base, dropout=0.5, learning_rate=1))]
+    plan = tmp_path / "results" / "mnist_5k" / "packs" / "abc" / "plan.json"
+    plan.parent.mkdir(parents=True)
+    plan.write_text(json.dumps({"pack": "abc", "dataset": "mnist_5k", "runs": [
+        {"run_id": f"point{index}/seed~{seed}", "seed": seed, "hyperparameters": hp}
+        for index, (seed, hp) in enumerate(members)]}))
+    packed = run_python("-m", "mnist_sweep.train", "--data", str(mnist_5k_file), "--pack", str(plan), "--threads", "1",
+                        "--done", str(plan.parent / "done.json"))
+    assert packed.returncode == 0, packed.stdout + packed.stderr
+    assert json.loads((plan.parent / "done.json").read_text())["pack"] == "abc"
+    for index, (seed, hp) in enumerate(members[:2]):
+        flags = {name: ("-".join(map(str, value)) if name == "hidden_units" else value) for name, value in hp.items()}
+        solo = run_python(*train_args(mnist_5k_file, tmp_path / f"solo{index}", seed=seed, **flags))
+        assert solo.returncode == 0, solo.stdout + solo.stderr
+        alone = json.loads((tmp_path / f"solo{index}" / "metrics.json").read_text())
+        in_pack = json.loads((tmp_path / "results/mnist_5k/runs" / f"point{index}/seed~{seed}" / "metrics.json").read_text())
+        assert in_pack["pack"] == "abc" and in_pack["pack_size"] == 3
+        assert in_pack["dropout"] == hp["dropout"] and in_pack["learning_rate"] == hp["learning_rate"]
+        in_pack, alone = comparable(in_pack), comparable(alone)
+        assert in_pack.pop("status") == alone.pop("status") == "completed"
+        assert in_pack == pytest.approx(alone, rel=1e-6)
+
+
 def test_saved_model_reproduces_the_predictions(tmp_path, mnist_5k_file):
     import keras
 
@@ -126,32 +157,37 @@ def test_saved_model_reproduces_the_predictions(tmp_path, mnist_5k_file):
         assert np.allclose(model.predict(images, verbose=0), saved["probabilities"], atol=1e-5)
 
 
-def test_sigterm_saves_state_and_rerun_resumes_to_identical_result(tmp_path, mnist_5k_file):
-    settings = dict(seed=1, epochs=5, batch_size=16)
-    reference = run_python(*train_args(mnist_5k_file, tmp_path / "whole", **settings))
+def test_sigterm_saves_each_runs_state_and_a_run_resumes_in_another_pack(tmp_path, mnist_5k_file):
+    """A pack of seeds 1 and 2 is stopped by SIGTERM; seed 1 then resumes alone (another pack) and ends
+    with the numbers of an uninterrupted run."""
+    settings = dict(epochs=5, batch_size=16)
+    reference = run_python(*train_args(mnist_5k_file, tmp_path / "whole", seed=1, **settings))
     assert reference.returncode == 0
 
-    run_dir = tmp_path / "interrupted"
+    pattern = tmp_path / "interrupted" / "seed~{seed}"
+    args = train_args(mnist_5k_file, pattern, seed=1, **settings)
+    args[args.index("--seed") + 1: args.index("--seed") + 2] = ["1", "2"]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    process = subprocess.Popen([sys.executable, *train_args(mnist_5k_file, run_dir, **settings)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
     output = []
     for line in process.stdout:
         output.append(line)
-        if line.startswith("seed 1 epoch 1/5"):
+        if " epoch 1/5: " in line:
             process.send_signal(signal.SIGTERM)  # mid-run: epoch 2 is in progress
     process.wait(timeout=300)
     text = "".join(output)
     assert process.returncode == 143, text
     assert "received SIGTERM" in text and "rerun to resume" in text
+    run_dir = tmp_path / "interrupted" / "seed~1"
     assert not (run_dir / "metrics.json").exists()
-    state = json.loads((run_dir / "resume" / "state.json").read_text())
-    stopped_after = state["epochs_done"]
+    stopped_after = json.loads((run_dir / "resume" / "state.json").read_text())["epochs_done"]
     assert stopped_after in (1, 2)  # at the latest, the end of the epoch in progress
+    assert (tmp_path / "interrupted" / "seed~2" / "resume" / "state.json").exists()
 
-    resumed = run_python(*train_args(mnist_5k_file, run_dir, **settings))
+    resumed = run_python(*train_args(mnist_5k_file, run_dir, seed=1, **settings))
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert f"resuming seeds [1] from the state after epoch {stopped_after}" in resumed.stdout
+    assert f"resuming after epoch {stopped_after}" in resumed.stdout
     whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
     again = json.loads((run_dir / "metrics.json").read_text())
     assert again["resumed_from_epoch"] == stopped_after
@@ -160,6 +196,8 @@ def test_sigterm_saves_state_and_rerun_resumes_to_identical_result(tmp_path, mni
     history_whole = pd.read_csv(tmp_path / "whole" / "history.tsv", sep="\t")
     history_again = pd.read_csv(run_dir / "history.tsv", sep="\t")
     pd.testing.assert_frame_equal(history_whole.drop(columns="seconds"), history_again.drop(columns="seconds"))
+    log = (run_dir / "train.log").read_text()
+    assert "stopped by SIGTERM" in log and f"resuming from the state after epoch {stopped_after}" in log
 
 
 def test_diverging_run_is_a_result(tmp_path, mnist_5k_file):
@@ -173,9 +211,33 @@ def test_diverging_run_is_a_result(tmp_path, mnist_5k_file):
         assert (tmp_path / "d" / name).exists()
 
 
-def test_convnet_runs_through_keras_fit(tmp_path, mnist_5k_file):
-    result = run_python(*train_args(mnist_5k_file, tmp_path / "cnn", seed=0, epochs=1, model="cnn", dropout=0.5))
+def test_convnet_trains_and_resumes_through_the_same_loop(tmp_path, mnist_5k_file):
+    """The convnet goes through the one trainer too: two seeds in one process, and its state after an
+    epoch resumes to the numbers of an uninterrupted run."""
+    settings = dict(epochs=2, model="cnn", dropout=0.5)
+    args = train_args(mnist_5k_file, tmp_path / "cnn" / "seed~{seed}", seed=0, **settings)
+    args[args.index("--seed") + 1: args.index("--seed") + 2] = ["0", "1"]
+    result = run_python(*args)
     assert result.returncode == 0, result.stdout + result.stderr
-    metrics = json.loads((tmp_path / "cnn" / "metrics.json").read_text())
-    assert metrics["model"] == "cnn" and metrics["parameter_count"] == 34_826
+    metrics = json.loads((tmp_path / "cnn" / "seed~0" / "metrics.json").read_text())
+    assert metrics["model"] == "cnn" and metrics["parameter_count"] == 34_826 and metrics["pack_size"] == 2
     assert metrics["status"] == "completed" and metrics["test_accuracy"] > 0.5
+
+    from mnist_sweep.trainer import train_pack
+
+    run = {"run_dir": tmp_path / "resumed", "seed": 0,
+           "hyperparameters": {"model": "cnn", "hidden_units": [512, 512], "dropout": 0.5, "activation": "relu",
+                               "optimizer": "adam", "learning_rate": 0.001, "batch_size": 128, "epochs": 2}}
+
+    class StopAfterFirstEpoch:
+        signal_name = "SIGTERM"
+
+        def __bool__(self):
+            return True
+
+    with pytest.raises(SystemExit):
+        train_pack(mnist_5k_file, [run], "mnist_5k", threads=1, stop=StopAfterFirstEpoch())
+    assert json.loads((tmp_path / "resumed" / "resume" / "state.json").read_text())["epochs_done"] == 1
+    finished = train_pack(mnist_5k_file, [run], "mnist_5k", threads=1)[0]
+    assert finished["resumed_from_epoch"] == 1
+    assert comparable(finished) == comparable(metrics)

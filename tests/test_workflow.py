@@ -30,23 +30,35 @@ def snakemake(workdir: Path, *args, timeout=900, popen=None):
     return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def test_dry_run_counts_one_training_job_per_grid_point_and_seed(tmp_path):
-    result = snakemake(tmp_path, "-n", "--configfile", str(SMALL), "--config",
-                       'grid={"dropout": [0.1, 0.2, 0.5], "hidden_units": [[512, 512], [256]]}', "seeds=[0,1,2,3]")
-    assert result.returncode == 0, result.stderr
+def job_counts(stdout: str) -> dict:
     counts = {}
-    for line in result.stdout.splitlines():
+    for line in stdout.splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit():
             counts[parts[0]] = int(parts[1])
-    assert counts["train"] == 3 * 2 * 4
-    assert counts["prepare_data"] == 1 and counts["summarize"] == 1
-    assert "hidden_units~256/dropout~0.5/" in result.stdout and "seed~3/metrics.json" in result.stdout
-    # The longest runs start first: training priority = estimated cost (wider is costlier).
-    from mnist_sweep.cost import training_cost
+    return counts
 
+
+def test_dry_run_plans_one_training_job_per_pack_and_writes_nothing(tmp_path):
+    grid = ["--configfile", str(SMALL), "--config", 'grid={"dropout": [0.1, 0.2, 0.5], "hidden_units": [[512, 512], [256]]}',
+            "seeds=[0,1,2,3]"]
+    result = snakemake(tmp_path, "-n", *grid)
+    assert result.returncode == 0, result.stderr
+    # 24 tiny runs, two model shapes: one job per shape, each packing 3 dropout rates x 4 seeds.
+    assert "= 24 runs; 0 finished, 24 to train in 2 job(s)" in result.stderr
+    counts = job_counts(result.stdout)
+    assert counts["train"] == 2 and counts["prepare_data"] == 1 and counts["summarize"] == 1
+    assert not (tmp_path / "results").exists(), "a dry-run writes no plan"
+    # The longest pack starts first: priority = its estimated seconds.
     priorities = {int(line.split()[-1]) for line in result.stdout.splitlines() if line.strip().startswith("priority:")}
-    assert priorities == {training_cost("mlp", [512, 512], 1), training_cost("mlp", [256], 1)}
+    assert len(priorities) == 2 and max(priorities) > min(priorities)
+    # pack_size overrides the packing: one job per run.
+    one_each = snakemake(tmp_path, "-n", *grid[:-1], "seeds=[0,1,2,3]", "pack_size=1")
+    assert job_counts(one_each.stdout)["train"] == 24
+    # One run's files are not a target: the error says what to ask for instead.
+    target = "results/mnist_5k/runs/model~mlp/hidden_units~256/seed~0/metrics.json"
+    refused = snakemake(tmp_path, "-n", target, *grid)
+    assert refused.returncode != 0 and "runs are trained in packs" in refused.stderr
 
 
 def test_a_live_snakemake_keeps_its_lock(tmp_path):
@@ -83,17 +95,18 @@ def test_bad_config_stops_before_any_job(tmp_path):
 def test_small_sweep_end_to_end(tmp_path):
     result = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "2 grid point(s) x 2 seed(s) = 4 runs; 0 finished, 4 to train" in result.stderr
+    assert "2 grid point(s) x 2 seed(s) = 4 runs; 0 finished, 4 to train in 1 job(s)" in result.stderr
     results = tmp_path / "results" / "mnist_5k"
     runs = sorted(results.glob("runs/**/seed~*"))
     assert len(runs) == 4
     for run in runs:
-        for name in ("metrics.json", "history.tsv", "predictions.npz", "model.keras", "train.log", "benchmark.tsv"):
+        for name in ("metrics.json", "history.tsv", "predictions.npz", "model.keras", "train.log"):
             assert (run / name).exists(), run / name
         metrics = json.loads((run / "metrics.json").read_text())
         assert metrics["dataset"] == "mnist_5k" and metrics["epochs_run"] == 1 and metrics["status"] == "completed"
         assert f"seed~{metrics['seed']}" == run.name and f"dropout~{metrics['dropout']}" in str(run)
-        assert "epoch 1/1: loss" in (run / "train.log").read_text()
+        assert "\nepoch 1/1: loss" in (run / "train.log").read_text()
+        assert Path(tmp_path, metrics["pack_dir"], "benchmark.tsv").exists()
     summary = results / "summary"
     table = pd.read_csv(summary / "runs.tsv", sep="\t")
     assert len(table) == 4 and set(table["seed"]) == {0, 1} and set(table["dropout"]) == {0.2, 0.5}
@@ -178,14 +191,14 @@ def finished_runs(workdir: Path) -> dict:
 
 
 def test_sweep_survives_kill_of_snakemake(tmp_path):
-    config = ["--configfile", str(SMALL), "--config", 'grid={"dropout": [0.2, 0.5], "epochs": [2]}']
+    config = ["--configfile", str(SMALL), "--config", 'grid={"dropout": [0.2, 0.5], "epochs": [2]}', "pack_size=1"]
     process = snakemake(tmp_path, "-c1", *config, popen=dict(start_new_session=True,
                                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     results = tmp_path / "results" / "mnist_5k"
     deadline = time.time() + 600
     # Kill when at least one run is finished and a training job is running.
     while time.time() < deadline and not (finished_runs(tmp_path) and any(
-            "/runs/" in path for path in incomplete_outputs(tmp_path))):
+            "/packs/" in path for path in incomplete_outputs(tmp_path))):
         time.sleep(0.1)
     os.killpg(process.pid, signal.SIGKILL)  # the login-node session dies: snakemake and its jobs
     process.wait()
@@ -211,21 +224,41 @@ def test_sweep_survives_kill_of_snakemake(tmp_path):
     assert len(pd.read_csv(results / "summary" / "runs.tsv", sep="\t")) == 4
 
 
-def test_packed_sweep_gives_each_seed_the_same_result_as_solo(tmp_path):
-    """pack_size 3 trains the three seeds of a grid point in one job; every seed's files land
-    in its usual run directory, with the same numbers as one job per seed."""
+def test_packed_sweep_gives_each_run_the_same_result_as_one_job_per_run(tmp_path):
+    """By default the 6 runs (2 dropout rates x 3 seeds) share one job; every run's files land in its
+    own run directory, with the numbers of one job per run."""
     results = {}
-    for pack_size in (1, 3):
-        workdir = tmp_path / f"pack{pack_size}"
-        result = snakemake(workdir, "-c2", "--configfile", str(SMALL), "--config", f"pack_size={pack_size}",
-                           "seeds=[0,1,2]")
+    for name, options in (("default", []), ("one_per_job", ["pack_size=1"])):
+        workdir = tmp_path / name
+        result = snakemake(workdir, "-c2", "--configfile", str(SMALL), "--config", "seeds=[0,1,2]", *options)
         assert result.returncode == 0, result.stderr[-3000:]
         runs = pd.read_csv(workdir / "results/mnist_5k/summary/runs.tsv", sep="\t")
-        assert len(runs) == 6 and runs["pack_size"].eq(pack_size).all()
+        assert len(runs) == 6 and runs["pack_size"].eq(6 if name == "default" else 1).all()
+        assert len(list(workdir.glob("results/mnist_5k/packs/*/done.json"))) == (1 if name == "default" else 6)
         for run_dir in runs["run_dir"]:
-            for name in ("metrics.json", "history.tsv", "predictions.npz", "model.keras", "train.log"):
-                assert (workdir / run_dir / name).exists()
-        results[pack_size] = runs.set_index(["dropout", "seed"])
-    pd.testing.assert_series_equal(results[1]["test_accuracy"], results[3]["test_accuracy"])
-    pd.testing.assert_series_equal(results[1]["test_loss"], results[3]["test_loss"])
-    assert not list((tmp_path / "pack3").glob("results/**/pack.done"))  # markers are temporary
+            for file in ("metrics.json", "history.tsv", "predictions.npz", "model.keras", "train.log"):
+                assert (workdir / run_dir / file).exists()
+        results[name] = runs.set_index(["dropout", "seed"])
+    for column in ("test_accuracy", "test_loss", "val_loss"):
+        pd.testing.assert_series_equal(results["default"][column], results["one_per_job"][column])
+
+
+def test_adding_seeds_and_grid_values_trains_only_the_new_runs(tmp_path):
+    first = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
+    assert first.returncode == 0, first.stderr[-3000:]
+    trained = {path: path.stat().st_mtime_ns for path in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")}
+    assert len(trained) == 4
+    plain = snakemake(tmp_path, "-n", "--configfile", str(SMALL))
+    assert "Nothing to be done" in plain.stdout + plain.stderr and "4 finished, 0 to train in 0 job(s)" in plain.stderr
+    bigger = ["--configfile", str(SMALL), "--config", "seeds=[0,1,2]", 'grid={"dropout": [0.2, 0.5, 0.3]}']
+    plan = snakemake(tmp_path, "-n", *bigger)
+    assert "= 9 runs; 4 finished, 5 to train in 1 job(s)" in plan.stderr
+    more = snakemake(tmp_path, "-c2", *bigger)
+    assert more.returncode == 0, more.stderr[-3000:]
+    for path, mtime in trained.items():
+        assert path.stat().st_mtime_ns == mtime, f"{path} was retrained"
+    new_pack = [json.loads(path.read_text()) for path in tmp_path.glob("results/mnist_5k/packs/*/done.json")]
+    assert sorted(len(pack["runs"]) for pack in new_pack) == [4, 5]
+    assert len(pd.read_csv(tmp_path / "results/mnist_5k/summary/runs.tsv", sep="\t")) == 9
+    again = snakemake(tmp_path, "-n", *bigger)
+    assert "Nothing to be done" in again.stdout + again.stderr

@@ -221,6 +221,18 @@ def grid_table(config: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(HYPERPARAMETERS), dtype=str)
 
 
+def sweep_runs(config: dict) -> list[dict]:
+    """Every run of a validated config, grid order then seed: run_id (its path under runs/), seed, hyperparameters."""
+    grid = config["grid"]
+    runs = []
+    for combination in itertools.product(*(grid[name] for name in HYPERPARAMETERS)):
+        hyperparameters = dict(zip(HYPERPARAMETERS, combination))
+        point = run_path_fragment({name: format_value(name, value) for name, value in hyperparameters.items()})
+        runs += [{"run_id": f"{point}/seed~{seed}", "seed": seed, "hyperparameters": hyperparameters}
+                 for seed in config["seeds"]]
+    return runs
+
+
 def run_path_fragment(point: dict) -> str:
     """The Paramspace-style directory of a grid point: model~mlp/hidden_units~512-512/..."""
     return "/".join(f"{name}~{point[name]}" for name in HYPERPARAMETERS)

@@ -13,7 +13,8 @@ OPTIMIZERS = {
     "sgd": keras.optimizers.SGD,
     "adagrad": keras.optimizers.Adagrad,
 }
-NUM_CLASSES = 10
+from mnist_sweep.inputs import NUM_CLASSES
+
 
 
 def build_mlp(hidden_units, dropout: float, activation: str) -> keras.Model:
@@ -44,19 +45,17 @@ def build_cnn(dropout: float, activation: str) -> keras.Model:
     )
 
 
-def build_model(hyperparameters: dict) -> keras.Model:
-    """Build and compile the model a run's hyperparameters describe."""
+def build_model(hyperparameters: dict, compile: bool = True) -> keras.Model:
+    """Build (and compile, with its optimizer) the model a run's hyperparameters describe."""
     if hyperparameters["model"] == "mlp":
         model = build_mlp(hyperparameters["hidden_units"], hyperparameters["dropout"], hyperparameters["activation"])
     elif hyperparameters["model"] == "cnn":
         model = build_cnn(hyperparameters["dropout"], hyperparameters["activation"])
     else:
         raise ValueError(f"unknown model {hyperparameters['model']!r}; allowed: mlp, cnn")
+    if not compile:  # a model file without optimizer state: a third of the size
+        return model
     optimizer = OPTIMIZERS[hyperparameters["optimizer"]](learning_rate=hyperparameters["learning_rate"])
     model.compile(loss="categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"])
     return model
 
-
-def input_shape(model_name: str) -> tuple:
-    """How images are fed: flat 784 vectors for the MLP, 28x28x1 for the convnet."""
-    return (784,) if model_name == "mlp" else (28, 28, 1)

@@ -1,26 +1,29 @@
-"""Several seeds of one MLP grid point trained in one process as one vectorized model.
+"""Several runs trained in one process as one model with a replica axis: a pack.
 
-Every weight is stacked along a leading replica axis (K, fan_in, fan_out) and the dense
-layers are batched matrix products, so K small models fill the machine like one big one
-and the process start-up (importing TensorFlow, loading data) is paid once per pack.
+The MLP (PackedMLP): every weight is stacked along a leading replica axis (K, fan_in,
+fan_out) and the dense layers are batched matrix products, so K small models fill the
+machine like one big one, and the process start-up (importing TensorFlow, loading data)
+is paid once per pack. Replicas share the model's shape and step count (mnist_sweep.packs)
+and each has its own seed, dropout rate and learning rate.
 
-A seed's result must not depend on its pack, so every random draw comes from that
+A run's result must not depend on its pack, so every random draw comes from that
 replica's seed alone and is never drawn as one tensor across replicas:
 - initial weights: Glorot uniform (Keras' default) from a generator seeded by (seed, layer);
-- data order of epoch e: a permutation seeded by (seed, e), as in solo training;
-- dropout masks: a stateless random op seeded by (seed, step, layer).
+- data order of epoch e: a permutation seeded by (seed, e);
+- dropout masks: a stateless random op seeded by (seed, step, layer), kept where >= its rate.
 The loss is the sum over replicas of each replica's mean cross-entropy, so each replica's
-gradient is exactly its own; the optimizers offered are element-wise, so they keep the
-replicas independent too. A pack of one is the same code path. A seed then trains the same
-alone and in any pack up to float rounding: for some shapes a kernel's summation order
-depends on K (tests/test_train.py; on a 30-run sweep, losses differed by at most 5e-7).
+gradient is exactly its own; the optimizers offered are element-wise and get a learning
+rate per replica (a (K, 1, 1) tensor), so the replicas stay independent. A pack of one is
+the same code path. A run then trains the same alone and in any pack up to float rounding:
+for some shapes a kernel's summation order depends on K (tests/test_train.py).
+
+The convnet (KerasReplicas): the same interface over one Keras model per run, trained
+one after the other within each epoch (grouped convolutions would vectorize it; not done).
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from mnist_sweep.io import EpochState
 
 
 def glorot_uniform(seed: int, layer: int, fan_in: int, fan_out: int) -> np.ndarray:
@@ -29,10 +32,9 @@ def glorot_uniform(seed: int, layer: int, fan_in: int, fan_out: int) -> np.ndarr
 
 
 class PackedMLP:
-    """K replicas of the tutorial MLP (any hidden sizes), one per seed."""
+    """K replicas of the tutorial MLP (any hidden sizes), one per run: its seed, dropout, learning rate."""
 
-    def __init__(self, seeds, hidden_units, dropout: float, activation: str, optimizer: str,
-                 learning_rate: float):
+    def __init__(self, seeds, hidden_units, dropouts, activation: str, optimizer: str, learning_rates):
         import keras
         import tensorflow as tf
 
@@ -40,16 +42,21 @@ class PackedMLP:
 
         self.tf = tf
         self.seeds = [int(seed) for seed in seeds]
-        self.dropout = float(dropout)
+        size = len(self.seeds)
+        # Per-replica rates as (K, 1, 1) float32, each the float32 of the run's value.
+        self.dropouts = np.asarray(dropouts, dtype="float32").reshape(size, 1, 1)
+        self.keep_scales = (1.0 - np.asarray(dropouts, dtype="float64")).astype("float32").reshape(size, 1, 1)
         self.activation = keras.activations.get(activation)
         self.sizes = [784, *hidden_units, NUM_CLASSES]
         self.kernels, self.biases = [], []
         for layer, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
             kernel = np.stack([glorot_uniform(seed, layer, fan_in, fan_out) for seed in self.seeds])
             self.kernels.append(keras.Variable(kernel, name=f"kernel_{layer}"))
-            self.biases.append(keras.Variable(np.zeros((len(self.seeds), fan_out), "float32"), name=f"bias_{layer}"))
+            # (K, 1, out): every variable has rank 3, so a (K, 1, 1) learning rate broadcasts.
+            self.biases.append(keras.Variable(np.zeros((size, 1, fan_out), "float32"), name=f"bias_{layer}"))
         self.variables = [v for pair in zip(self.kernels, self.biases) for v in pair]
-        self.optimizer = OPTIMIZERS[optimizer](learning_rate=learning_rate)
+        rates = tf.constant(np.asarray(learning_rates, dtype="float32").reshape(size, 1, 1))
+        self.optimizer = OPTIMIZERS[optimizer](learning_rate=lambda: rates)
         self.optimizer.build(self.variables)
         self.seed_tensor = tf.constant(self.seeds, dtype=tf.int64)
         self._train_step = tf.function(
@@ -75,12 +82,12 @@ class PackedMLP:
     def _dropout(self, hidden, step, layer):
         tf = self.tf
         batch = tf.shape(hidden)[1]
-        keep = []
+        draws = []
         for index in range(self.size):  # one draw per replica: never across replicas
             seed = tf.stack([self.seed_tensor[index], step * 64 + layer])
-            keep.append(tf.random.stateless_uniform((batch, hidden.shape[-1]), seed=seed) >= self.dropout)
-        mask = tf.cast(tf.stack(keep), hidden.dtype)
-        return hidden * mask / (1.0 - self.dropout)
+            draws.append(tf.random.stateless_uniform((batch, hidden.shape[-1]), seed=seed))
+        mask = tf.cast(tf.stack(draws) >= self.dropouts, hidden.dtype)  # rate 0 keeps all: x * 1 / 1
+        return hidden * mask / self.keep_scales
 
     def _logits(self, inputs, training: bool, step=None):
         """inputs: (K, B, 784) per-replica batches, or (B, 784) shared by every replica."""
@@ -94,17 +101,17 @@ class PackedMLP:
             # The bias is added as a product too: the gradient of a broadcast add is a reduction
             # whose summation order depends on K, a batched matmul's is the same for any K.
             ones = tf.ones((self.size, tf.shape(hidden)[1], 1), hidden.dtype)
-            hidden = tf.linalg.matmul(hidden, kernel) + tf.linalg.matmul(ones, bias[:, None, :])
+            hidden = tf.linalg.matmul(hidden, kernel) + tf.linalg.matmul(ones, bias)
             if layer < last:
                 hidden = self.activation(hidden)
-                if training and self.dropout > 0:
+                if training and self.dropouts.any():
                     hidden = self._dropout(hidden, step, layer)
         return hidden
 
-    def bind_data(self, x_fit: np.ndarray, labels_fit: np.ndarray) -> None:
+    def bind_data(self, x_fit: np.ndarray, y_fit: np.ndarray) -> None:
         """Keep the training set on the device once, as tensors (batches are gathered from it)."""
         self.x_fit = self.tf.constant(x_fit)
-        self.labels_fit = self.tf.constant(labels_fit.astype("int32"))
+        self.labels_fit = self.tf.constant(y_fit.argmax(axis=1).astype("int32"))
 
     def _train_step_eager(self, indices, step):
         tf = self.tf
@@ -160,26 +167,24 @@ class PackedMLP:
         parts = [self._predict(x[start:start + batch_size]).numpy() for start in range(0, len(x), batch_size)]
         return np.concatenate(parts, axis=1)
 
-    def evaluate(self, x: np.ndarray, labels: np.ndarray):
-        """(loss, accuracy) per replica, scored as a run's test set is (train.test_scores)."""
-        from mnist_sweep.train import test_scores
-
-        probabilities = self.predict(x)
-        with np.errstate(invalid="ignore"):
-            scores = [test_scores(replica, labels) for replica in probabilities]
-        loss, accuracy = (np.array(column) for column in zip(*scores))
-        loss[np.isnan(probabilities).any(axis=(1, 2))] = np.nan  # a replica with NaN outputs has diverged
-        return loss, accuracy
-
     # --- Per-replica state: for per-seed model files and for resuming -------------------
 
     def replica_weights(self, index: int) -> list:
-        """[kernel, bias, kernel, bias, ...] of one replica, in Keras Dense order."""
-        return [np.array(v.numpy()[index]) for v in self.variables]
+        """[kernel, bias, kernel, bias, ...] of one replica, in Keras Dense order and shapes."""
+        return [np.array(v.numpy()[index]).reshape(v.shape[-2:] if position % 2 == 0 else v.shape[-1:])
+                for position, v in enumerate(self.variables)]
+
+    def replica_model(self, index: int, hyperparameters: dict):
+        """One replica as a plain Keras model (no optimizer state), loadable with keras.models.load_model."""
+        from mnist_sweep.model import build_model
+
+        model = build_model(hyperparameters, compile=False)
+        model.set_weights(self.replica_weights(index))
+        return model
 
     def replica_state(self, index: int) -> dict:
         """Everything needed to continue one replica: weights and optimizer slots."""
-        state = {f"weight_{i}": w for i, w in enumerate(self.replica_weights(index))}
+        state = {f"weight_{i}": np.array(v.numpy()[index]) for i, v in enumerate(self.variables)}
         for i, variable in enumerate(self.optimizer.variables):
             value = variable.numpy()
             state[f"optimizer_{i}"] = value[index] if self._is_slot(variable) else value
@@ -200,107 +205,84 @@ class PackedMLP:
                 variable.assign(values[0])
 
 
-class PackResume(EpochState):
-    """One replica's state after its last completed epoch, in its own run directory.
 
-    <run dir>/resume/epoch-<n>.npz holds weights and optimizer slots; state.json (written
-    after it) names that file, the history so far, the step counter and the time spent.
+
+class KerasReplicas:
+    """The PackedMLP interface over one Keras model per run (the convnet): each trained by `fit`.
+
+    Each model is built right after keras.utils.set_random_seed(its seed), so its initial
+    weights and dropout generator come from its seed alone, as if trained in its own process.
     """
 
-    suffix = ".npz"
-    file_key = "arrays_file"
+    def __init__(self, runs):
+        import keras
 
-    def load(self):
-        state = self.read_pointer()
-        if state is None:
-            return None
-        with np.load(self.state_file(state)) as arrays:
-            state["arrays"] = {key: arrays[key] for key in arrays.files}
+        from mnist_sweep.model import build_model
+
+        self.keras = keras
+        self.seeds = [int(run["seed"]) for run in runs]
+        self.models = []
+        for run in runs:
+            keras.utils.set_random_seed(int(run["seed"]))
+            self.models.append(build_model(run["hyperparameters"]))
+
+    @property
+    def size(self) -> int:
+        return len(self.models)
+
+    def bind_data(self, x_fit: np.ndarray, y_fit: np.ndarray) -> None:
+        self.x_fit, self.y_fit = x_fit, y_fit
+
+    def train_epoch(self, epoch: int, batch_size: int, first_step: int):
+        from mnist_sweep.inputs import epoch_order
+
+        losses, accuracies = [], []
+        n = len(self.x_fit)
+        for seed, model in zip(self.seeds, self.models):
+            order = epoch_order(seed, epoch, n)
+            result = model.fit(self.x_fit[order], self.y_fit[order], batch_size=batch_size, epochs=1, shuffle=False,
+                               verbose=0).history
+            losses.append(result["loss"][-1])
+            accuracies.append(result["accuracy"][-1])
+        return np.array(losses, float), np.array(accuracies, float), first_step + -(-n // batch_size)
+
+    def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        return np.stack([model.predict(x, batch_size=batch_size, verbose=0) for model in self.models])
+
+    def replica_model(self, index: int, hyperparameters: dict):
+        from mnist_sweep.model import build_model
+
+        model = build_model(hyperparameters, compile=False)
+        model.set_weights(self.models[index].get_weights())
+        return model
+
+    def replica_state(self, index: int) -> dict:
+        """Weights, optimizer variables and the dropout generators' states (Keras saves none of the last)."""
+        model = self.models[index]
+        state = {f"weight_{i}": w for i, w in enumerate(model.get_weights())}
+        if model.optimizer.built:
+            state.update({f"optimizer_{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)})
+        generators = [layer.seed_generator for layer in model.layers if hasattr(layer, "seed_generator")]
+        state.update({f"generator_{i}": g.state.numpy() for i, g in enumerate(generators)})
         return state
 
-    def save(self, arrays: dict, epochs_done: int, history: list, step: int, training_seconds: float):
-        def write_arrays(path):
-            with open(path, "wb") as f:
-                np.savez(f, **arrays)
+    def load_replica_states(self, states: list) -> None:
+        for model, state in zip(self.models, states, strict=True):
+            model.set_weights([state[f"weight_{i}"] for i in range(len(model.weights))])
+            if "optimizer_0" in state:
+                model.optimizer.build(model.trainable_variables)
+                for i, variable in enumerate(model.optimizer.variables):
+                    variable.assign(state[f"optimizer_{i}"])
+            generators = [layer.seed_generator for layer in model.layers if hasattr(layer, "seed_generator")]
+            for i, generator in enumerate(generators):
+                generator.state.assign(state[f"generator_{i}"])
 
-        self.commit(epochs_done, write_arrays, {"history": history, "step": step,
-                                                "training_seconds": training_seconds})
 
-
-def train_packed(inputs: dict, run_dirs, hyperparameters: dict, seeds, info: dict, stop) -> list:
-    """Train the seeds of one MLP grid point together; write each seed's run files.
-
-    Resumes when every seed of the pack has a saved state after the same epoch. A replica
-    whose loss becomes NaN or infinite is recorded as diverged; the others go on.
-    """
-    import time
-
-    from mnist_sweep.model import build_model
-    from mnist_sweep.train import EXIT_PREEMPTED, HISTORY_COLUMNS, _fmt, finish_run, finite_or_none
-
-    hp = hyperparameters
-    pack = PackedMLP(seeds, hp["hidden_units"], hp["dropout"], hp["activation"], hp["optimizer"],
-                     hp["learning_rate"])
-    pack.bind_data(inputs["x_fit"], inputs["y_fit"].argmax(axis=1))
-    resumes = [PackResume(run_dir) for run_dir in run_dirs]
-    states = [resume.load() for resume in resumes]
-    histories = [[] for _ in seeds]
-    step, training_seconds, resumed_from = 0, 0.0, None
-    if all(states) and len({state["epochs_done"] for state in states}) == 1:
-        pack.load_replica_states([state["arrays"] for state in states])
-        histories = [state["history"] for state in states]
-        step, training_seconds = states[0]["step"], states[0]["training_seconds"]
-        resumed_from = states[0]["epochs_done"]
-        print(f"resuming seeds {list(seeds)} from the state after epoch {resumed_from}", flush=True)
-    elif any(states):
-        print("saved states of this pack's seeds disagree (different packing or epochs): starting over", flush=True)
-
-    diverged = [False] * len(seeds)
-    epochs = hp["epochs"]
-    for epoch in range(len(histories[0]), epochs):
-        tick = time.perf_counter()
-        loss, accuracy, step = pack.train_epoch(epoch, hp["batch_size"], step)
-        if inputs["x_validation"] is not None:
-            val_loss, val_accuracy = pack.evaluate(inputs["x_validation"], inputs["y_validation"].argmax(axis=1))
-        else:
-            val_loss = val_accuracy = [None] * len(seeds)
-        seconds = time.perf_counter() - tick
-        training_seconds += seconds
-        for index, seed in enumerate(seeds):
-            if diverged[index]:
-                continue
-            row = dict(zip(HISTORY_COLUMNS, [epoch + 1, finite_or_none(loss[index]),
-                                             finite_or_none(accuracy[index]),
-                                             None if val_loss[index] is None else finite_or_none(val_loss[index]),
-                                             None if val_accuracy[index] is None else float(val_accuracy[index]),
-                                             round(seconds, 3)]))
-            histories[index].append(row)
-            print(f"seed {seed} epoch {epoch + 1}/{epochs}: loss {_fmt(row['loss'])} accuracy "
-                  f"{_fmt(row['accuracy'])} val_loss {_fmt(row['val_loss'])} val_accuracy "
-                  f"{_fmt(row['val_accuracy'])} ({seconds:.1f} s for {len(seeds)} seed(s))", flush=True)
-            if row["loss"] is None:
-                diverged[index] = True
-                print(f"seed {seed}: loss is not finite in epoch {epoch + 1}: run diverged", flush=True)
-        if all(diverged):
-            break
-        if epoch + 1 < epochs:
-            for index, resume in enumerate(resumes):
-                resume.save(pack.replica_state(index), epoch + 1, histories[index], step, training_seconds)
-            if stop:
-                print(f"stopped by {stop.signal_name} after epoch {epoch + 1}; state saved, rerun to resume",
-                      flush=True)
-                raise SystemExit(EXIT_PREEMPTED)
-
-    probabilities = pack.predict(inputs["x_test"])
-    results = []
-    for index, (seed, run_dir) in enumerate(zip(seeds, run_dirs)):
-        model = build_model(hp)  # a plain Keras model per seed, loadable with keras.models.load_model
-        model.set_weights(pack.replica_weights(index))
-        model.optimizer.build(model.trainable_variables)  # saved with its (fresh) optimizer, loads cleanly
-        status = "diverged" if diverged[index] else "completed"
-        results.append(finish_run(run_dir, model, histories[index], probabilities[index], inputs, status, {
-            **info, "seed": seed, "training_seconds": training_seconds, "resumed_from": resumed_from,
-            "samples": len(inputs["x_fit"]) * sum(len(h) for h in histories),
-            "pack_size": len(seeds), "pack_seeds": list(seeds),
-        }, resumes[index]))
-    return results
+def build_pack(runs: list[dict]):
+    """The packed model of runs that share a shape (mnist_sweep.packs.SHAPE_KEYS)."""
+    first = runs[0]["hyperparameters"]
+    if first["model"] == "cnn":
+        return KerasReplicas(runs)
+    return PackedMLP([run["seed"] for run in runs], first["hidden_units"],
+                     [run["hyperparameters"]["dropout"] for run in runs], first["activation"], first["optimizer"],
+                     [run["hyperparameters"]["learning_rate"] for run in runs])

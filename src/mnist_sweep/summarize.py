@@ -42,7 +42,9 @@ def read_runs(metrics_files) -> pd.DataFrame:
             metrics = json.load(f)
         row = {column: metrics.get(column) for column in RUN_COLUMNS}
         row["run_dir"] = str(path.parent)
-        row.update(read_benchmark(path.parent / "benchmark.tsv"))
+        # The job's benchmark is its pack's (older runs: beside metrics.json).
+        job_folder = Path(metrics["pack_dir"]) if metrics.get("pack_dir") else path.parent
+        row.update(read_benchmark(job_folder / "benchmark.tsv"))
         # A packed job trained pack_size runs at once: each run is charged its share.
         row["pack_size"] = int(metrics.get("pack_size") or 1)
         if row["job_seconds"] is not None:

@@ -9,14 +9,13 @@ from mnist_sweep.config import (
     ConfigError,
     grid_table,
     load_schema,
-    parse_value,
     run_path_fragment,
+    sweep_runs,
     validate_config,
 )
-from mnist_sweep.cost import training_cost
 from mnist_sweep.environment import prepend_pythonpath
-from mnist_sweep.io import collect_run
 from mnist_sweep.locks import release_stale_lock
+from mnist_sweep.packs import PackBook, refuse_run_file_targets
 
 # Snakemake makes several objects per job and keeps them all; with Python's default
 # thresholds the garbage collector rescans them over and over while the DAG of a big sweep
@@ -25,10 +24,13 @@ from mnist_sweep.locks import release_stale_lock
 gc.set_threshold(10_000, 10, 10)
 
 # Bad config stops here, before any job, with one line naming the key and what is allowed.
+# In place, so jobs (snakemake.config in scripts) see the defaults too.
 try:
-    config = validate_config(
-        config,
-        load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
+    config.update(
+        validate_config(
+            config,
+            load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
+        )
     )
 except ConfigError as error:
     sys.exit(f"error: {error}")
@@ -44,86 +46,75 @@ DATASET = config["dataset"]
 RESULTS = f"results/{DATASET}"
 # One row per grid point; run directories read model~mlp/hidden_units~512-512/.../seed~N.
 paramspace = Paramspace(grid_table(config), param_sep="~")
-RUN_DIR = f"{RESULTS}/runs/{paramspace.wildcard_pattern}/seed~{{seed}}"
-# Report labels of a run: every hyperparameter and the seed (filled from the wildcards).
-RUN_LABELS = {
-    **{name: f"{{{name}}}" for name in paramspace.dataframe.columns},
-    "seed": "{seed}",
-}
-# With pack_size > 1: the staging folder of one pack of seeds (e.g. seeds~0-1-2).
-PACK_DIR = f"{RESULTS}/packs/{paramspace.wildcard_pattern}/seeds~{{seeds}}"
-PACK_MARKER = f"{PACK_DIR}/pack.done"
 
 
 wildcard_constraints:
     **{name: r"[^/]+" for name in paramspace.dataframe.columns},
-    seed=r"\d+",
-    seeds=r"\d+(-\d+)*",
+    pack=r"[0-9a-f]{12}",
 
 
-# Every run directory of the sweep: grid points x seeds.
-RUN_DIRS = [
-    f"{RESULTS}/runs/{point}/seed~{seed}"
-    for point in paramspace.instance_patterns
-    for seed in config["seeds"]
-]
+# Every run of the sweep (grid points x seeds), and which pack trains or trained it (see
+# mnist_sweep/packs.py): only runs not finished and not already planned get a new pack,
+# so a rerun finds the same packs and adding seeds trains only the new runs. A run is
+# finished when its metrics.json exists (written last).
+SWEEP_RUNS = sweep_runs(config)
+PACK_BOOK = PackBook(RESULTS)
+FINISHED = {
+    run["run_id"]
+    for run in SWEEP_RUNS
+    if Path(RESULTS, "runs", run["run_id"], "metrics.json").exists()
+}
+RUN_PACK, NEW_PACKS = PACK_BOOK.assign(
+    SWEEP_RUNS,
+    FINISHED,
+    DATASET,
+    config["job_minutes"],
+    config["pack_size"],
+)
+
+
+# Before the first job, never in a dry-run: the new packs' plans, which their jobs read.
+onstart:
+    PACK_BOOK.write_plans(NEW_PACKS, DATASET)
+
+
+PACKS_TO_TRAIN = sorted({pack for pack in RUN_PACK.values() if pack} - PACK_BOOK.done)
 
 # One line on the sweep's size and progress, first thing on every invocation (also after
-# a restart). A run is finished when its metrics.json exists (written last).
+# a restart).
 if workflow.is_main_process:
-    finished = sum(Path(run_dir, "metrics.json").exists() for run_dir in RUN_DIRS)
     print(
         f"mnist-sweep: {len(paramspace.dataframe):,} grid point(s) x "
-        f"{len(config['seeds'])} seed(s) = {len(RUN_DIRS):,} runs; {finished:,} finished, "
-        f"{len(RUN_DIRS) - finished:,} to train; results in {RESULTS}/",
+        f"{len(config['seeds'])} seed(s) = {len(SWEEP_RUNS):,} runs; {len(FINISHED):,} finished, "
+        f"{len(SWEEP_RUNS) - len(FINISHED):,} to train in {len(PACKS_TO_TRAIN):,} job(s); "
+        f"results in {RESULTS}/",
         file=sys.stderr,
     )
+    # Snakemake has not parsed its targets yet: look at the command line itself.
+    refuse_run_file_targets(sys.argv[1:], RESULTS)
 
 
-def get_run_files(name):
-    """One file (metrics.json, ...) of every run.
-
-    Only summarize lists the runs' files; rules after it read run directories from its
-    runs.tsv. One input per run, not five, keeps a dry-run of 10,000 runs fast.
-    """
-    return [f"{run_dir}/{name}" for run_dir in RUN_DIRS]
-
-
-def seed_packs():
-    """The seeds in config order, cut into packs of at most pack_size."""
-    seeds, size = config["seeds"], config["pack_size"]
-    return [seeds[start : start + size] for start in range(0, len(seeds), size)]
-
-
-def get_pack_marker(wildcards):
-    """Input function: the marker of the pack that trains this run's seed."""
-    pack = next(p for p in seed_packs() if int(wildcards.seed) in p)
-    values = {name: wildcards[name] for name in paramspace.dataframe.columns}
-    return PACK_MARKER.format(**values, seeds="-".join(map(str, pack)))
-
-
-def get_pack_run_pattern(wildcards):
-    """--out of a pack job: its staging folder, one seed~{seed} folder per seed."""
-    return f"{PACK_DIR.format(**wildcards)}/seed~{{seed}}"
+def get_sweep_results():
+    """What summarize waits for: each run's pack (its done.json), or the run's metrics.json
+    when no known pack trained it. Stable from one invocation to the next, so a finished
+    sweep is not summarized again."""
+    packs = sorted({PACK_BOOK.done_path(pack) for pack in RUN_PACK.values() if pack})
+    loose = [
+        f"{RESULTS}/runs/{run_id}/metrics.json"
+        for run_id, pack in RUN_PACK.items()
+        if pack is None
+    ]
+    return [str(path) for path in packs] + loose
 
 
 # Plain strings, not input functions: Snakemake calls a function once per job, and a
 # dry-run of a 10,000-run sweep would pay for it.
 PREPARED_DATA = f"resources/data/{DATASET}.npz"
-# The run's hyperparameters as flags of mnist_sweep.train (a `params:` string, filled
-# from the wildcards in their path form, e.g. --hidden-units 512-512).
-HYPERPARAMETER_FLAGS = " ".join(
-    f"--{name.replace('_', '-')} {{{name}}}" for name in paramspace.dataframe.columns
-)
 
 
 def get_training_priority(wildcards):
-    """The longest runs start first (see mnist_sweep/cost.py)."""
-    return training_cost(
-        wildcards.model,
-        parse_value("hidden_units", wildcards.hidden_units),
-        int(wildcards.epochs),
-    )
+    """The longest packs start first (see mnist_sweep/cost.py)."""
+    return PACK_BOOK.cost.get(wildcards.pack, 0)
 
 
 def get_data_source(wildcards=None):

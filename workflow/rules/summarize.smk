@@ -5,10 +5,8 @@ localrules:
 
 rule summarize:
     input:
-        # Each run's other files (benchmark.tsv, history.tsv, predictions.npz) are outputs
-        # of the same job as its metrics.json, so they exist too; they are read from
-        # the run directory.
-        metrics=get_run_files("metrics.json"),
+        # The packs that trained the sweep's runs (each run's files are in its run directory).
+        get_sweep_results(),
     output:
         runs=f"{RESULTS}/summary/runs.tsv",
         configs=f"{RESULTS}/summary/configs.tsv",

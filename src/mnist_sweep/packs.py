@@ -1,0 +1,158 @@
+"""Which runs train together: the pack, the unit of scheduling (the run stays the unit of results).
+
+A pack is a set of runs that share a model shape and a step count (model, hidden_units,
+activation, optimizer, batch_size, epochs) and may differ in seed, dropout and learning
+rate. It trains as one vectorized model in one job, and writes each run's files into that
+run's own directory. How many runs share a job follows the work: the estimated time of a
+run (from mnist_sweep.cost) against a target job length (config key job_minutes), so tiny
+runs share a job and long runs get their own; `pack_size` overrides it.
+
+Stable identity. Only runs that are not finished and not already planned are packed, and
+a pack's plan (results/<dataset>/packs/<id>/plan.json) is kept: so adding seeds or grid
+values to a finished sweep packs only the new runs, a finished run is never in a new pack,
+and rerunning the same command finds the same packs. A pack's id is a hash of its runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+from mnist_sweep.cost import multiply_adds_per_image
+from mnist_sweep.io import write_json
+
+# Runs of one pack agree on these; seed, dropout and learning_rate may differ per replica.
+SHAPE_KEYS = ("model", "hidden_units", "activation", "optimizer", "batch_size", "epochs")
+# Most replicas in one pack: 64 replicas of the tutorial MLP train in under 2 GB (bench/).
+MAX_PACK_SIZE = 64
+# Training images per dataset (before the validation split), for the time estimate.
+TRAINING_IMAGES = {"mnist": 60_000, "fashion_mnist": 60_000, "mnist_5k": 4_000}
+# Training FLOP/s a job reaches on 2 CPU cores (measured: the tutorial's 4 epochs in about
+# 15 s). A GPU is faster, so on a GPU node jobs end well before the target: the estimate
+# is meant to keep jobs under job_minutes, not to predict their length.
+ASSUMED_FLOPS = 5e10
+
+
+def estimated_seconds(hyperparameters: dict, dataset: str) -> float:
+    """Training time of one run on 2 CPU cores: 6 FLOPs per multiply-add (forward, backward)."""
+    macs = multiply_adds_per_image(hyperparameters["model"], hyperparameters["hidden_units"])
+    images = TRAINING_IMAGES.get(dataset, 60_000) * hyperparameters["epochs"]
+    return 6 * macs * images / ASSUMED_FLOPS
+
+
+def shape_key(hyperparameters: dict) -> str:
+    return json.dumps([hyperparameters[name] for name in SHAPE_KEYS])
+
+
+def runs_per_pack(hyperparameters: dict, dataset: str, job_minutes: float, pack_size: int | None) -> int:
+    """How many runs of this shape share a job: pack_size if given, else as many as fit job_minutes."""
+    if pack_size:
+        return pack_size
+    fitting = math.floor(job_minutes * 60 / estimated_seconds(hyperparameters, dataset))
+    return max(1, min(MAX_PACK_SIZE, fitting))
+
+
+def pack_id(run_ids) -> str:
+    return hashlib.sha1("\n".join(sorted(run_ids)).encode()).hexdigest()[:12]
+
+
+def plan_packs(runs: list[dict], dataset: str, job_minutes: float, pack_size: int | None = None) -> list[list[dict]]:
+    """Cut runs (dicts with run_id, seed, hyperparameters) into packs, runs of a shape kept in order.
+
+    Packs of a shape have sizes that differ by at most one (7 runs at most 4 per pack: 4 + 3,
+    not 4 + 3 ... 6 + 1), so no job is left with a single straggler.
+    """
+    groups: dict[str, list[dict]] = {}
+    for run in runs:
+        groups.setdefault(shape_key(run["hyperparameters"]), []).append(run)
+    packs = []
+    for group in groups.values():
+        size = runs_per_pack(group[0]["hyperparameters"], dataset, job_minutes, pack_size)
+        count = math.ceil(len(group) / size)
+        base, extra = divmod(len(group), count)
+        start = 0
+        for index in range(count):
+            end = start + base + (1 if index < extra else 0)
+            packs.append(group[start:end])
+            start = end
+    return packs
+
+
+class PackBook:
+    """The packs of one dataset's results folder: which run is planned in which pack, and which are done.
+
+    results/<dataset>/packs/<id>/plan.json lists a pack's runs; done.json (the train job's
+    output) is written when every run of the pack has its metrics.json.
+    """
+
+    def __init__(self, results: str | Path):
+        self.results = Path(results)
+        self.folder = self.results / "packs"
+        self.pack_of: dict[str, str] = {}
+        self.done: set[str] = set()
+        self.cost: dict[str, int] = {}  # estimated seconds of each pack: the longest start first
+        for plan_file in self.folder.glob("*/plan.json"):
+            plan = json.loads(plan_file.read_text())
+            self._record(plan["pack"], plan["runs"], plan["dataset"])
+            if (plan_file.parent / "done.json").exists():
+                self.done.add(plan["pack"])
+
+    def _record(self, pack: str, runs: list[dict], dataset: str) -> None:
+        for run in runs:
+            self.pack_of[run["run_id"]] = pack
+        self.cost[pack] = round(sum(estimated_seconds(run["hyperparameters"], dataset) for run in runs))
+
+    def plan_path(self, pack: str) -> Path:
+        return self.folder / pack / "plan.json"
+
+    def done_path(self, pack: str) -> Path:
+        return self.folder / pack / "done.json"
+
+    def assign(self, runs: list[dict], finished: set[str], dataset: str, job_minutes: float,
+               pack_size: int | None = None) -> tuple[dict[str, str], dict[str, list[dict]]]:
+        """Where each run's result will come from: {run_id: pack id, or None if finished outside any pack}.
+
+        Runs that are neither finished nor in a pack that can still train them are packed anew,
+        returned as {pack id: runs}: write_plans writes them before the jobs start.
+        """
+        where, unplanned = {}, []
+        for run in runs:
+            run_id = run["run_id"]
+            pack = self.pack_of.get(run_id)
+            if pack is not None and not (pack in self.done and run_id not in finished):
+                where[run_id] = pack  # planned: its pack trains it or has trained it
+            elif run_id in finished:
+                where[run_id] = None  # finished by a pack that is forgotten, or before packs existed
+            else:
+                unplanned.append(run)  # never planned, or its metrics.json was removed after its pack
+        new = {}
+        for members in plan_packs(unplanned, dataset, job_minutes, pack_size):
+            pack = pack_id(run["run_id"] for run in members)
+            new[pack] = members
+            self._record(pack, members, dataset)
+            for run in members:
+                where[run["run_id"]] = pack
+            self.done.discard(pack)
+        return where, new
+
+    def write_plans(self, new: dict[str, list[dict]], dataset: str) -> None:
+        """Write the plans of new packs (not in a dry-run: the workflow calls this in `onstart`)."""
+        for pack, members in new.items():
+            write_json(self.plan_path(pack), {"pack": pack, "dataset": dataset, "runs": members})
+            # The same runs packed again (their files were removed): the old marker is stale.
+            self.done_path(pack).unlink(missing_ok=True)
+
+
+def refuse_run_file_targets(targets, results: str) -> None:
+    """A run's files are written by its pack's job, not by a rule of their own: say what to ask for instead."""
+    asked = [target for target in targets if str(target).startswith(f"{results}/runs/")]
+    if asked:
+        raise SystemExit(
+            f"error: {asked[0]} is not a target: runs are trained in packs (one job writes the files of "
+            f"several runs), so no rule makes one run's files. Ask for the sweep (snakemake -c4, or "
+            f"{results}/summary/runs.tsv); to train only some runs, narrow the sweep with --config "
+            "seeds=[...] grid=...; to train one run by hand: python -m mnist_sweep.train --data <prepared .npz> "
+            "--out <run dir> --seed N --dropout ... (python -m mnist_sweep.train --help)"
+        )

@@ -1,0 +1,30 @@
+"""A training job stops cleanly when SLURM warns it (time limit, preemption) or a user asks.
+
+SIGTERM (and SIGUSR1, which `--signal=B:USR1@...` sends) is remembered; the trainer saves
+every run's state at the end of the current epoch and exits with 143 (128 + SIGTERM), the
+code a process killed by SIGTERM reports, so Snakemake and SLURM see the job as stopped.
+"""
+
+from __future__ import annotations
+
+import signal
+
+EXIT_PREEMPTED = 143
+
+
+class StopRequested:
+    """Remembers a SIGTERM or SIGUSR1 so training can stop at the end of the current epoch."""
+
+    def __init__(self):
+        self.signal_name = None
+
+    def install(self):
+        for signum in (signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum, frame):
+        self.signal_name = signal.Signals(signum).name
+        print(f"received {self.signal_name}: stopping after the current epoch", flush=True)
+
+    def __bool__(self):
+        return self.signal_name is not None

@@ -1,0 +1,200 @@
+"""The one training loop: a pack of runs, epoch by epoch, each run resumable and written on its own.
+
+Every model trains through here: the MLP as one vectorized model (packed.PackedMLP), the
+convnet as Keras models side by side (packed.KerasReplicas). After every completed epoch
+each run's state is saved in its own run directory (mnist_sweep.resume), so a run stopped by
+SIGTERM (SLURM's warning before a time limit or preemption) or killed outright continues
+from its last completed epoch when rerun, in whatever pack it lands. A run whose loss
+becomes NaN or infinite is recorded as diverged; the others go on.
+
+Determinism: initial weights, data order and dropout masks of a run come from its seed
+alone and op determinism is on, so a resumed run ends with the same numbers as an
+uninterrupted one (on CPU), and a run's numbers do not depend on its pack.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from pathlib import Path
+
+from mnist_sweep.packs import shape_key
+from mnist_sweep.resume import RunResume
+from mnist_sweep.run_files import HISTORY_COLUMNS, finite_or_none, replica_scores, write_run_files
+from mnist_sweep.run_lock import RunLock
+from mnist_sweep.signals import EXIT_PREEMPTED, StopRequested
+
+
+def _fmt(value) -> str:
+    return "nan" if value is None else f"{value:.4f}"
+
+
+class RunLog:
+    """A run's own train.log (appended to: a resumed run keeps its earlier lines)."""
+
+    def __init__(self, run_dir):
+        self.path = Path(run_dir) / "train.log"
+
+    def write(self, line: str) -> None:
+        with open(self.path, "a") as f:
+            f.write(line + "\n")
+
+
+def train_pack(data_file, runs: list[dict], dataset: str, threads: int = 2, validation_split: float = 0.1,
+               stop: StopRequested | None = None, pack: str | None = None, pack_dir: str | None = None,
+               allow_cpu: bool = False, save_models: bool = True) -> list[dict]:
+    """Train runs ({run_dir, seed, hyperparameters}) that are not finished yet; return their metrics.
+
+    A run whose metrics.json exists is not trained again. A run another trainer holds is
+    waited for (mnist_sweep.run_lock). Raises SystemExit(143) when stopped by a signal.
+    """
+    stop = stop if stop is not None else StopRequested()
+    runs = [dict(run, run_dir=Path(run["run_dir"])) for run in runs]
+    context = {"data_file": data_file, "dataset": dataset, "threads": threads, "validation_split": validation_split,
+               "stop": stop, "pack": pack, "pack_dir": pack_dir, "pack_size": len(runs), "allow_cpu": allow_cpu,
+               "save_models": save_models, "inputs": {}}
+    results, ours, waiting = [], [], []
+    for run in runs:
+        if (run["run_dir"] / "metrics.json").exists():
+            print(f"{run['run_dir']}: finished before (metrics.json exists), not training it again", flush=True)
+            continue
+        run["lock"] = RunLock(run["run_dir"])
+        (ours if run["lock"].try_acquire() else waiting).append(run)
+    try:
+        results += _train_groups(ours, context)
+    finally:
+        for run in ours:
+            run["lock"].release()
+    for run in waiting:  # held by another trainer: wait, then train only what it left unfinished
+        run["lock"].acquire()
+        try:
+            if (run["run_dir"] / "metrics.json").exists():
+                print(f"{run['run_dir']}: finished by the other trainer", flush=True)
+            else:
+                results += _train_groups([run], context)
+        finally:
+            run["lock"].release()
+    return results
+
+
+def _train_groups(runs: list[dict], context: dict) -> list[dict]:
+    """Runs that share a shape and a resume point train as one pack; groups one after another."""
+    groups: dict[tuple, list] = {}
+    for run in runs:
+        state = RunResume(run["run_dir"]).load()
+        key = (shape_key(run["hyperparameters"]), state["epochs_done"] if state else 0)
+        groups.setdefault(key, []).append((run, state))
+    results = []
+    for members in groups.values():
+        results += _train_group([run for run, _ in members], [state for _, state in members], context)
+    return results
+
+
+def _inputs(context: dict, model_name: str) -> dict:
+    if model_name not in context["inputs"]:
+        from mnist_sweep.data import load_prepared
+        from mnist_sweep.inputs import prepare_inputs
+
+        context["inputs"][model_name] = prepare_inputs(load_prepared(context["data_file"]), model_name,
+                                                       context["validation_split"])
+    return context["inputs"][model_name]
+
+
+def _train_group(runs: list[dict], states: list, context: dict) -> list[dict]:
+    from mnist_sweep.packed import build_pack
+    from mnist_sweep.tensorflow_setup import configure_tensorflow
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    device = configure_tensorflow(context["threads"], context["allow_cpu"])
+    hp = runs[0]["hyperparameters"]
+    inputs = _inputs(context, hp["model"])
+    n_fit = len(inputs["x_fit"])
+    model = build_pack(runs)
+    model.bind_data(inputs["x_fit"], inputs["y_fit"])
+    logs = [RunLog(run["run_dir"]) for run in runs]
+    resumes = [RunResume(run["run_dir"]) for run in runs]
+    histories, seconds_so_far, step, resumed_from = [[] for _ in runs], [0.0] * len(runs), 0, None
+    if states[0] is not None:
+        try:
+            model.load_replica_states([state["arrays"] for state in states])
+            histories = [state["history"] for state in states]
+            seconds_so_far = [state["training_seconds"] for state in states]
+            step, resumed_from = states[0]["step"], states[0]["epochs_done"]
+        except (KeyError, ValueError) as error:  # a state of another layout: start over
+            print(f"saved states could not be loaded ({error}): training from the start", flush=True)
+            model = build_pack(runs)
+            model.bind_data(inputs["x_fit"], inputs["y_fit"])
+    names = [str(run["run_dir"]) for run in runs]
+    print(f"{context['dataset']}: {len(runs)} run(s) as one packed {hp['model']} on {device}, {n_fit} training "
+          f"images" + (f", resuming after epoch {resumed_from}" if resumed_from else ""), flush=True)
+    for run, log in zip(runs, logs):
+        log.write(f"run {run['run_dir']}: {context['dataset']}, seed {run['seed']}, {json.dumps(run['hyperparameters'])}; "
+                  f"{n_fit} training images, device {device}; pack {context['pack'] or '-'} ({len(runs)} run(s))"
+                  + (f"; resuming from the state after epoch {resumed_from}" if resumed_from else ""))
+    diverged = [False] * len(runs)
+    epochs, training_seconds = hp["epochs"], 0.0
+    stop = context["stop"]
+    for epoch in range(len(histories[0]), epochs):
+        tick = time.perf_counter()
+        loss, accuracy, step = model.train_epoch(epoch, hp["batch_size"], step)
+        if inputs["x_validation"] is not None:
+            val_loss, val_accuracy = replica_scores(model.predict(inputs["x_validation"]), inputs["labels_validation"])
+        else:
+            val_loss = val_accuracy = [None] * len(runs)
+        seconds = time.perf_counter() - tick
+        training_seconds += seconds
+        for index, (name, log) in enumerate(zip(names, logs)):
+            if diverged[index]:
+                continue
+            row = dict(zip(HISTORY_COLUMNS, [epoch + 1, finite_or_none(loss[index]), finite_or_none(accuracy[index]),
+                                             None if val_loss[index] is None else finite_or_none(val_loss[index]),
+                                             None if val_accuracy[index] is None else float(val_accuracy[index]),
+                                             round(seconds, 3)]))
+            histories[index].append(row)
+            line = (f"epoch {epoch + 1}/{epochs}: loss {_fmt(row['loss'])} accuracy {_fmt(row['accuracy'])} "
+                    f"val_loss {_fmt(row['val_loss'])} val_accuracy {_fmt(row['val_accuracy'])} "
+                    f"({seconds:.1f} s for {len(runs)} run(s))")
+            log.write(line)
+            print(f"{name} {line}", flush=True)
+            if row["loss"] is None:
+                diverged[index] = True
+                message = f"loss is not finite in epoch {epoch + 1}: run diverged, its training stopped"
+                log.write(message)
+                print(f"{name}: {message}", flush=True)
+        if all(diverged):
+            break
+        if epoch + 1 < epochs:
+            for index, resume in enumerate(resumes):
+                if not diverged[index]:
+                    resume.save(model.replica_state(index), epoch + 1, histories[index], step,
+                                seconds_so_far[index] + training_seconds)
+            if stop:
+                message = f"stopped by {stop.signal_name} after epoch {epoch + 1}; state saved, rerun to resume"
+                for log in logs:
+                    log.write(message)
+                print(message, flush=True)
+                raise SystemExit(EXIT_PREEMPTED)
+
+    probabilities = model.predict(inputs["x_test"])
+    results = []
+    # Training throughput of this process: images of every run of the pack per second.
+    trained_epochs = sum(len(history) - len(state["history"] if state else []) for history, state in
+                         zip(histories, states))
+    samples_per_second = round(n_fit * trained_epochs / training_seconds, 1) if training_seconds else None
+    for index, run in enumerate(runs):
+        status = "diverged" if diverged[index] else "completed"
+        metrics = write_run_files(run["run_dir"], model.replica_model(index, run["hyperparameters"]),
+                                  histories[index], probabilities[index], inputs, status, {
+                                      "dataset": context["dataset"], "hyperparameters": run["hyperparameters"],
+                                      "seed": run["seed"], "training_seconds": seconds_so_far[index] + training_seconds,
+                                      "samples_per_second": samples_per_second, "resumed_from": resumed_from, "device": device,
+                                      "started": started, "pack": context["pack"], "pack_dir": context["pack_dir"],
+                                      "pack_size": context["pack_size"]},
+                                  save_model=context["save_models"])
+        resumes[index].clear()
+        message = f"done: status {status}, test_accuracy {metrics['test_accuracy']}, test_loss {metrics['test_loss']}"
+        logs[index].write(message)
+        print(f"{names[index]} {message}", flush=True)
+        results.append(metrics)
+    return results
