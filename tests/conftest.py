@@ -30,7 +30,7 @@ def small_arrays(n_train=200, n_test=50, seed=0):
     }
 
 
-def run_python(*args, **kwargs):
+def run_python(*args, env=None, **kwargs):
     """Run `python <args>` with the package importable; return the CompletedProcess."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    env = dict(env or os.environ, PYTHONPATH=str(ROOT / "src"))
     return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, **kwargs)

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from mnist_sweep.compare import TUTORIAL_POINT, compare, paired_difference, seed_scores
+from mnist_sweep.compare import (BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, TUTORIAL_POINT, Bootstrap, compare, holm,
+                                 paired_difference, seed_scores)
 
 
 def runs_of(dropout, accuracies, statuses=None):
@@ -46,6 +47,37 @@ def test_noise_is_indistinguishable_and_single_seed_gives_no_interval():
     assert np.isnan(one["ci95_low"]) and np.isnan(one["p_value"])
 
 
+def test_no_claim_from_a_zero_width_interval_or_too_few_seeds():
+    """Accuracy moves in steps of 1/n_test: equal per-seed differences give no spread, and p = 0 would lie."""
+    constant = difference(runs_of("0.5", [0.981, 0.983]), runs_of("0.2", [0.980, 0.982]))
+    assert constant["verdict"].startswith("every paired seed differs by the same amount")
+    assert np.isnan(constant["p_value"])
+    two = difference(runs_of("0.5", [0.990, 0.985]), runs_of("0.2", [0.970, 0.972]))
+    assert two["mean_difference"] > 0.01 and two["verdict"].startswith("2 paired seeds: too few to claim a difference")
+
+
+def test_holm_adjustment_matches_hand_computation():
+    # sorted 0.01, 0.02, 0.04 with m = 3: 0.03, max(0.03, 0.04) = 0.04, max(0.04, 0.04) = 0.04
+    assert holm([0.04, 0.01, np.nan, 0.02]).tolist()[:2] == pytest.approx([0.04, 0.03])
+    assert holm([0.04, 0.01, np.nan, 0.02])[3] == pytest.approx(0.04) and np.isnan(holm([np.nan])[0])
+    assert holm([0.5, 0.9]).tolist() == pytest.approx([1.0, 1.0])
+
+
+def test_bootstrap_recomputes_from_the_documented_draws():
+    rng = np.random.default_rng(0)
+    n_test = 300
+    a = (rng.random((4, n_test)) < 0.90).astype(int)
+    b = (rng.random((4, n_test)) < 0.88).astype(int)
+    low, high = Bootstrap(n_test).interval(a, b)
+    # Independently, as the compare module's docstring says.
+    images = np.random.default_rng(BOOTSTRAP_SEED).multinomial(n_test, np.full(n_test, 1 / n_test),
+                                                                size=BOOTSTRAP_RESAMPLES)
+    seeds = np.random.default_rng([BOOTSTRAP_SEED, 1]).integers(0, 4, size=(BOOTSTRAP_RESAMPLES, 4))
+    means = [np.mean([(a[s] - b[s]) @ images[r] / n_test for s in seeds[r]]) for r in range(BOOTSTRAP_RESAMPLES)]
+    assert (low, high) == pytest.approx(tuple(np.percentile(means, [2.5, 97.5])), abs=1e-6)
+    assert low < (a - b).mean() < high
+
+
 def test_diverged_runs_are_left_out_and_counted():
     a = runs_of("0.5", [0.980, 0.982, 0.985], statuses=["completed", "diverged", "completed"])
     b = runs_of("0.2", [0.975, 0.978, 0.979])
@@ -68,5 +100,8 @@ def test_compare_against_best_and_tutorial():
     tutorial_rows = table[table["reference"] == "tutorial"].set_index("dropout")
     assert tutorial_rows.loc["0.2", "verdict"] == "is the tutorial"
     assert tutorial_rows.loc["0.5", "verdict"] == "better"
+    # Holm over the family of comparisons with the same reference, the raw p-value kept beside it.
+    raw = best_rows.loc[["0.2", "0.3"], "p_value"].to_numpy()
+    assert best_rows.loc[["0.2", "0.3"], "p_value_holm"].tolist() == pytest.approx(holm(raw).tolist())
     # Without the tutorial point in the grid there is only the comparison with the best.
     assert set(compare(runs[runs["dropout"] != "0.2"], best_path)["reference"]) == {"best"}

@@ -32,9 +32,16 @@ def test_packs_hold_one_model_shape_and_balanced_sizes():
     # 28 runs per shape in packs of at most 5: 6 packs, 5 5 5 5 4 4 (not 5 5 5 5 5 3).
     assert sorted(len(pack) for pack in packs) == [4] * 4 + [5] * 8
     assert sum(len(pack) for pack in packs) == len(runs)
-    # Dropout and learning rate are per replica: one pack mixes them.
+    # Dropout and learning rate are per replica: one pack mixes them. Small packs of the two shapes
+    # then share one job (56 tiny runs); with a shorter job length they do not.
     auto = plan_packs(runs, "mnist", job_minutes=30)
-    assert len(auto) == 2 and {run["hyperparameters"]["dropout"] for run in auto[0]} == {0.2, 0.5}
+    assert len(auto) == 1 and len(auto[0]) == 56
+    assert {run["hyperparameters"]["dropout"] for run in auto[0]} == {0.2, 0.5}
+    seconds_per_shape = sum(estimated_seconds(run["hyperparameters"], "mnist") for run in runs[:28])
+    split = plan_packs(runs, "mnist", job_minutes=seconds_per_shape * 1.5 / 60)
+    assert [len(job) for job in split] == [28, 28]
+    many = runs_of(seeds=list(range(40)), grid={"hidden_units": [[64], [32, 32]]})
+    assert [len(job) for job in plan_packs(many, "mnist", job_minutes=30)] == [40, 40]  # at most 64 per job
 
 
 def test_a_finished_or_planned_run_is_never_packed_again(tmp_path):

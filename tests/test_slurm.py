@@ -1,10 +1,13 @@
 """The SLURM profile against a real one-node SLURM cluster (slurmctld, slurmd, munged)."""
 
+import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +40,12 @@ def slurm_cluster(tmp_path_factory):
         subprocess.run(["bash", str(CLUSTER), "stop", str(directory)], env=env)
 
 
-def snakemake_slurm(workdir: Path, env: dict, *args):
+def snakemake_slurm(workdir: Path, env: dict, *args, allow_cpu=True):
+    """The test cluster's GPU is a fake GRES that TensorFlow cannot see: jobs train on CPU only with
+    allow_cpu (written into the base config, so --config and --configfile of a test still apply)."""
     (workdir / "config").mkdir(parents=True, exist_ok=True)
-    (workdir / "config" / "config.yaml").write_text((ROOT / "config" / "config.yaml").read_text())
+    base = (ROOT / "config" / "config.yaml").read_text() + ("allow_cpu: true\n" if allow_cpu else "")
+    (workdir / "config" / "config.yaml").write_text(base)
     env = dict(env, PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}")
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
                "--profile", str(ROOT / "profiles" / "slurm"), *TEST_OVERRIDES, *args]
@@ -50,40 +56,24 @@ def scontrol_job(env: dict, job_id: str) -> str:
     return subprocess.run(["scontrol", "show", "job", job_id], env=env, capture_output=True, text=True).stdout
 
 
-def test_sweep_runs_each_training_run_in_its_own_gpu_job(tmp_path, slurm_cluster):
+def test_sweep_packs_its_runs_into_few_gpu_jobs(tmp_path, slurm_cluster):
+    """The 4 tiny runs share one GPU job (a pack); each run records that job's id."""
     result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL))
     assert result.returncode == 0, result.stderr[-4000:]
+    assert "= 4 runs; 0 finished, 4 to train in 1 job(s)" in result.stderr
     metrics = [json.loads(p.read_text()) for p in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")]
     assert len(metrics) == 4
     job_ids = {m["slurm_job_id"] for m in metrics}
-    assert None not in job_ids and len(job_ids) == 4, "each run in its own SLURM job"
+    assert None not in job_ids and len(job_ids) == 1, "the runs of a pack share its SLURM job"
     for m in metrics:
-        assert m["slurm_gpus"] == "1"
-        job = scontrol_job(slurm_cluster, m["slurm_job_id"])
-        assert "JobState=COMPLETED" in job
-        assert re.search(r"TresPerJob=gres[:/]gpu[:=]1", job), job  # the submission asked for one GPU
-        assert "Partition=gpu" in job
-    summary = tmp_path / "results" / "mnist_5k" / "summary"
+        assert m["slurm_gpus"] == "1" and m["pack_size"] == 4
+    job = scontrol_job(slurm_cluster, job_ids.pop())
+    assert "JobState=COMPLETED" in job
+    assert re.search(r"TresPerJob=gres[:/]gpu[:=]1", job), job  # the submission asked for one GPU
+    assert "Partition=gpu" in job
+    summary = tmp_path / "results" / "mnist_5k" / "sweeps" / "small" / "summary"
     assert (summary / "configs.tsv").exists() and (summary / "best.json").exists()
-    assert (tmp_path / "results" / "mnist_5k" / "figures" / "predictions.png").exists()
-    # Local rules ran on the "login node", not in jobs: only training was submitted.
-    assert result.stderr.count("Job ") >= 4
-
-
-def test_array_jobs_submit_training_as_one_array(tmp_path, slurm_cluster):
-    """The profile's advice for many short runs: --slurm-array-jobs train."""
-    result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL), "--slurm-array-jobs", "train")
-    assert result.returncode == 0, result.stderr[-4000:]
-    metrics = [json.loads(p.read_text()) for p in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")]
-    assert len(metrics) == 4
-    arrays = set()
-    for m in metrics:
-        job = scontrol_job(slurm_cluster, m["slurm_job_id"])
-        match = re.search(r"ArrayJobId=(\d+)", job)
-        assert match, job
-        arrays.add(match.group(1))
-        assert re.search(r"TresPerJob=gres[:/]gpu[:=]1", job), job
-    assert len(arrays) == 1, "all four runs in one array submission"
+    assert (tmp_path / "results" / "mnist_5k" / "sweeps" / "small" / "figures" / "predictions.png").exists()
 
 
 def test_failed_job_is_reported_with_its_slurm_log(tmp_path, slurm_cluster):
@@ -98,3 +88,164 @@ def test_failed_job_is_reported_with_its_slurm_log(tmp_path, slurm_cluster):
     assert logs, result.stderr[-4000:]
     log = Path(logs[0]) if Path(logs[0]).is_absolute() else tmp_path / logs[0]
     assert log.exists()
+
+
+def test_gpu_guard_stops_a_gpu_job_that_tensorflow_cannot_use(tmp_path, slurm_cluster):
+    """SLURM gives the job a GPU, TensorFlow sees none: the job fails at once and says what to check."""
+    result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL), "--config", "seeds=[0]",
+                             "--retries", "0", allow_cpu=False)
+    assert result.returncode != 0
+    (log,) = tmp_path.glob("results/mnist_5k/packs/*/train.log")
+    text = log.read_text()
+    assert "was given a GPU (SLURM_GPUS_ON_NODE=1) but TensorFlow" in text and "allow_cpu" in text, text
+    assert not list(tmp_path.glob("results/mnist_5k/runs/**/metrics.json"))
+
+
+def start_sweep(workdir: Path, env: dict, *args):
+    """snakemake_slurm in the background (Popen), for tests that act on its jobs while it runs."""
+    (workdir / "config").mkdir(parents=True, exist_ok=True)
+    (workdir / "config" / "config.yaml").write_text((ROOT / "config" / "config.yaml").read_text() + "allow_cpu: true\n")
+    env = dict(env, PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}")
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+               "--profile", str(ROOT / "profiles" / "slurm"), *TEST_OVERRIDES, *args]
+    return subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def wait_for(condition, timeout=600, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def running_train_jobs(env: dict) -> list[str]:
+    out = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i"], env=env, capture_output=True, text=True)
+    return out.stdout.split()
+
+
+# Long enough on mnist_5k to outlast a 2-minute limit (about 2 s per epoch at batch 8).
+LONG_RUN = ["--configfile", str(SMALL), "--config", "seeds=[0]", 'grid={"dropout": [0.2], "epochs": [60], '
+            '"batch_size": [8]}']
+
+
+def test_a_run_longer_than_its_time_limit_stops_before_it_and_resumes(tmp_path, slurm_cluster):
+    """runtime 2 minutes, given on the command line (it replaces the profile's train block): the job
+    stops itself before the limit with its state saved, the retry resumes and finishes the run."""
+    result = snakemake_slurm(tmp_path, slurm_cluster, *LONG_RUN, "--set-resources", "train:runtime=2")
+    assert result.returncode == 0, result.stderr[-4000:]
+    (metrics_file,) = tmp_path.glob("results/mnist_5k/runs/**/metrics.json")
+    metrics = json.loads(metrics_file.read_text())
+    assert metrics["status"] == "completed" and metrics["epochs_run"] == 60
+    assert metrics["resumed_from_epoch"] and metrics["resumed_from_epoch"] < 60
+    log = (metrics_file.parent / "train.log").read_text()
+    assert "stopped before the job's time limit" in log and "resuming from the state after epoch" in log
+
+
+def test_a_requeued_job_resumes_and_the_sweep_finishes(tmp_path, slurm_cluster):
+    process = start_sweep(tmp_path, slurm_cluster, *LONG_RUN, "--set-resources", "train:runtime=30")
+    try:
+        wait_for(lambda: list(tmp_path.glob("results/mnist_5k/runs/**/resume/state.json")), what="a saved epoch")
+        (job,) = wait_for(lambda: running_train_jobs(slurm_cluster), what="the training job")
+        subprocess.run(["scontrol", "requeue", job], env=slurm_cluster, check=True)
+        output, _ = process.communicate(timeout=900)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output[-4000:]
+    (metrics_file,) = tmp_path.glob("results/mnist_5k/runs/**/metrics.json")
+    metrics = json.loads(metrics_file.read_text())
+    assert metrics["status"] == "completed" and metrics["resumed_from_epoch"]
+    assert metrics["slurm_job_id"] == job  # a requeued job keeps its id
+
+
+def test_a_cancelled_job_is_reported_and_a_rerun_trains_only_what_is_missing(tmp_path, slurm_cluster):
+    args = ["--configfile", str(SMALL), "--config", "pack_size=2", 'grid={"dropout": [0.2, 0.5], "epochs": [20], '
+            '"batch_size": [8]}', "--retries", "0"]
+    process = start_sweep(tmp_path, slurm_cluster, *args)
+    try:
+        first = wait_for(lambda: running_train_jobs(slurm_cluster), what="a training job")[0]
+        subprocess.run(["scancel", first], env=slurm_cluster, check=True)
+        output, _ = process.communicate(timeout=900)
+    finally:
+        process.kill()
+    assert process.returncode != 0
+    assert re.search(r"slurm_logs/rule_train/\S+\.log", output), output[-4000:]
+    finished = {path: path.stat().st_mtime_ns for path in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")}
+    assert len(finished) == 2, "keep-going: the other pack finished"
+    rerun = snakemake_slurm(tmp_path, slurm_cluster, *args)
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    assert "= 4 runs; 2 finished, 2 to train in 1 job(s)" in rerun.stderr
+    for path, mtime in finished.items():
+        assert path.stat().st_mtime_ns == mtime, f"{path} was retrained"
+    assert len(list(tmp_path.glob("results/mnist_5k/runs/**/metrics.json"))) == 4
+
+
+def test_gres_only_site_settings(tmp_path, slurm_cluster):
+    """A cluster that takes GPUs only as --gres: the profile README's settings, in a copy of the profile."""
+    profile = tmp_path / "profile"
+    shutil.copytree(ROOT / "profiles" / "slurm", profile)
+    text = (profile / "config.yaml").read_text().replace("    runtime: 60", '    runtime: 60\n    gres: "gpu:1"\n    gpu: 0')
+    (profile / "config.yaml").write_text(text)
+    work = tmp_path / "work"
+    (work / "config").mkdir(parents=True)
+    (work / "config" / "config.yaml").write_text((ROOT / "config" / "config.yaml").read_text() + "allow_cpu: true\n")
+    env = dict(slurm_cluster, PATH=f"{Path(sys.executable).parent}{os.pathsep}{slurm_cluster['PATH']}")
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--profile",
+                             str(profile), *TEST_OVERRIDES, "--configfile", str(SMALL)], cwd=work, env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-4000:]
+    metrics = [json.loads(p.read_text()) for p in work.glob("results/mnist_5k/runs/**/metrics.json")]
+    job = scontrol_job(slurm_cluster, metrics[0]["slurm_job_id"])
+    assert re.search(r"TresPerNode=gres[:/]gpu[:=]1", job) and "TresPerJob=gres" not in job, job
+
+
+def test_stale_lock_is_kept_while_slurm_jobs_of_the_workflow_run(tmp_path, slurm_cluster):
+    from mnist_sweep.locks import release_stale_lock
+
+    locks = tmp_path / ".snakemake" / "locks"
+    locks.mkdir(parents=True)
+    (locks / "0.output.lock").write_text("results/x\n")
+    job = subprocess.run(["sbatch", "--parsable", "-p", "debug", "--wrap", "sleep 120"], cwd=tmp_path,
+                         env=slurm_cluster, capture_output=True, text=True, check=True).stdout.strip()
+    old = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = slurm_cluster["SLURM_CONF"]
+    try:
+        wait_for(lambda: job in subprocess.run(["squeue", "-h", "-o", "%i"], env=slurm_cluster, capture_output=True,
+                                               text=True).stdout, what="the job in the queue")
+        messages = io.StringIO()
+        assert not release_stale_lock(tmp_path, log=messages)
+        assert f"{job} (" in messages.getvalue() and "scancel" in messages.getvalue()
+        subprocess.run(["scancel", job], env=slurm_cluster, check=True)
+        wait_for(lambda: job not in subprocess.run(["squeue", "-h", "-o", "%i"], env=slurm_cluster,
+                                                   capture_output=True, text=True).stdout, what="the job to go")
+        assert release_stale_lock(tmp_path, log=messages)
+    finally:
+        if old is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = old
+
+
+def test_the_controller_runs_as_a_slurm_job(tmp_path, slurm_cluster):
+    """profiles/slurm/controller.sh: Snakemake itself as a 1-CPU job that submits the training jobs."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(".venv", ".git", "results", ".snakemake", "logs",
+                                                                   "resources", "__pycache__", ".pytest_cache"))
+    (checkout / "config" / "config.yaml").write_text((ROOT / "config" / "config.yaml").read_text()
+                                                     + "allow_cpu: true\n")
+    env = dict(slurm_cluster, PATH=f"{Path(sys.executable).parent}{os.pathsep}{slurm_cluster['PATH']}")
+    submitted = subprocess.run([str(checkout / "profiles" / "slurm" / "controller.sh"), *TEST_OVERRIDES,
+                                "--configfile", str(SMALL)], env=dict(env, CONTROLLER_PARTITION="debug"),
+                               capture_output=True, text=True, check=True)
+    job = submitted.stdout.strip()
+    assert job.isdigit(), submitted.stdout + submitted.stderr
+    wait_for(lambda: job not in subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True,
+                                               text=True).stdout, timeout=900, what="the controller job to end")
+    log = (checkout / "logs" / f"controller-{job}.log").read_text()
+    assert "mnist-sweep: 2 grid point(s) x 2 seed(s) = 4 runs" in log
+    metrics = [json.loads(p.read_text()) for p in checkout.glob("results/mnist_5k/runs/**/metrics.json")]
+    assert len(metrics) == 4 and metrics[0]["slurm_job_id"] != job
+    assert "JobState=COMPLETED" in scontrol_job(slurm_cluster, job)

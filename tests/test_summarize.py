@@ -12,10 +12,11 @@ BASE = {"dataset": "mnist", "model": "mlp", "hidden_units": [512, 512], "activat
         "learning_rate": 0.001, "batch_size": 128, "epochs": 4}
 
 
-def write_run(root, dropout, seed, accuracy, loss, status="completed"):
+def write_run(root, dropout, seed, accuracy, loss, status="completed", val_accuracy=None):
     run_dir = root / f"dropout~{dropout}" / f"seed~{seed}"
     run_dir.mkdir(parents=True)
-    metrics = dict(BASE, dropout=dropout, seed=seed, status=status, test_accuracy=accuracy, test_loss=loss)
+    metrics = dict(BASE, dropout=dropout, seed=seed, status=status, test_accuracy=accuracy, test_loss=loss,
+                   val_accuracy=val_accuracy)
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
     return run_dir / "metrics.json"
 
@@ -69,7 +70,43 @@ def test_all_diverged_gives_no_best(tmp_path):
     files = [write_run(tmp_path / "runs", 0.2, seed, None, None, status="diverged") for seed in (0, 1)]
     summarize(files, tmp_path / "summary")
     best = json.loads((tmp_path / "summary" / "best.json").read_text())
-    assert best["best"] is None and "diverged" in best["reason"]
+    assert best["best"] is None and "enough completed seeds" in best["reason"]
+    assert "0 of 2 seeds completed (2 diverged)" in best["ineligible"][0]["reason"]
+
+
+def test_best_is_chosen_on_validation_and_reported_on_test(tmp_path):
+    """A point that is best on test but not on validation is not chosen (no winner's curse)."""
+    files = []
+    for seed in range(3):
+        files.append(write_run(tmp_path / "runs", 0.2, seed, 0.970 + 0.001 * seed, 0.1, val_accuracy=0.980 + 0.001 * seed))
+        files.append(write_run(tmp_path / "runs", 0.5, seed, 0.975 + 0.001 * seed, 0.1, val_accuracy=0.970 + 0.002 * seed))
+        files.append(write_run(tmp_path / "runs", 0.3, seed, 0.960, 0.1, val_accuracy=0.979 + 0.0015 * seed))
+    summarize(files, tmp_path / "summary")
+    best = json.loads((tmp_path / "summary" / "best.json").read_text())
+    assert best["hyperparameters"]["dropout"] == "0.2" and "val_accuracy" in best["selection_metric"]
+    assert best["val_accuracy_mean"] == pytest.approx(0.981)
+    assert best["test_accuracy_mean"] == pytest.approx(0.971)  # reported on test, though 0.5 tests higher
+    tied = [point["run_path"] for point in best["tied_on_validation"]]
+    assert len(tied) == 1 and "dropout~0.3/" in tied[0]  # within validation noise of the best
+    configs = pd.read_csv(tmp_path / "summary" / "configs.tsv", sep="\t")
+    assert configs["dropout"].tolist() == [0.2, 0.3, 0.5]  # by mean validation accuracy
+
+
+def test_a_point_resting_on_one_surviving_seed_is_not_eligible(tmp_path):
+    """4 of 5 seeds diverged and the survivor is lucky: that point cannot be the best."""
+    files = [write_run(tmp_path / "runs", 0.2, seed, 0.97, 0.1, val_accuracy=0.975) for seed in range(5)]
+    files += [write_run(tmp_path / "runs", 0.9, seed, None, None, status="diverged") for seed in range(4)]
+    files.append(write_run(tmp_path / "runs", 0.9, 4, 0.99, 0.05, val_accuracy=0.995))
+    result = summarize(files, tmp_path / "summary")
+    best = result["best"]
+    assert best["hyperparameters"]["dropout"] == "0.2"
+    (ineligible,) = best["ineligible"]
+    assert "dropout~0.9/" in ineligible["run_path"] and "1 of 5 seeds completed (4 diverged); at least 3" in \
+        ineligible["reason"]
+    assert result["configs"].set_index("dropout").loc["0.9", "eligible"] == False  # noqa: E712
+    # A sweep with one seed can still name a best point (min_seeds is capped by the seeds there are).
+    single = summarize([write_run(tmp_path / "one", 0.2, 0, 0.97, 0.1, val_accuracy=0.96)], tmp_path / "s1")
+    assert single["best"]["n_seeds"] == 1
 
 
 def test_benchmark_file_last_row_and_missing_memory(tmp_path):

@@ -200,6 +200,18 @@ def test_sigterm_saves_each_runs_state_and_a_run_resumes_in_another_pack(tmp_pat
     assert "stopped by SIGTERM" in log and f"resuming from the state after epoch {stopped_after}" in log
 
 
+def test_a_job_given_a_gpu_that_tensorflow_cannot_see_stops_at_once(tmp_path, mnist_5k_file):
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="0")  # this machine has no GPU: TensorFlow sees none
+    refused = run_python(*train_args(mnist_5k_file, tmp_path / "gpu", epochs=1), env=env)
+    assert refused.returncode == 3
+    assert "was given a GPU (CUDA_VISIBLE_DEVICES=0) but TensorFlow" in refused.stderr
+    assert 'pip install -e ".[gpu]"' in refused.stderr and "allow_cpu" in refused.stderr
+    assert not (tmp_path / "gpu" / "metrics.json").exists()
+    on_purpose = run_python(*train_args(mnist_5k_file, tmp_path / "cpu", epochs=1), "--allow-cpu", env=env)
+    assert on_purpose.returncode == 0, on_purpose.stderr
+    assert json.loads((tmp_path / "cpu" / "metrics.json").read_text())["device"].startswith("CPU")
+
+
 def test_diverging_run_is_a_result(tmp_path, mnist_5k_file):
     result = run_python(*train_args(mnist_5k_file, tmp_path / "d", optimizer="sgd", learning_rate=1e8, epochs=3))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -235,9 +247,44 @@ def test_convnet_trains_and_resumes_through_the_same_loop(tmp_path, mnist_5k_fil
         def __bool__(self):
             return True
 
+    # In this process (its TensorFlow settings may differ from the subprocess'): uninterrupted, then
+    # stopped after epoch 1 and resumed.
+    whole = train_pack(mnist_5k_file, [dict(run, run_dir=tmp_path / "whole")], "mnist_5k", threads=1)[0]
     with pytest.raises(SystemExit):
         train_pack(mnist_5k_file, [run], "mnist_5k", threads=1, stop=StopAfterFirstEpoch())
     assert json.loads((tmp_path / "resumed" / "resume" / "state.json").read_text())["epochs_done"] == 1
     finished = train_pack(mnist_5k_file, [run], "mnist_5k", threads=1)[0]
     assert finished["resumed_from_epoch"] == 1
-    assert comparable(finished) == comparable(metrics)
+    assert comparable(finished) == comparable(whole)
+
+
+def test_time_left_of_a_slurm_job_is_read_in_every_squeue_form():
+    from mnist_sweep.deadline import JobDeadline, parse_time_left
+
+    assert parse_time_left("1-02:03:04") == ((24 + 2) * 60 + 3) * 60 + 4
+    assert parse_time_left("02:03:04") == 7384 and parse_time_left("03:04") == 184 and parse_time_left("45") == 45
+    assert parse_time_left("UNLIMITED") is None and parse_time_left("INVALID") is None and parse_time_left("") is None
+    outside = JobDeadline(job_id="")
+    assert outside.seconds_left() is None and outside.allows(1e9)
+    near = JobDeadline(job_id="")
+    near.at = __import__("time").monotonic() + 100
+    assert near.allows(40) and not near.allows(50)  # 1.5 x 50 s + 30 s margin > 100 s left
+
+
+def test_a_second_trainer_of_the_same_run_waits_and_does_not_train_it_again(tmp_path, mnist_5k_file):
+    """After a killed Snakemake, its training job lives on and a rerun starts another on the same run:
+    the second waits for the first's lock and skips the run it finished."""
+    args = train_args(mnist_5k_file, tmp_path / "run", seed=0, epochs=3, batch_size=16)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    first = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+    for line in first.stdout:
+        if " epoch 1/3: " in line:
+            break
+    second = run_python(*args)
+    first.communicate(timeout=300)
+    assert first.returncode == 0 and second.returncode == 0, second.stdout + second.stderr
+    assert "is being trained by host" in second.stdout and f"pid {first.pid}" in second.stdout
+    assert "finished by the other trainer" in second.stdout
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert log.count("done: status completed") == 1

@@ -44,13 +44,16 @@ def test_dry_run_plans_one_training_job_per_pack_and_writes_nothing(tmp_path):
             "seeds=[0,1,2,3]"]
     result = snakemake(tmp_path, "-n", *grid)
     assert result.returncode == 0, result.stderr
-    # 24 tiny runs, two model shapes: one job per shape, each packing 3 dropout rates x 4 seeds.
-    assert "= 24 runs; 0 finished, 24 to train in 2 job(s)" in result.stderr
+    # 24 tiny runs of two model shapes share one job (3 dropout rates x 4 seeds per shape).
+    assert "= 24 runs; 0 finished, 24 to train in 1 job(s)" in result.stderr
     counts = job_counts(result.stdout)
-    assert counts["train"] == 2 and counts["prepare_data"] == 1 and counts["summarize"] == 1
+    assert counts["train"] == 1 and counts["prepare_data"] == 1 and counts["summarize"] == 1
     assert not (tmp_path / "results").exists(), "a dry-run writes no plan"
-    # The longest pack starts first: priority = its estimated seconds.
-    priorities = {int(line.split()[-1]) for line in result.stdout.splitlines() if line.strip().startswith("priority:")}
+    # Runs longer than the job length get their own job; the longest start first (priority =
+    # estimated seconds).
+    long_runs = snakemake(tmp_path, "-n", *grid, "job_minutes=0.001")
+    assert job_counts(long_runs.stdout)["train"] == 24
+    priorities = {int(line.split()[-1]) for line in long_runs.stdout.splitlines() if line.strip().startswith("priority:")}
     assert len(priorities) == 2 and max(priorities) > min(priorities)
     # pack_size overrides the packing: one job per run.
     one_each = snakemake(tmp_path, "-n", *grid[:-1], "seeds=[0,1,2,3]", "pack_size=1")
@@ -107,7 +110,7 @@ def test_small_sweep_end_to_end(tmp_path):
         assert f"seed~{metrics['seed']}" == run.name and f"dropout~{metrics['dropout']}" in str(run)
         assert "\nepoch 1/1: loss" in (run / "train.log").read_text()
         assert Path(tmp_path, metrics["pack_dir"], "benchmark.tsv").exists()
-    summary = results / "summary"
+    summary = results / "sweeps" / "small" / "summary"
     table = pd.read_csv(summary / "runs.tsv", sep="\t")
     assert len(table) == 4 and set(table["seed"]) == {0, 1} and set(table["dropout"]) == {0.2, 0.5}
     configs = pd.read_csv(summary / "configs.tsv", sep="\t")
@@ -125,7 +128,7 @@ def test_small_sweep_end_to_end(tmp_path):
     assert set(comparison["reference"]) == {"best"} and len(comparison) == 2  # epochs 1: no tutorial point
     assert comparison["n_paired"].tolist() == [2, 2]
     for name in ("samples.png", "predictions.png", "curves.png", "params.png", "confusion.png"):
-        assert (results / "figures" / name).stat().st_size > 10_000
+        assert (results / "sweeps" / "small" / "figures" / name).stat().st_size > 10_000
     assert table["job_seconds"].gt(0).all() and table["max_rss_mb"].gt(0).all()
     # Nothing half-written is left anywhere.
     assert not list(tmp_path.glob("results/**/.*partial*"))
@@ -140,7 +143,7 @@ def test_small_sweep_end_to_end(tmp_path):
 
     # The predictions figure of any grid point, on request.
     point = configs.iloc[1]["run_path"]
-    target = f"results/mnist_5k/figures/predictions/{point}.png"
+    target = f"results/mnist_5k/sweeps/small/figures/predictions/{point}.png"
     requested = snakemake(tmp_path, target, "-c1", "--configfile", str(SMALL))
     assert requested.returncode == 0, requested.stderr[-2000:]
     assert (tmp_path / target).stat().st_size > 10_000
@@ -151,7 +154,7 @@ def test_diverging_grid_point_is_reported_not_fatal(tmp_path):
               '"epochs": [1]}']
     result = snakemake(tmp_path, "-c2", *config)
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = tmp_path / "results" / "mnist_5k" / "summary"
+    summary = tmp_path / "results" / "mnist_5k" / "sweeps" / "small" / "summary"
     runs = pd.read_csv(summary / "runs.tsv", sep="\t", dtype={"learning_rate": str})
     assert runs.groupby("learning_rate")["status"].apply(set).to_dict() == {
         "0.01": {"completed"}, "100000000.0": {"diverged"}}
@@ -221,7 +224,7 @@ def test_sweep_survives_kill_of_snakemake(tmp_path):
             assert predictions["predicted"].shape == (1000,)
     assert not list(tmp_path.glob("results/**/.*partial*"))
     assert not list(results.glob("runs/**/resume"))
-    assert len(pd.read_csv(results / "summary" / "runs.tsv", sep="\t")) == 4
+    assert len(pd.read_csv(results / "sweeps" / "small" / "summary" / "runs.tsv", sep="\t")) == 4
 
 
 def test_packed_sweep_gives_each_run_the_same_result_as_one_job_per_run(tmp_path):
@@ -232,7 +235,7 @@ def test_packed_sweep_gives_each_run_the_same_result_as_one_job_per_run(tmp_path
         workdir = tmp_path / name
         result = snakemake(workdir, "-c2", "--configfile", str(SMALL), "--config", "seeds=[0,1,2]", *options)
         assert result.returncode == 0, result.stderr[-3000:]
-        runs = pd.read_csv(workdir / "results/mnist_5k/summary/runs.tsv", sep="\t")
+        runs = pd.read_csv(workdir / "results/mnist_5k/sweeps/small/summary/runs.tsv", sep="\t")
         assert len(runs) == 6 and runs["pack_size"].eq(6 if name == "default" else 1).all()
         assert len(list(workdir.glob("results/mnist_5k/packs/*/done.json"))) == (1 if name == "default" else 6)
         for run_dir in runs["run_dir"]:
@@ -259,6 +262,74 @@ def test_adding_seeds_and_grid_values_trains_only_the_new_runs(tmp_path):
         assert path.stat().st_mtime_ns == mtime, f"{path} was retrained"
     new_pack = [json.loads(path.read_text()) for path in tmp_path.glob("results/mnist_5k/packs/*/done.json")]
     assert sorted(len(pack["runs"]) for pack in new_pack) == [4, 5]
-    assert len(pd.read_csv(tmp_path / "results/mnist_5k/summary/runs.tsv", sep="\t")) == 9
+    assert len(pd.read_csv(tmp_path / "results/mnist_5k/sweeps/small/summary/runs.tsv", sep="\t")) == 9
     again = snakemake(tmp_path, "-n", *bigger)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_two_sweeps_share_runs_and_each_report_shows_its_own(tmp_path):
+    first = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
+    assert first.returncode == 0, first.stderr[-3000:]
+    shared = next(tmp_path.glob("results/mnist_5k/runs/**/dropout~0.2/**/seed~0/metrics.json"))
+    mtime = shared.stat().st_mtime_ns
+    other = tmp_path / "other.yaml"
+    other.write_text("dataset: mnist_5k\nseeds: [0]\ntrain_threads: 1\nmin_seeds: 1\n"
+                     "grid:\n  dropout: [0.2, 0.35]\n  epochs: [1]\n")
+    plan = snakemake(tmp_path, "-n", "--configfile", str(other))
+    assert "mnist-sweep other: 2 grid point(s) x 1 seed(s) = 2 runs; 1 finished, 1 to train in 1 job(s)" in plan.stderr
+    second = snakemake(tmp_path, "-c2", "--configfile", str(other))
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert shared.stat().st_mtime_ns == mtime, "the run both sweeps contain was trained once"
+    sweeps = tmp_path / "results" / "mnist_5k" / "sweeps"
+    assert len(pd.read_csv(sweeps / "small" / "summary" / "runs.tsv", sep="\t")) == 4
+    assert pd.read_csv(sweeps / "other" / "summary" / "runs.tsv", sep="\t")["dropout"].tolist() == [0.2, 0.35]
+    # A report without naming the sweep: there are two, so it asks which.
+    unnamed = snakemake(tmp_path, "--report", "report.zip")
+    assert unnamed.returncode != 0 and "which sweep should the report show" in unnamed.stderr
+    assert "results/mnist_5k/sweeps/small" in unnamed.stderr and "results/mnist_5k/sweeps/other" in unnamed.stderr
+    named = snakemake(tmp_path, "--configfile", str(other), "--report", "report.zip")
+    assert named.returncode == 0, named.stderr[-3000:]
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "report.zip") as report:
+        text = "".join(report.read(name).decode(errors="ignore") for name in report.namelist()
+                       if name.endswith((".html", ".js", ".tsv", ".yaml")))
+    assert "dropout~0.35" in text and "dropout~0.5" not in text, "the report holds only this sweep's runs"
+
+
+def test_data_given_once_is_remembered_and_other_data_is_refused(tmp_path, mnist_5k_file):
+    local = ["--configfile", str(SMALL), "--config", f"data_path={mnist_5k_file}", "seeds=[0]"]
+    first = snakemake(tmp_path, "-c2", *local)
+    assert first.returncode == 0, first.stderr[-3000:]
+    plain = snakemake(tmp_path, "-n", "--configfile", str(SMALL), "--config", "seeds=[0]")
+    assert "Nothing to be done" in plain.stdout + plain.stderr, plain.stdout[-3000:]
+    again = snakemake(tmp_path, "-n", *local)  # the same data given again
+    assert "Nothing to be done" in again.stdout + again.stderr, again.stdout[-3000:]
+    arrays = dict(np.load(mnist_5k_file))
+    arrays["y_train"] = arrays["y_train"].copy()
+    arrays["y_train"][0] = (arrays["y_train"][0] + 1) % 10
+    changed = tmp_path / "changed.npz"
+    np.savez(changed, **arrays)
+    refused = snakemake(tmp_path, "-n", "--configfile", str(SMALL), "--config", f"data_path={changed}", "seeds=[0]")
+    assert refused.returncode != 0 and "holds other data than resources/data/mnist_5k.npz" in refused.stderr
+
+
+def test_whole_numbers_and_a_fully_diverged_point_in_tables_and_figures(tmp_path):
+    """dropout 0 and learning rates 1 and 1000 (written without a decimal): one text form from run folder to
+    figure; the learning rate 1000 point diverges on every seed and is drawn as diverged."""
+    config = ["--configfile", str(SMALL), "--config", 'grid={"dropout": [0, 0.5], "learning_rate": [0.001, 1000], '
+              '"optimizer": ["sgd"], "epochs": [1]}']
+    result = snakemake(tmp_path, "-c2", *config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs_dir = tmp_path / "results" / "mnist_5k" / "runs"
+    assert list(runs_dir.glob("**/dropout~0.0/**/learning_rate~1000.0/**/seed~0/metrics.json"))
+    summary = tmp_path / "results" / "mnist_5k" / "sweeps" / "small" / "summary"
+    configs = pd.read_csv(summary / "configs.tsv", sep="\t", dtype=str)
+    assert set(configs["learning_rate"]) == {"0.001", "1000.0"} and set(configs["dropout"]) == {"0.0", "0.5"}
+    diverged = configs[configs["learning_rate"] == "1000.0"]
+    assert (diverged["n_seeds"] == "0").all() and (diverged["eligible"] == "False").all()
+    best = json.loads((summary / "best.json").read_text())
+    assert "learning_rate~0.001/" in best["run_path"] and len(best["ineligible"]) == 2
+    figures = tmp_path / "results" / "mnist_5k" / "sweeps" / "small" / "figures"
+    for name in ("curves.png", "params.png", "confusion.png", "predictions.png"):
+        assert (figures / name).stat().st_size > 10_000, name

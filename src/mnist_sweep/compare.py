@@ -1,14 +1,39 @@
-"""Is a grid point really better or worse than a reference, or within seed noise?
+"""Is a grid point really better or worse than a reference, or within the noise?
 
-Each grid point is compared with the best grid point and with the tutorial configuration
-(when the grid contains it), on test accuracy, paired by seed: the same seed ran on both
-sides, so per-seed differences remove the shared part of the seed-to-seed variation. The
-interval is the 95% t-interval of the mean difference, the p-value that of a paired t-test
-(scipy.stats.ttest_rel); the verdict is "better" or "worse" when the interval excludes 0.
-Diverged runs are left out (their seed drops from the pairing) and counted.
+Each grid point is compared with the best grid point (chosen on validation accuracy, see
+summarize.best_config) and with the tutorial configuration (when the grid contains it), on
+test accuracy, paired by seed: the same seed ran on both sides, so per-seed differences
+remove the shared part of the seed-to-seed variation. Diverged runs are left out (their
+seed drops from the pairing) and counted.
+
+Two intervals of the mean per-seed difference (point minus reference):
+- ci95_low/ci95_high: the 95% t-interval over paired seeds; it covers seed noise only, on
+  one fixed test set. p_value is the paired t-test's (scipy.stats.ttest_rel), and
+  p_value_holm the same adjusted with Holm's method over the family of comparisons with the
+  same reference (every point is compared with the best: many comparisons at once).
+- boot_ci95_low/boot_ci95_high: a paired bootstrap over seeds AND test images, so it also
+  covers the test set being a sample. Recomputable from predictions.npz: BOOTSTRAP_RESAMPLES
+  resamples; resample b draws seeds with replacement from the paired seeds and test images
+  with replacement from the test set (the same images for both points and every seed), and
+  takes the mean over drawn seeds of the accuracy difference on the drawn images; the
+  interval is the 2.5% and 97.5% percentiles. Images are drawn by
+  numpy.random.default_rng(BOOTSTRAP_SEED) as counts (rng.multinomial(n_test, uniform,
+  size=BOOTSTRAP_RESAMPLES)), then seeds by default_rng([BOOTSTRAP_SEED, 1]) as
+  rng.integers(0, n_paired, size=(BOOTSTRAP_RESAMPLES, n_paired)); the same draws serve
+  every comparison. Only the MOST_BOOTSTRAPPED best points (on validation) and the tutorial
+  point are bootstrapped against each reference: loading every predictions file of a
+  10,000-run sweep would take minutes.
+
+The verdict claims "better" or "worse" only with at least MIN_PAIRED_SEEDS paired seeds,
+some spread between them (a zero-width t-interval is no evidence: accuracy moves in steps
+of 1/n_test and a constant difference would give p = 0), the bootstrap interval excluding
+zero (the t-interval where there was no bootstrap) and a Holm-adjusted p-value below 0.05;
+otherwise it says why not.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,9 +43,14 @@ from mnist_sweep.config import HYPERPARAMETERS, format_value, run_path_fragment,
 
 TUTORIAL_POINT = {name: format_value(name, value) for name, value in tutorial_hyperparameters().items()}
 TUTORIAL_PATH = run_path_fragment(TUTORIAL_POINT)
+MIN_PAIRED_SEEDS = 3
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20261129
+MOST_BOOTSTRAPPED = 50
 COLUMNS = (
     ["reference", "reference_run_path", "run_path", *HYPERPARAMETERS]
-    + ["n_paired", "n_diverged", "mean_difference", "ci95_low", "ci95_high", "p_value", "verdict"]
+    + ["n_paired", "n_diverged", "mean_difference", "ci95_low", "ci95_high", "boot_ci95_low", "boot_ci95_high"]
+    + ["p_value", "p_value_holm", "verdict"]
 )
 
 
@@ -33,60 +63,150 @@ def seed_scores(runs: pd.DataFrame, metric: str = "test_accuracy") -> tuple[dict
 
 
 def paired_difference(point: tuple[dict, int], reference: tuple[dict, int]) -> dict:
-    """Mean per-seed difference point - reference over the seeds both completed (seed_scores of each)."""
+    """Mean per-seed difference point - reference over the seeds both completed, its t-interval and
+    p-value, and a preliminary verdict from the t-interval alone (seed_scores of each side)."""
     (a, diverged_a), (b, diverged_b) = point, reference
     seeds = sorted(a.keys() & b.keys())
     differences = np.array([a[seed] - b[seed] for seed in seeds])
-    row = {"n_paired": len(seeds), "n_diverged": diverged_a + diverged_b}
+    row = {"n_paired": len(seeds), "n_diverged": diverged_a + diverged_b, "seeds": seeds}
+    empty = {"ci95_low": np.nan, "ci95_high": np.nan, "p_value": np.nan}
     if len(seeds) == 0:
-        return row | {"mean_difference": np.nan, "ci95_low": np.nan, "ci95_high": np.nan, "p_value": np.nan,
-                      "verdict": "no seed completed on both sides"}
+        return row | empty | {"mean_difference": np.nan, "verdict": "no seed completed on both sides"}
     mean = differences.mean()
     if len(seeds) < 2:
-        return row | {"mean_difference": mean, "ci95_low": np.nan, "ci95_high": np.nan, "p_value": np.nan,
-                      "verdict": "one paired seed: no interval can be given"}
+        return row | empty | {"mean_difference": mean, "verdict": "one paired seed: no interval can be given"}
     spread = differences.std(ddof=1)
     if spread == 0:
-        low = high = mean
-        p_value = 1.0 if mean == 0 else 0.0
-    else:
-        half = stats.t.ppf(0.975, df=len(seeds) - 1) * spread / np.sqrt(len(seeds))
-        low, high = mean - half, mean + half
-        p_value = float(stats.ttest_rel([a[seed] for seed in seeds], [b[seed] for seed in seeds]).pvalue)
+        return row | {"mean_difference": mean, "ci95_low": mean, "ci95_high": mean, "p_value": np.nan,
+                      "verdict": "every paired seed differs by the same amount: no spread to test, no claim"}
+    half = stats.t.ppf(0.975, df=len(seeds) - 1) * spread / np.sqrt(len(seeds))
+    p_value = float(stats.ttest_rel([a[seed] for seed in seeds], [b[seed] for seed in seeds]).pvalue)
+    row |= {"mean_difference": mean, "ci95_low": mean - half, "ci95_high": mean + half, "p_value": p_value}
+    if len(seeds) < MIN_PAIRED_SEEDS:
+        return row | {"verdict": f"{len(seeds)} paired seeds: too few to claim a difference "
+                                 f"(at least {MIN_PAIRED_SEEDS} needed)"}
+    return row | {"verdict": direction(mean - half, mean + half)}
+
+
+def direction(low: float, high: float) -> str:
     if low > 0:
-        verdict = "better"
-    elif high < 0:
-        verdict = "worse"
-    else:
-        verdict = "indistinguishable at 95%"
-    return row | {"mean_difference": mean, "ci95_low": low, "ci95_high": high, "p_value": p_value,
-                  "verdict": verdict}
+        return "better"
+    if high < 0:
+        return "worse"
+    return "indistinguishable at 95%"
 
 
-def compare(runs: pd.DataFrame, best_run_path: str | None) -> pd.DataFrame:
-    """comparison.tsv: every grid point against the best one and against the tutorial."""
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values (NaN stays NaN and is not counted)."""
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full_like(p, np.nan)
+    present = np.flatnonzero(~np.isnan(p))
+    order = present[np.argsort(p[present], kind="stable")]
+    m, running = len(order), 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+class Bootstrap:
+    """Paired bootstrap over seeds and test images (see the module docstring for the exact draws)."""
+
+    def __init__(self, n_test: int, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED):
+        rng = np.random.default_rng(seed)
+        # Image counts per resample (multinomial = drawing n_test images with replacement).
+        self.image_counts = rng.multinomial(n_test, np.full(n_test, 1.0 / n_test), size=resamples).astype("float32")
+        self.n_test, self.resamples, self.seed = n_test, resamples, seed
+
+    def interval(self, correct_point: np.ndarray, correct_reference: np.ndarray) -> tuple[float, float]:
+        """95% interval of the mean accuracy difference; inputs: (n_paired, n_test) 0/1, seeds in the same order."""
+        differences = (correct_point.astype("float32") - correct_reference.astype("float32"))
+        per_seed = differences @ self.image_counts.T / self.n_test  # (n_paired, resamples)
+        n_paired = len(differences)
+        seeds = np.random.default_rng([self.seed, 1]).integers(0, n_paired, size=(self.resamples, n_paired))
+        means = per_seed[seeds, np.arange(self.resamples)[:, None]].mean(axis=1)
+        low, high = np.percentile(means, [2.5, 97.5])
+        return float(low), float(high)
+
+
+def correct_matrix(point_runs: pd.DataFrame, seeds) -> np.ndarray | None:
+    """(len(seeds), n_test) 0/1: which test images each seed of a point classified right (None: no files)."""
+    if "run_dir" not in point_runs:
+        return None
+    by_seed = dict(zip(point_runs["seed"], point_runs["run_dir"]))
+    rows = []
+    for seed in seeds:
+        path = Path(by_seed[seed]) / "predictions.npz"
+        if not path.exists():
+            return None
+        with np.load(path) as npz:
+            rows.append(npz["predicted"] == npz["label"])
+    return np.stack(rows)
+
+
+def compare(runs: pd.DataFrame, best_run_path: str | None, order: list | None = None) -> pd.DataFrame:
+    """comparison.tsv: every grid point against the best one and against the tutorial.
+
+    order: run paths best first on validation (configs.tsv); the first MOST_BOOTSTRAPPED are
+    bootstrapped.
+    """
     names = list(HYPERPARAMETERS)
     runs = runs.assign(run_path=[run_path_fragment(dict(zip(names, values)))
                                  for values in runs[names].itertuples(index=False)])
     # One pass over the runs (a sweep may have 10,000): each point's values and seed scores.
     values = runs.drop_duplicates("run_path").set_index("run_path")[names].to_dict("index")
-    scores = {path: seed_scores(point_runs) for path, point_runs in runs.groupby("run_path", sort=False)}
+    groups = dict(iter(runs.groupby("run_path", sort=False)))
+    scores = {path: seed_scores(point_runs) for path, point_runs in groups.items()}
+    bootstrapped = set((order or list(scores))[:MOST_BOOTSTRAPPED]) | {TUTORIAL_PATH}
     references = []
     if best_run_path:
         references.append(("best", best_run_path))
     if TUTORIAL_PATH in scores:
         references.append(("tutorial", TUTORIAL_PATH))
-    rows = []
+    bootstrap, correct_cache = None, {}
+
+    def correct(path, seeds):
+        key = (path, tuple(seeds))
+        if key not in correct_cache:
+            correct_cache[key] = correct_matrix(groups[path], seeds)
+        return correct_cache[key]
+
+    tables = []
     for reference, reference_path in references:
+        rows = []
         for run_path, point_scores in scores.items():
             row = {"reference": reference, "reference_run_path": reference_path, "run_path": run_path,
                    **values[run_path]}
             if run_path == reference_path:
                 completed, diverged = point_scores
                 row.update({"n_paired": len(completed), "n_diverged": diverged, "verdict": f"is the {reference}"})
-            else:
-                row.update(paired_difference(point_scores, scores[reference_path]))
+                rows.append(row)
+                continue
+            row.update(paired_difference(point_scores, scores[reference_path]))
+            seeds = row.pop("seeds")
+            if run_path in bootstrapped and len(seeds) >= 2:
+                point, other = correct(run_path, seeds), correct(reference_path, seeds)
+                if point is not None and other is not None:
+                    bootstrap = bootstrap or Bootstrap(point.shape[1])
+                    row["boot_ci95_low"], row["boot_ci95_high"] = bootstrap.interval(point, other)
             rows.append(row)
-    table = pd.DataFrame(rows, columns=COLUMNS)
+        table = pd.DataFrame(rows, columns=COLUMNS)
+        table["p_value_holm"] = holm(table["p_value"])
+        table["verdict"] = [final_verdict(row) for row in table.itertuples(index=False)]
+        tables.append(table)
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
     return table.sort_values(["reference", "mean_difference"], ascending=[True, False], na_position="first",
                              kind="stable").reset_index(drop=True)
+
+
+def final_verdict(row) -> str:
+    """better / worse only if the interval that covers seeds and test images excludes 0 and Holm's p < 0.05."""
+    if row.verdict not in ("better", "worse"):
+        return row.verdict
+    if not np.isnan(row.boot_ci95_low):
+        bootstrap = direction(row.boot_ci95_low, row.boot_ci95_high)
+        if bootstrap != row.verdict:
+            return "indistinguishable at 95% (seeds and test images)"
+    if not row.p_value_holm < 0.05:
+        return "indistinguishable at 95% (Holm-adjusted p >= 0.05)"
+    return row.verdict

@@ -19,26 +19,23 @@ import yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
-# Column order of the run table = directory order of a run path.
-HYPERPARAMETERS = (
-    "model",
-    "hidden_units",
-    "dropout",
-    "activation",
-    "optimizer",
-    "learning_rate",
-    "batch_size",
-    "epochs",
-)
-
-
-class ConfigError(ValueError):
-    """A config problem, phrased for the user in one line."""
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
     with open(path) as f:
         return yaml.safe_load(f)
+
+
+# Each hyperparameter is declared once, in the schema's `grid` section: name, type, default,
+# allowed values and description. Everything else derives from that declaration: the order of
+# run-path levels and table columns (the schema's order), the typed value (canonical_value),
+# its one text form in paths and tables (format_value), the training command's flags.
+GRID_DECLARATIONS = load_schema()["properties"]["grid"]["properties"]
+HYPERPARAMETERS = tuple(GRID_DECLARATIONS)
+
+
+class ConfigError(ValueError):
+    """A config problem, phrased for the user in one line."""
 
 
 def _key_name(path) -> str:
@@ -178,6 +175,10 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     if errors:
         raise ConfigError(_format_error(jsonschema.exceptions.best_match(errors), schema))
     config = _fill_defaults(config, schema)
+    # One typed form per value (1000 and 1000.0 are the same learning rate, 128.0 is batch size 128),
+    # before duplicates are looked for.
+    config["grid"] = {name: [canonical_value(name, value) for value in config["grid"][name]]
+                      for name in HYPERPARAMETERS}
     _check_no_duplicates("seeds", config["seeds"])
     for name in HYPERPARAMETERS:
         _check_no_duplicates(f"grid.{name}", config["grid"][name])
@@ -185,23 +186,48 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     return config
 
 
+def value_type(name: str) -> str:
+    """The declared JSON-schema type of one value of a hyperparameter: string, number, integer or array."""
+    if name not in GRID_DECLARATIONS:
+        raise KeyError(f"unknown hyperparameter {name!r}; declared: {', '.join(HYPERPARAMETERS)}")
+    return GRID_DECLARATIONS[name]["items"]["type"]
+
+
+def canonical_value(name: str, value):
+    """The one typed form of a value: numbers as float, integers as int, layer sizes as a list of int."""
+    kind = value_type(name)
+    if kind == "number":
+        return float(value)
+    if kind == "integer":
+        return int(value)
+    if kind == "array":
+        return [int(units) for units in value]
+    return str(value)
+
+
 def format_value(name: str, value) -> str:
-    """A hyperparameter value as it appears in a run path (hidden_units [512, 512] -> 512-512)."""
-    if name == "hidden_units":
-        return "-".join(str(int(units)) for units in value)
+    """A hyperparameter value as it appears in run paths and tables (hidden_units [512, 512] -> 512-512,
+    learning rate 1000 -> 1000.0, batch size 128.0 -> 128)."""
+    value = canonical_value(name, value)
+    if isinstance(value, list):
+        return "-".join(str(units) for units in value)
     if isinstance(value, float):
         return repr(value)
     return str(value)
 
 
 def parse_value(name: str, text: str):
-    """Inverse of format_value: the typed value from its path form."""
-    if name == "hidden_units":
+    """Inverse of format_value: the typed value from its text form."""
+    kind = value_type(name)
+    if kind == "array":
         return [int(units) for units in str(text).split("-")]
-    if name in ("dropout", "learning_rate"):
+    if kind == "number":
         return float(text)
-    if name in ("batch_size", "epochs"):
-        return int(text)
+    if kind == "integer":
+        number = float(text)
+        if not number.is_integer():
+            raise ValueError(f"{name} must be a whole number, got {text!r}")
+        return int(number)
     return str(text)
 
 
@@ -219,6 +245,11 @@ def grid_table(config: dict) -> pd.DataFrame:
         for combination in itertools.product(*(grid[name] for name in HYPERPARAMETERS))
     ]
     return pd.DataFrame(rows, columns=list(HYPERPARAMETERS), dtype=str)
+
+
+def default_sweep_name(configfiles) -> str:
+    """The stem of the last --configfile given (config/examples/dropout_width.yaml -> dropout_width), else default."""
+    return Path(list(configfiles)[-1]).stem if configfiles else "default"
 
 
 def sweep_runs(config: dict) -> list[dict]:

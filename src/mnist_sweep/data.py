@@ -197,6 +197,32 @@ def load_prepared(path: Path) -> dict:
         return {key: npz[key] for key in npz.files}
 
 
+def content_digest(arrays: dict) -> str:
+    """sha256 of the data itself (each array's name, dtype, shape and bytes), whatever file held it."""
+    digest = hashlib.sha256()
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        array = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key}:{array.dtype.str}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def check_same_data(data_path, prepared: Path) -> None:
+    """A data_path given again must hold the data already prepared (and trained on): same content, nothing
+    happens; other content stops the run with what to do, instead of silently mixing runs of two datasets."""
+    prepared = Path(prepared)
+    if data_path is None or not prepared.exists():
+        return
+    given, current = content_digest(load_local(Path(data_path))), content_digest(load_prepared(prepared))
+    if given != current:
+        raise DataError(
+            f"data_path {data_path} holds other data than {prepared} (sha256 of the arrays {given[:12]} vs "
+            f"{current[:12]}), which this dataset's finished runs were trained on. To keep them, run without "
+            f"data_path (the prepared data is used). To train on the new data, move results/ and {prepared} "
+            "aside first: every run is then trained again"
+        )
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", required=True, choices=["mnist", "fashion_mnist", "mnist_5k"])

@@ -176,7 +176,7 @@ def draw_best_predictions(data: dict, runs_table, best_file, out) -> None:
         return
     # Only the completed seeds of the best point (diverged runs have no meaningful predictions).
     files = prediction_paths(point_runs(read_summary_table(runs_table), best["run_path"], best["seeds"]))
-    title = "Best grid point (highest mean test accuracy, " \
+    title = "Best grid point (chosen on validation accuracy; mean test accuracy " \
             f"{best['test_accuracy_mean']:.4f} over {len(files)} seed(s)):\n" + wrap_path(best["run_path"])
     predictions_figure(data, files, out, title)
 
@@ -198,12 +198,11 @@ def draw_sweep_figures(runs_table, configs_table, best_file, curves_out, paramet
     """Learning curves, accuracy vs hyperparameters, and the best point's confusion matrix."""
     runs = read_summary_table(runs_table)
     configs = read_summary_table(configs_table)
-    finished = configs[configs["n_seeds"] > 0]
-    curves_figure(runs, finished, curves_out)
-    if finished.empty:
+    curves_figure(runs, configs, curves_out)
+    if (configs["n_seeds"] == 0).all():
         _nothing_to_show(parameters_out, "every run diverged")
     else:
-        parameters_figure(finished, parameters_out)
+        parameters_figure(configs, parameters_out)
     best = json.loads(Path(best_file).read_text())
     if not best.get("run_path"):
         _nothing_to_show(confusion_out, best.get("reason", "no best grid point"))
@@ -222,45 +221,62 @@ def swept_parameters(table: pd.DataFrame) -> list:
 
 
 def point_label(row, swept) -> str:
-    if not swept:
-        return "the single grid point"
-    return ", ".join(f"{name}={row[name]}" for name in swept)
+    """The swept hyperparameters of a point; with nothing swept, the whole configuration."""
+    names = swept or HYPERPARAMETERS
+    return ", ".join(f"{name}={row[name]}" for name in names)
 
 
-def curves_figure(runs: pd.DataFrame, finished: pd.DataFrame, out) -> None:
+def all_diverged(configs: pd.DataFrame) -> pd.DataFrame:
+    """Grid points none of whose seeds completed."""
+    return configs[configs["n_seeds"] == 0]
+
+
+def curves_figure(runs: pd.DataFrame, configs: pd.DataFrame, out) -> None:
     """Train/validation loss and accuracy per epoch: mean over seeds, band = +-1 std.
 
-    finished: configs.tsv rows with a completed run, best first; at most MOST_LINES are drawn.
+    configs: configs.tsv rows, best first; at most MOST_LINES points with a completed run are
+    drawn, and (dashed, up to the epoch where they stopped) at most MOST_LINES points whose
+    every seed diverged.
     """
-    completed = runs[runs["status"] == "completed"]
     swept = swept_parameters(runs)
     panels = [("loss", "train loss"), ("val_loss", "validation loss"),
               ("accuracy", "train accuracy"), ("val_accuracy", "validation accuracy")]
     figure, axes = plt.subplots(2, 2, figsize=(12, 7.5), sharex=True)
-    shown = finished.head(MOST_LINES)
+    finished = configs[configs["n_seeds"] > 0]
+    diverged = all_diverged(configs)
+    shown = pd.concat([finished.head(MOST_LINES), diverged.head(MOST_LINES)])
     colors = plt.get_cmap("tab10")
-    for index, run_path in enumerate(shown["run_path"]):
-        group = point_runs(completed, run_path)
+    for index, (_, point) in enumerate(shown.iterrows()):
+        failed = point["n_seeds"] == 0
+        group = point_runs(runs, point["run_path"])
+        if not failed:
+            group = group[group["status"] == "completed"]
         histories = [pd.read_csv(Path(run_dir) / "history.tsv", sep="\t") for run_dir in group["run_dir"]]
-        merged = pd.concat(histories)
-        stats_by_epoch = merged.groupby("epoch").agg(["mean", "std"])
-        color = colors(index % colors.N)
-        label = f"{point_label(group.iloc[0], swept)} ({len(histories)} seeds)"
+        stats_by_epoch = pd.concat(histories).groupby("epoch").agg(["mean", "std"])
+        color = "tab:red" if failed else colors(index % colors.N)
+        if failed:
+            label = f"{point_label(group.iloc[0], swept)} (diverged: all {len(histories)} seeds)"
+        else:
+            dropped = f", {int(point['n_diverged'])} diverged" if point["n_diverged"] else ""
+            label = f"{point_label(group.iloc[0], swept)} ({len(histories)} seeds{dropped})"
         for axis, (column, title) in zip(axes.ravel(), panels):
+            axis.set_title(title)
             if stats_by_epoch[column]["mean"].isna().all():
                 continue
             mean, std = stats_by_epoch[column]["mean"], stats_by_epoch[column]["std"].fillna(0)
-            axis.plot(mean.index, mean, marker="o", markersize=3, color=color, label=label)
+            axis.plot(mean.index, mean, marker="x" if failed else "o", markersize=3, color=color, label=label,
+                      linestyle="--" if failed else "-")
             axis.fill_between(mean.index, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
-            axis.set_title(title)
     for axis in axes[1]:
         axis.set_xlabel("epoch")
         axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     handles, labels = axes[0, 0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
                   title="grid point (line: mean over seeds, band: +-1 std)", title_fontsize=8)
-    best = f" of the {len(shown)} best of {len(finished):,} grid points" if len(finished) > len(shown) else ""
-    figure.suptitle(f"Learning curves{best} (by mean test accuracy)" if best else "Learning curves")
+    best = f" of the {min(len(finished), MOST_LINES)} best of {len(finished):,} grid points (by the selection " \
+           "metric)" if len(finished) > MOST_LINES else ""
+    failures = f"; {len(diverged)} grid point(s) with every seed diverged (dashed, red)" if len(diverged) else ""
+    figure.suptitle(f"Learning curves{best}{failures}")
     figure.tight_layout()
     save(figure, out, bbox_inches="tight")  # the legend is outside the axes
 
@@ -269,24 +285,50 @@ def parameters_figure(configs: pd.DataFrame, out) -> None:
     """Mean test accuracy against each swept hyperparameter, with 95% CI error bars over seeds.
 
     A panel with more than MOST_LINES combinations of the other hyperparameters shows, per
-    value, the spread of the grid points' means (box) and the best of them instead.
+    value, the spread of the grid points' means (box) and the best of them instead. Points
+    whose every seed diverged are marked (red x at the bottom of the panel) and counted in the
+    title. With nothing swept, the one panel names the configuration.
     """
-    swept = swept_parameters(configs) or ["dropout"]
-    figure, axes = plt.subplots(1, len(swept), figsize=(5 * len(swept), 4.5), squeeze=False)
+    swept = swept_parameters(configs)
+    finished = configs[configs["n_seeds"] > 0]
+    diverged = all_diverged(configs)
+    figure, axes = plt.subplots(1, max(len(swept), 1), figsize=(5 * max(len(swept), 1), 4.5), squeeze=False)
+    if not swept:
+        single_point_panel(axes[0][0], finished)
     for axis, name in zip(axes[0], swept):
         others = [other for other in swept if other != name]
         values = sorted(configs[name].astype(str).unique(), key=_sort_key)
-        series = list(configs.groupby(others, sort=True)) if others else [((), configs)]
+        series = list(finished.groupby(others, sort=True)) if others else [((), finished)]
         if len(series) > MOST_LINES:
-            spread_panel(axis, configs, name, values, len(series))
+            spread_panel(axis, finished, name, values, len(series))
         else:
             series_panel(axis, series, name, values, others)
+        if len(diverged):
+            bottom = axis.get_ylim()[0]
+            positions = {value: index for index, value in enumerate(values)}
+            axis.plot([positions[str(v)] for v in diverged[name]], [bottom] * len(diverged), "x", color="tab:red",
+                      markersize=9, clip_on=False, label=f"every seed diverged ({len(diverged)})")
+            axis.legend(fontsize=8)
         axis.set_xlabel(name)
         axis.grid(axis="y", alpha=0.3)
-    single = configs["n_seeds"].max() < 2
-    figure.suptitle("Test accuracy vs hyperparameters" + (" (one seed: no intervals)" if single else ""))
+    single = finished["n_seeds"].max() < 2
+    failures = f"; {len(diverged)} grid point(s) with every seed diverged (red x)" if len(diverged) else ""
+    figure.suptitle("Test accuracy vs hyperparameters" + (" (one seed: no intervals)" if single else "") + failures)
     figure.tight_layout()
     save(figure, out)
+
+
+def single_point_panel(axis, finished: pd.DataFrame) -> None:
+    """A sweep of one grid point: its mean test accuracy and interval, named by its configuration."""
+    point = finished.iloc[0]
+    mean = point["test_accuracy_mean"]
+    low = 0 if pd.isna(point["test_accuracy_ci95_low"]) else mean - point["test_accuracy_ci95_low"]
+    high = 0 if pd.isna(point["test_accuracy_ci95_high"]) else point["test_accuracy_ci95_high"] - mean
+    axis.errorbar([0], [mean], yerr=[[low], [high]], fmt="o", capsize=4)
+    axis.set_xticks([0], [f"{int(point['n_seeds'])} seed(s)"])
+    axis.set_ylabel("test accuracy (mean, 95% CI over seeds)")
+    axis.set_title("nothing swept: " + wrap_path(", ".join(f"{n}={point[n]}" for n in HYPERPARAMETERS)
+                                                 .replace(", ", "/"), 45).replace("/", ", "), fontsize=8)
 
 
 def series_panel(axis, series, name: str, values: list, others: list) -> None:

@@ -162,8 +162,13 @@ class PackedMLP:
             step += 1
         return loss_sum / n, correct_sum / n, step
 
-    def predict(self, x: np.ndarray, batch_size: int = 2000) -> np.ndarray:
-        """Class probabilities of every replica: (K, n, 10)."""
+    def predict(self, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
+        """Class probabilities of every replica: (K, n, 10).
+
+        Inputs are broadcast to every replica, so a batch costs K x batch_size images of memory
+        (a pack of 64 with 2,000-image batches held 400 MB more). The batch size does not depend
+        on K: a kernel may sum differently for other shapes, and a run must not depend on its pack.
+        """
         parts = [self._predict(x[start:start + batch_size]).numpy() for start in range(0, len(x), batch_size)]
         return np.concatenate(parts, axis=1)
 

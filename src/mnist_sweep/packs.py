@@ -1,8 +1,8 @@
 """Which runs train together: the pack, the unit of scheduling (the run stays the unit of results).
 
 A pack is a set of runs that share a model shape and a step count (model, hidden_units,
-activation, optimizer, batch_size, epochs) and may differ in seed, dropout and learning
-rate. It trains as one vectorized model in one job, and writes each run's files into that
+activation, optimizer, batch_size, epochs: SHAPE_KEYS) and may differ in seed, dropout and
+learning rate. It trains as one vectorized model in one job, and writes each run's files into that
 run's own directory. How many runs share a job follows the work: the estimated time of a
 run (from mnist_sweep.cost) against a target job length (config key job_minutes), so tiny
 runs share a job and long runs get their own; `pack_size` overrides it.
@@ -20,11 +20,14 @@ import json
 import math
 from pathlib import Path
 
+from mnist_sweep.config import HYPERPARAMETERS
 from mnist_sweep.cost import multiply_adds_per_image
 from mnist_sweep.io import write_json
 
-# Runs of one pack agree on these; seed, dropout and learning_rate may differ per replica.
-SHAPE_KEYS = ("model", "hidden_units", "activation", "optimizer", "batch_size", "epochs")
+# Each replica of a pack has its own seed, dropout rate and learning rate (mnist_sweep.packed);
+# runs of one pack agree on every other hyperparameter (a new one too, until packed.py handles it).
+REPLICA_KEYS = ("dropout", "learning_rate")
+SHAPE_KEYS = tuple(name for name in HYPERPARAMETERS if name not in REPLICA_KEYS)
 # Most replicas in one pack: 64 replicas of the tutorial MLP train in under 2 GB (bench/).
 MAX_PACK_SIZE = 64
 # Training images per dataset (before the validation split), for the time estimate.
@@ -62,7 +65,10 @@ def plan_packs(runs: list[dict], dataset: str, job_minutes: float, pack_size: in
     """Cut runs (dicts with run_id, seed, hyperparameters) into packs, runs of a shape kept in order.
 
     Packs of a shape have sizes that differ by at most one (7 runs at most 4 per pack: 4 + 3,
-    not 4 + 3 ... 6 + 1), so no job is left with a single straggler.
+    not 4 + 3 ... 6 + 1), so no job is left with a single straggler. Without pack_size, small
+    packs of different shapes then share a job while the job stays under job_minutes and
+    MAX_PACK_SIZE runs: the job trains them one shape after the other in one process, and
+    pays TensorFlow's start-up and the data loading once.
     """
     groups: dict[str, list[dict]] = {}
     for run in runs:
@@ -77,7 +83,21 @@ def plan_packs(runs: list[dict], dataset: str, job_minutes: float, pack_size: in
             end = start + base + (1 if index < extra else 0)
             packs.append(group[start:end])
             start = end
-    return packs
+    if pack_size:
+        return packs
+    return _share_jobs(packs, dataset, job_minutes * 60)
+
+
+def _share_jobs(packs: list[list[dict]], dataset: str, job_seconds: float) -> list[list[dict]]:
+    """Put consecutive small packs into one job while it stays under job_seconds and MAX_PACK_SIZE runs."""
+    jobs, current, current_seconds = [], [], 0.0
+    for pack in packs:
+        seconds = sum(estimated_seconds(run["hyperparameters"], dataset) for run in pack)
+        if current and (current_seconds + seconds > job_seconds or len(current) + len(pack) > MAX_PACK_SIZE):
+            jobs.append(current)
+            current, current_seconds = [], 0.0
+        current, current_seconds = current + pack, current_seconds + seconds
+    return jobs + ([current] if current else [])
 
 
 class PackBook:
@@ -93,6 +113,7 @@ class PackBook:
         self.pack_of: dict[str, str] = {}
         self.done: set[str] = set()
         self.cost: dict[str, int] = {}  # estimated seconds of each pack: the longest start first
+        self.size: dict[str, int] = {}
         for plan_file in self.folder.glob("*/plan.json"):
             plan = json.loads(plan_file.read_text())
             self._record(plan["pack"], plan["runs"], plan["dataset"])
@@ -103,6 +124,13 @@ class PackBook:
         for run in runs:
             self.pack_of[run["run_id"]] = pack
         self.cost[pack] = round(sum(estimated_seconds(run["hyperparameters"], dataset) for run in runs))
+        self.size[pack] = len(runs)
+
+    def memory_mb(self, pack: str, attempt: int = 1) -> int:
+        """Memory to ask for a pack's job: measured 3.2 GB for 64 tutorial MLPs on full MNIST
+        (bench/), about 1.2 GB + 32 MB per replica; doubled, tripled ... on each retry, so a job
+        killed for memory is not resubmitted with the same amount."""
+        return (1500 + 32 * self.size.get(pack, MAX_PACK_SIZE)) * attempt
 
     def plan_path(self, pack: str) -> Path:
         return self.folder / pack / "plan.json"

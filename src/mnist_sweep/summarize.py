@@ -4,6 +4,11 @@ configs.tsv statistics are over the runs that completed; diverged runs are count
 in their own column. The 95% confidence interval of a mean uses the t-distribution
 with n-1 degrees of freedom (seeds are few); with one seed there is no interval.
 
+The best point is chosen on validation and reported on test: choosing on the test set
+and then quoting its test accuracy would overstate it (the winner's curse). Only points
+with enough completed seeds are eligible: at least min_seeds (config key, default 2; all of
+them in a sweep with fewer seeds) and at least half of their runs.
+
 Run by hand:  python -m mnist_sweep.summarize --out-dir results/mnist/summary results/mnist/runs/**/metrics.json
 """
 
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -19,11 +25,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mnist_sweep.compare import compare
+from mnist_sweep.compare import compare, paired_difference, seed_scores
 from mnist_sweep.config import HYPERPARAMETERS, format_value, run_path_fragment
 from mnist_sweep.io import write_json, write_table, write_text
 
-METRICS = ("test_accuracy", "test_loss")
+METRICS = ("test_accuracy", "test_loss", "val_accuracy")
+SELECTION_METRIC = "val_accuracy"
 RUN_COLUMNS = (
     ["run_dir", "dataset", *HYPERPARAMETERS, "seed", "status"]
     + ["test_accuracy", "test_loss", "train_accuracy", "train_loss", "val_accuracy", "val_loss"]
@@ -85,14 +92,22 @@ def confidence_interval(values, level: float = 0.95):
     return mean - half_width, mean + half_width
 
 
-def summarize_configs(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per grid point: seeds, diverged runs, mean/std/min/max/95% CI of each metric."""
+def required_seeds(n_runs: int, min_seeds: int) -> int:
+    """Completed seeds a point needs to be eligible as the best: min_seeds (all, with fewer runs), and half."""
+    return max(min(min_seeds, n_runs), math.ceil(n_runs / 2))
+
+
+def summarize_configs(runs: pd.DataFrame, min_seeds: int = 2) -> pd.DataFrame:
+    """One row per grid point: seeds, diverged runs, eligibility, mean/std/min/max/95% CI of each metric;
+    eligible points first, by mean validation accuracy (the selection metric)."""
     rows = []
     for point, group in runs.groupby(list(HYPERPARAMETERS), sort=False):
         completed = group[group["status"] == "completed"]
         row = dict(zip(HYPERPARAMETERS, point))
+        row["n_runs"] = len(group)
         row["n_seeds"] = len(completed)
         row["n_diverged"] = int((group["status"] == "diverged").sum())
+        row["eligible"] = row["n_seeds"] >= required_seeds(len(group), min_seeds)
         row["seeds"] = ",".join(str(seed) for seed in completed["seed"])
         row["job_hours"] = pd.to_numeric(group["job_seconds"]).sum() / 3600
         row["gpu_hours"] = pd.to_numeric(group["gpu_hours"]).sum()
@@ -108,30 +123,56 @@ def summarize_configs(runs: pd.DataFrame) -> pd.DataFrame:
         row["run_path"] = run_path_fragment(row)
         rows.append(row)
     configs = pd.DataFrame(rows)
-    return configs.sort_values("test_accuracy_mean", ascending=False, na_position="last").reset_index(drop=True)
+    # Without a validation split, select on test (best.json says so).
+    metric = SELECTION_METRIC if configs[f"{SELECTION_METRIC}_mean"].notna().any() else "test_accuracy"
+    return configs.sort_values(["eligible", f"{metric}_mean"], ascending=[False, False], na_position="last",
+                               kind="stable").reset_index(drop=True)
 
 
-def best_config(configs: pd.DataFrame) -> dict:
-    """The grid point with the highest mean test accuracy over its completed seeds."""
-    finished = configs[configs["n_seeds"] > 0]
-    if finished.empty:
-        return {"best": None, "reason": "no grid point has a completed run (all diverged)"}
-    best = finished.iloc[0]
-
+def best_config(configs: pd.DataFrame, runs: pd.DataFrame, min_seeds: int = 2) -> dict:
+    """The eligible grid point with the highest mean validation accuracy, reported with its test accuracy."""
     def number(value):
         return None if pd.isna(value) else float(value)
 
+    ineligible = [
+        {"run_path": row["run_path"], "n_seeds": int(row["n_seeds"]), "n_runs": int(row["n_runs"]),
+         "reason": f"{int(row['n_seeds'])} of {int(row['n_runs'])} seeds completed "
+                   f"({int(row['n_diverged'])} diverged); at least {required_seeds(int(row['n_runs']), min_seeds)} "
+                   f"needed (min_seeds {min_seeds}, and half of its seeds)"}
+        for _, row in configs[~configs["eligible"]].iterrows()
+    ]
+    eligible = configs[configs["eligible"]]
+    if eligible.empty:
+        return {"best": None, "reason": "no grid point has enough completed seeds to be chosen "
+                                        f"(min_seeds {min_seeds}, and half of its seeds)", "ineligible": ineligible}
+    best = eligible.iloc[0]  # configs are sorted eligible first, by the selection metric
+    metric = SELECTION_METRIC if pd.notna(best[f"{SELECTION_METRIC}_mean"]) else "test_accuracy"
+    paths = [run_path_fragment(dict(zip(HYPERPARAMETERS, values)))
+             for values in runs[list(HYPERPARAMETERS)].itertuples(index=False)]
+    by_point = dict(iter(runs.assign(run_path=paths).groupby("run_path", sort=False)))
+    reference = seed_scores(by_point[best["run_path"]], metric)
+    tied = []
+    for run_path in eligible["run_path"].iloc[1:]:
+        row = paired_difference(seed_scores(by_point[run_path], metric), reference)
+        if row["verdict"] != "worse":
+            tied.append({"run_path": run_path, "mean_difference": number(row["mean_difference"]),
+                         "verdict": row["verdict"]})
     return {
-        "criterion": "highest mean test_accuracy over completed seeds",
+        "selection_metric": f"mean {metric} over completed seeds, among eligible grid points",
+        **({"warning": "no validation split: chosen on the test set, so its test accuracy is optimistic"}
+           if metric == "test_accuracy" else {}),
         "hyperparameters": {name: best[name] for name in HYPERPARAMETERS},
         "run_path": best["run_path"],
         "n_seeds": int(best["n_seeds"]),
         "n_diverged": int(best["n_diverged"]),
         "seeds": [int(seed) for seed in str(best["seeds"]).split(",") if seed],
+        "val_accuracy_mean": number(best["val_accuracy_mean"]),
         "test_accuracy_mean": number(best["test_accuracy_mean"]),
         "test_accuracy_std": number(best["test_accuracy_std"]),
         "test_accuracy_ci95": [number(best["test_accuracy_ci95_low"]), number(best["test_accuracy_ci95_high"])],
         "test_loss_mean": number(best["test_loss_mean"]),
+        "tied_on_validation": tied,
+        "ineligible": ineligible,
         "grid_points": len(configs),
     }
 
@@ -146,18 +187,18 @@ def to_html(frame: pd.DataFrame, title: str) -> str:
     )
 
 
-def summarize(metrics_files, out_dir) -> dict:
+def summarize(metrics_files, out_dir, min_seeds: int = 2) -> dict:
     out_dir = Path(out_dir)
     runs = read_runs(metrics_files)
-    configs = summarize_configs(runs)
-    best = best_config(configs)
+    configs = summarize_configs(runs, min_seeds)
+    best = best_config(configs, runs, min_seeds)
     write_table(out_dir / "runs.tsv", runs)
     write_table(out_dir / "configs.tsv", configs)
     write_json(out_dir / "best.json", best)
-    comparison = compare(runs, best.get("run_path"))
+    comparison = compare(runs, best.get("run_path"), order=configs["run_path"].tolist())
     write_table(out_dir / "comparison.tsv", comparison)
-    write_text(out_dir / "comparison.html", to_html(comparison, "Comparison with the best grid point and the tutorial "
-                                                    "(test accuracy, paired by seed)"))
+    write_text(out_dir / "comparison.html", to_html(comparison, "Comparison with the best grid point (chosen on "
+                                                    "validation) and the tutorial (test accuracy, paired by seed)"))
     write_text(out_dir / "runs.html", to_html(runs, "Runs: one row per (grid point, seed)"))
     shown = configs.drop(columns=["run_path"])
     write_text(out_dir / "configs.html", to_html(shown, "Grid points: statistics over seeds"))
@@ -167,9 +208,10 @@ def summarize(metrics_files, out_dir) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Gather run metrics into summary tables.")
     parser.add_argument("--out-dir", required=True, type=Path)
+    parser.add_argument("--min-seeds", type=int, default=2, help="completed seeds a point needs to be chosen")
     parser.add_argument("metrics", nargs="+", type=Path, help="metrics.json files of the runs")
     args = parser.parse_args(argv)
-    result = summarize(args.metrics, args.out_dir)
+    result = summarize(args.metrics, args.out_dir, args.min_seeds)
     print(f"{len(result['runs'])} runs, {len(result['configs'])} grid points -> {args.out_dir}", file=sys.stderr)
     return 0
 

@@ -19,6 +19,7 @@ import json
 import time
 from pathlib import Path
 
+from mnist_sweep.deadline import JobDeadline
 from mnist_sweep.packs import shape_key
 from mnist_sweep.resume import RunResume
 from mnist_sweep.run_files import HISTORY_COLUMNS, finite_or_none, replica_scores, write_run_files
@@ -51,7 +52,7 @@ def train_pack(data_file, runs: list[dict], dataset: str, threads: int = 2, vali
     """
     stop = stop if stop is not None else StopRequested()
     runs = [dict(run, run_dir=Path(run["run_dir"])) for run in runs]
-    context = {"data_file": data_file, "dataset": dataset, "threads": threads, "validation_split": validation_split,
+    context = {"deadline": JobDeadline(), "data_file": data_file, "dataset": dataset, "threads": threads, "validation_split": validation_split,
                "stop": stop, "pack": pack, "pack_dir": pack_dir, "pack_size": len(runs), "allow_cpu": allow_cpu,
                "save_models": save_models, "inputs": {}}
     results, ours, waiting = [], [], []
@@ -169,8 +170,12 @@ def _train_group(runs: list[dict], states: list, context: dict) -> list[dict]:
                 if not diverged[index]:
                     resume.save(model.replica_state(index), epoch + 1, histories[index], step,
                                 seconds_so_far[index] + training_seconds)
-            if stop:
-                message = f"stopped by {stop.signal_name} after epoch {epoch + 1}; state saved, rerun to resume"
+            reason = f"stopped by {stop.signal_name}" if stop else None
+            if not reason and not context["deadline"].allows(seconds):
+                reason = (f"stopped before the job's time limit ({context['deadline'].seconds_left():.0f} s left, "
+                          f"an epoch takes {seconds:.0f} s)")
+            if reason:
+                message = f"{reason} after epoch {epoch + 1}; state saved, rerun to resume"
                 for log in logs:
                     log.write(message)
                 print(message, flush=True)

@@ -7,15 +7,18 @@ from snakemake.utils import Paramspace
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from mnist_sweep.config import (
     ConfigError,
+    default_sweep_name,
     grid_table,
     load_schema,
     run_path_fragment,
     sweep_runs,
     validate_config,
 )
+from mnist_sweep.data import DataError, check_same_data
 from mnist_sweep.environment import prepend_pythonpath
 from mnist_sweep.locks import release_stale_lock
 from mnist_sweep.packs import PackBook, refuse_run_file_targets
+from mnist_sweep.sweeps import report_sweep_config
 
 # Snakemake makes several objects per job and keeps them all; with Python's default
 # thresholds the garbage collector rescans them over and over while the DAG of a big sweep
@@ -42,8 +45,26 @@ if workflow.is_main_process:
 # Jobs (shell, script, conda, SLURM) find the package even where it is not pip-installed.
 prepend_pythonpath(str(Path(workflow.basedir) / "src"))
 
+if config["sweep"] is None:
+    config["sweep"] = default_sweep_name(workflow.overwrite_configfiles)
+# A report shows one sweep: the one the command names (--configfile, --config sweep=...), or
+# the only one there is (see mnist_sweep/sweeps.py).
+if workflow.is_main_process and "--report" in sys.argv:
+    recorded = report_sweep_config(
+        f"results/{config['dataset']}/sweeps/{config['sweep']}"
+    )
+    if recorded:
+        config.update(recorded)
+        print(
+            f"note: reporting sweep {config['sweep']}, the only one here",
+            file=sys.stderr,
+        )
+SWEEP = config["sweep"]
 DATASET = config["dataset"]
 RESULTS = f"results/{DATASET}"
+# A sweep's own outputs (summaries, figures): sweeps never overwrite each other. Runs are
+# shared by every sweep of a dataset (results/<dataset>/runs/), trained once.
+SWEEP_DIR = f"{RESULTS}/sweeps/{SWEEP}"
 # One row per grid point; run directories read model~mlp/hidden_units~512-512/.../seed~N.
 paramspace = Paramspace(grid_table(config), param_sep="~")
 
@@ -84,10 +105,10 @@ PACKS_TO_TRAIN = sorted({pack for pack in RUN_PACK.values() if pack} - PACK_BOOK
 # a restart).
 if workflow.is_main_process:
     print(
-        f"mnist-sweep: {len(paramspace.dataframe):,} grid point(s) x "
+        f"mnist-sweep {SWEEP}: {len(paramspace.dataframe):,} grid point(s) x "
         f"{len(config['seeds'])} seed(s) = {len(SWEEP_RUNS):,} runs; {len(FINISHED):,} finished, "
         f"{len(SWEEP_RUNS) - len(FINISHED):,} to train in {len(PACKS_TO_TRAIN):,} job(s); "
-        f"results in {RESULTS}/",
+        f"results in {SWEEP_DIR}/",
         file=sys.stderr,
     )
     # Snakemake has not parsed its targets yet: look at the command line itself.
@@ -110,6 +131,12 @@ def get_sweep_results():
 # Plain strings, not input functions: Snakemake calls a function once per job, and a
 # dry-run of a 10,000-run sweep would pay for it.
 PREPARED_DATA = f"resources/data/{DATASET}.npz"
+# data_path given again: the same data is fine, other data stops here (see mnist_sweep/data.py).
+if workflow.is_main_process:
+    try:
+        check_same_data(config["data_path"], PREPARED_DATA)
+    except DataError as error:
+        sys.exit(f"error: {error}")
 
 
 def get_training_priority(wildcards):
@@ -117,14 +144,14 @@ def get_training_priority(wildcards):
     return PACK_BOOK.cost.get(wildcards.pack, 0)
 
 
-def get_data_source(wildcards=None):
-    """The local data file/folder (an input, so a changed file is noticed), else nothing."""
-    return [config["data_path"]] if config["data_path"] else []
+def get_training_memory(wildcards, attempt):
+    """mem_mb of a pack's job, growing with the attempt (see mnist_sweep/packs.py)."""
+    return PACK_BOOK.memory_mb(wildcards.pack, attempt)
 
 
 def get_final_outputs():
     summary = [
-        f"{RESULTS}/summary/{name}"
+        f"{SWEEP_DIR}/summary/{name}"
         for name in (
             "runs.tsv",
             "configs.tsv",
@@ -135,7 +162,7 @@ def get_final_outputs():
         )
     ]
     figures = [
-        f"{RESULTS}/figures/{name}"
+        f"{SWEEP_DIR}/figures/{name}"
         for name in (
             "samples.png",
             "predictions.png",

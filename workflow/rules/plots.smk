@@ -10,13 +10,13 @@ rule plot_samples:
         data=PREPARED_DATA,
     output:
         report(
-            f"{RESULTS}/figures/samples.png",
+            f"{SWEEP_DIR}/figures/samples.png",
             caption="../report/samples.rst",
             category="Figures",
             labels={"figure": "training samples"},
         ),
     log:
-        f"logs/{DATASET}/plot_samples.log",
+        f"logs/{DATASET}/{SWEEP}/plot_samples.log",
     conda:
         "../envs/mnist-sweep.yaml"
     shell:
@@ -26,17 +26,17 @@ rule plot_samples:
 rule plot_predictions:
     input:
         data=PREPARED_DATA,
-        runs=f"{RESULTS}/summary/runs.tsv",
-        best=f"{RESULTS}/summary/best.json",
+        runs=f"{SWEEP_DIR}/summary/runs.tsv",
+        best=f"{SWEEP_DIR}/summary/best.json",
     output:
         report(
-            f"{RESULTS}/figures/predictions.png",
+            f"{SWEEP_DIR}/figures/predictions.png",
             caption="../report/predictions.rst",
             category="Figures",
             labels={"figure": "predictions of the best grid point"},
         ),
     log:
-        f"logs/{DATASET}/plot_predictions.log",
+        f"logs/{DATASET}/{SWEEP}/plot_predictions.log",
     conda:
         "../envs/mnist-sweep.yaml"
     script:
@@ -45,30 +45,30 @@ rule plot_predictions:
 
 rule plot_sweep:
     input:
-        runs=f"{RESULTS}/summary/runs.tsv",
-        configs=f"{RESULTS}/summary/configs.tsv",
-        best=f"{RESULTS}/summary/best.json",
+        runs=f"{SWEEP_DIR}/summary/runs.tsv",
+        configs=f"{SWEEP_DIR}/summary/configs.tsv",
+        best=f"{SWEEP_DIR}/summary/best.json",
     output:
         curves=report(
-            f"{RESULTS}/figures/curves.png",
+            f"{SWEEP_DIR}/figures/curves.png",
             caption="../report/curves.rst",
             category="Figures",
             labels={"figure": "learning curves"},
         ),
         parameters=report(
-            f"{RESULTS}/figures/params.png",
+            f"{SWEEP_DIR}/figures/params.png",
             caption="../report/parameters.rst",
             category="Figures",
             labels={"figure": "accuracy vs hyperparameters"},
         ),
         confusion=report(
-            f"{RESULTS}/figures/confusion.png",
+            f"{SWEEP_DIR}/figures/confusion.png",
             caption="../report/confusion.rst",
             category="Figures",
             labels={"figure": "confusion matrix of the best grid point"},
         ),
     log:
-        f"logs/{DATASET}/plot_sweep.log",
+        f"logs/{DATASET}/{SWEEP}/plot_sweep.log",
     conda:
         "../envs/mnist-sweep.yaml"
     script:
@@ -80,11 +80,11 @@ rule plot_sweep:
 rule plot_point_predictions:
     input:
         data=PREPARED_DATA,
-        runs=f"{RESULTS}/summary/runs.tsv",
+        runs=f"{SWEEP_DIR}/summary/runs.tsv",
     output:
-        f"{RESULTS}/figures/predictions/{paramspace.wildcard_pattern}.png",
+        f"{SWEEP_DIR}/figures/predictions/{paramspace.wildcard_pattern}.png",
     log:
-        f"logs/{DATASET}/plot_point_predictions/{paramspace.wildcard_pattern}.log",
+        f"logs/{DATASET}/{SWEEP}/plot_point_predictions/{paramspace.wildcard_pattern}.log",
     conda:
         "../envs/mnist-sweep.yaml"
     params:

@@ -8,30 +8,30 @@ rule summarize:
         # The packs that trained the sweep's runs (each run's files are in its run directory).
         get_sweep_results(),
     output:
-        runs=f"{RESULTS}/summary/runs.tsv",
-        configs=f"{RESULTS}/summary/configs.tsv",
-        best=f"{RESULTS}/summary/best.json",
+        runs=f"{SWEEP_DIR}/summary/runs.tsv",
+        configs=f"{SWEEP_DIR}/summary/configs.tsv",
+        best=f"{SWEEP_DIR}/summary/best.json",
         runs_html=report(
-            f"{RESULTS}/summary/runs.html",
+            f"{SWEEP_DIR}/summary/runs.html",
             caption="../report/runs.rst",
             category="Tables",
             labels={"table": "runs"},
         ),
-        comparison=f"{RESULTS}/summary/comparison.tsv",
+        comparison=f"{SWEEP_DIR}/summary/comparison.tsv",
         comparison_html=report(
-            f"{RESULTS}/summary/comparison.html",
+            f"{SWEEP_DIR}/summary/comparison.html",
             caption="../report/comparison.rst",
             category="Tables",
             labels={"table": "comparison"},
         ),
         configs_html=report(
-            f"{RESULTS}/summary/configs.html",
+            f"{SWEEP_DIR}/summary/configs.html",
             caption="../report/configs.rst",
             category="Tables",
             labels={"table": "grid points"},
         ),
     log:
-        f"logs/{DATASET}/summarize.log",
+        f"logs/{DATASET}/{SWEEP}/summarize.log",
     conda:
         "../envs/mnist-sweep.yaml"
     script:
@@ -41,13 +41,13 @@ rule summarize:
 rule save_config:
     output:
         report(
-            f"{RESULTS}/summary/config.yaml",
+            f"{SWEEP_DIR}/summary/config.yaml",
             caption="../report/config.rst",
             category="Config",
             labels={"file": "config.yaml"},
         ),
     log:
-        f"logs/{DATASET}/save_config.log",
+        f"logs/{DATASET}/{SWEEP}/save_config.log",
     conda:
         "../envs/mnist-sweep.yaml"
     params:

@@ -9,7 +9,7 @@ PACK_DIR = f"{RESULTS}/packs/{{pack}}"
 
 rule train:
     input:
-        data=PREPARED_DATA,
+        data=ancient(PREPARED_DATA),
     output:
         f"{PACK_DIR}/done.json",
     log:
@@ -20,8 +20,12 @@ rule train:
     conda:
         "../envs/mnist-sweep.yaml"
     threads: config["train_threads"]
+    # In the rule, not the profile: a command-line --set-resources replaces the profile's
+    # whole block, and these must survive it.
     resources:
         gpu=1,
+        cpus_per_task=config["train_threads"],
+        mem_mb=get_training_memory,
     params:
         plan=f"{PACK_DIR}/plan.json",
         allow_cpu="--allow-cpu" if config["allow_cpu"] else "",

@@ -1,0 +1,58 @@
+"""Stop a SLURM job's training before its time limit, whatever flags it was submitted with.
+
+SLURM kills a job at its time limit. A `--signal=TERM@120` warning in the profile is not
+enough: a command-line `--set-resources train:...` replaces the profile's whole block (and
+its slurm_extra with it), and `--signal` without `B:` reaches only job steps. So the trainer
+asks SLURM itself how long its job has left (`squeue -j $SLURM_JOB_ID -o %L`) and stops
+after the last epoch that fits, with every run's state saved, exiting 143 like a SIGTERM:
+Snakemake's retry, or a rerun, resumes from there. Outside SLURM there is no deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+# Stop when less than this is left after the next epoch: saving states and writing files.
+MARGIN_SECONDS = 30
+
+
+def parse_time_left(text: str) -> float | None:
+    """squeue's %L: [days-]hours:minutes:seconds, minutes:seconds, or UNLIMITED / NOT_SET / INVALID."""
+    text = text.strip()
+    if not text or not text[0].isdigit():
+        return None
+    days, _, clock = text.rpartition("-")
+    parts = [int(part) for part in clock.split(":")]
+    while len(parts) < 3:
+        parts.insert(0, 0)
+    hours, minutes, seconds = parts
+    return ((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+class JobDeadline:
+    """When this SLURM job will be killed, as a time.monotonic() value (None: no limit known)."""
+
+    def __init__(self, job_id: str | None = None):
+        job_id = job_id or os.environ.get("SLURM_JOB_ID")
+        self.at = None
+        if not job_id or not shutil.which("squeue"):
+            return
+        try:
+            answer = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%L"], capture_output=True, text=True,
+                                    timeout=30).stdout
+        except (OSError, subprocess.SubprocessError):
+            return
+        left = parse_time_left(answer.splitlines()[0] if answer.strip() else "")
+        if left is not None:
+            self.at = time.monotonic() + left
+
+    def seconds_left(self) -> float | None:
+        return None if self.at is None else self.at - time.monotonic()
+
+    def allows(self, epoch_seconds: float) -> bool:
+        """Is there time for one more epoch of about epoch_seconds (and the margin)?"""
+        left = self.seconds_left()
+        return left is None or left > 1.5 * epoch_seconds + MARGIN_SECONDS

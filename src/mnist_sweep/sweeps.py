@@ -1,0 +1,42 @@
+"""Several sweeps in one checkout: each has a name and its own summaries, figures and report.
+
+Runs are shared (results/<dataset>/runs/), so a run two sweeps contain is trained once; a
+sweep's tables, figures and config record live in results/<dataset>/sweeps/<name>/. A report
+is built from the sweep the command names; asked for a sweep that was not run, it uses the
+only sweep there is, or stops and lists the sweeps, rather than mixing one sweep's tables with
+another's figures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+
+def finished_sweeps(results_root: str | Path = "results") -> dict[str, dict]:
+    """{sweep folder: its recorded config} for every sweep summarized in this checkout."""
+    sweeps = {}
+    for record in sorted(Path(results_root).glob("*/sweeps/*/summary/config.yaml")):
+        sweeps[str(record.parents[1])] = yaml.safe_load(record.read_text())["config"]
+    return sweeps
+
+
+def report_sweep_config(sweep_dir: str) -> dict | None:
+    """Before `snakemake --report`: None if the named sweep was summarized; the recorded config of the only
+    sweep there is if it was not; otherwise stop and list the sweeps with the option that names each."""
+    if Path(sweep_dir, "summary", "config.yaml").exists():
+        return None
+    sweeps = finished_sweeps()
+    if not sweeps:
+        raise SystemExit(f"error: no sweep has been run here yet ({sweep_dir}/summary/ does not exist): run the "
+                         "sweep first, then build its report")
+    if len(sweeps) == 1:
+        return next(iter(sweeps.values()))
+    lines = [f"  {folder}: its --configfile, or --config sweep={config['sweep']} dataset={config['dataset']} "
+             "with the grid it ran" for folder, config in sweeps.items()]
+    raise SystemExit(
+        f"error: which sweep should the report show? Sweep {Path(sweep_dir).name} ({sweep_dir}) has not been run, "
+        "and there are several here; name one with the --configfile (and --config) it was run with:\n"
+        + "\n".join(lines)
+    )
