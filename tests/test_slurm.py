@@ -127,8 +127,8 @@ def running_train_jobs(env: dict) -> list[str]:
     return out.stdout.split()
 
 
-# Long enough on mnist_5k to outlast a 2-minute limit (about 2 s per epoch at batch 8).
-LONG_RUN = ["--configfile", str(SMALL), "--config", "seeds=[0]", 'grid={"dropout": [0.2], "epochs": [60], '
+# Long enough on mnist_5k to outlast a 2-minute limit (about 0.3 s per epoch at batch 8: 2 minutes).
+LONG_RUN = ["--configfile", str(SMALL), "--config", "seeds=[0]", 'grid={"dropout": [0.2], "epochs": [400], '
             '"batch_size": [8]}']
 
 
@@ -139,8 +139,8 @@ def test_a_run_longer_than_its_time_limit_stops_before_it_and_resumes(tmp_path, 
     assert result.returncode == 0, result.stderr[-4000:]
     (metrics_file,) = tmp_path.glob("results/mnist_5k/runs/**/metrics.json")
     metrics = json.loads(metrics_file.read_text())
-    assert metrics["status"] == "completed" and metrics["epochs_run"] == 60
-    assert metrics["resumed_from_epoch"] and metrics["resumed_from_epoch"] < 60
+    assert metrics["status"] == "completed" and metrics["epochs_run"] == 400
+    assert metrics["resumed_from_epoch"] and metrics["resumed_from_epoch"] < 400
     log = (metrics_file.parent / "train.log").read_text()
     assert "stopped before the job's time limit" in log and "resuming from the state after epoch" in log
 
@@ -162,7 +162,7 @@ def test_a_requeued_job_resumes_and_the_sweep_finishes(tmp_path, slurm_cluster):
 
 
 def test_a_cancelled_job_is_reported_and_a_rerun_trains_only_what_is_missing(tmp_path, slurm_cluster):
-    args = ["--configfile", str(SMALL), "--config", "pack_size=2", 'grid={"dropout": [0.2, 0.5], "epochs": [20], '
+    args = ["--configfile", str(SMALL), "--config", "pack_size=2", 'grid={"dropout": [0.2, 0.5], "epochs": [60], '
             '"batch_size": [8]}', "--retries", "0"]
     process = start_sweep(tmp_path, slurm_cluster, *args)
     try:
@@ -245,7 +245,7 @@ def test_the_controller_runs_as_a_slurm_job(tmp_path, slurm_cluster):
     wait_for(lambda: job not in subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True,
                                                text=True).stdout, timeout=900, what="the controller job to end")
     log = (checkout / "logs" / f"controller-{job}.log").read_text()
-    assert "mnist-sweep: 2 grid point(s) x 2 seed(s) = 4 runs" in log
+    assert "mnist-sweep small: 2 grid point(s) x 2 seed(s) = 4 runs" in log
     metrics = [json.loads(p.read_text()) for p in checkout.glob("results/mnist_5k/runs/**/metrics.json")]
     assert len(metrics) == 4 and metrics[0]["slurm_job_id"] != job
     assert "JobState=COMPLETED" in scontrol_job(slurm_cluster, job)

@@ -50,7 +50,7 @@ def test_dry_run_plans_one_training_job_per_pack_and_writes_nothing(tmp_path):
     assert counts["train"] == 1 and counts["prepare_data"] == 1 and counts["summarize"] == 1
     assert not (tmp_path / "results").exists(), "a dry-run writes no plan"
     # Runs longer than the job length get their own job; the longest start first (priority =
-    # estimated seconds).
+    # estimated milliseconds).
     long_runs = snakemake(tmp_path, "-n", *grid, "job_minutes=0.001")
     assert job_counts(long_runs.stdout)["train"] == 24
     priorities = {int(line.split()[-1]) for line in long_runs.stdout.splitlines() if line.strip().startswith("priority:")}

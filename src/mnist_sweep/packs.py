@@ -112,7 +112,7 @@ class PackBook:
         self.folder = self.results / "packs"
         self.pack_of: dict[str, str] = {}
         self.done: set[str] = set()
-        self.cost: dict[str, int] = {}  # estimated seconds of each pack: the longest start first
+        self.cost: dict[str, int] = {}  # estimated milliseconds of each pack: the longest start first
         self.size: dict[str, int] = {}
         for plan_file in self.folder.glob("*/plan.json"):
             plan = json.loads(plan_file.read_text())
@@ -123,7 +123,7 @@ class PackBook:
     def _record(self, pack: str, runs: list[dict], dataset: str) -> None:
         for run in runs:
             self.pack_of[run["run_id"]] = pack
-        self.cost[pack] = round(sum(estimated_seconds(run["hyperparameters"], dataset) for run in runs))
+        self.cost[pack] = round(1000 * sum(estimated_seconds(run["hyperparameters"], dataset) for run in runs))
         self.size[pack] = len(runs)
 
     def memory_mb(self, pack: str, attempt: int = 1) -> int:

@@ -173,7 +173,7 @@ def _train_group(runs: list[dict], states: list, context: dict) -> list[dict]:
             reason = f"stopped by {stop.signal_name}" if stop else None
             if not reason and not context["deadline"].allows(seconds):
                 reason = (f"stopped before the job's time limit ({context['deadline'].seconds_left():.0f} s left, "
-                          f"an epoch takes {seconds:.0f} s)")
+                          f"an epoch takes {seconds:.1f} s)")
             if reason:
                 message = f"{reason} after epoch {epoch + 1}; state saved, rerun to resume"
                 for log in logs:

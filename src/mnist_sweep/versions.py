@@ -23,6 +23,12 @@ def software_versions() -> dict:
     return versions
 
 
-def write_config_record(config: dict, out) -> None:
-    record = {"config": dict(config), "software": software_versions()}
+def write_config_record(config: dict, out, prepared_data=None) -> None:
+    """config.yaml of a sweep: its config, the data it trained on (by content) and software versions."""
+    record = {"config": dict(config)}
+    if prepared_data is not None:
+        from mnist_sweep.data import content_digest, load_prepared
+
+        record["data"] = {"file": str(prepared_data), "sha256": content_digest(load_prepared(prepared_data))}
+    record["software"] = software_versions()
     write_text(out, yaml.safe_dump(record, sort_keys=False))

@@ -39,6 +39,8 @@ rule summarize:
 
 
 rule save_config:
+    input:
+        data=ancient(PREPARED_DATA),
     output:
         report(
             f"{SWEEP_DIR}/summary/config.yaml",
@@ -51,6 +53,8 @@ rule save_config:
     conda:
         "../envs/mnist-sweep.yaml"
     params:
-        config=config,
+        # Without data_path: the data is recorded by its content (sha256), so giving the same
+        # data again, or not giving it, changes nothing.
+        config={key: value for key, value in config.items() if key != "data_path"},
     script:
         "../scripts/save_config.py"
