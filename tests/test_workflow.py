@@ -318,11 +318,12 @@ def test_whole_numbers_and_a_fully_diverged_point_in_tables_and_figures(tmp_path
     """dropout 0 and learning rates 1 and 1000 (written without a decimal): one text form from run folder to
     figure; the learning rate 1000 point diverges on every seed and is drawn as diverged."""
     config = ["--configfile", str(SMALL), "--config", 'grid={"dropout": [0, 0.5], "learning_rate": [0.001, 1000], '
-              '"optimizer": ["sgd"], "epochs": [1]}']
+              '"optimizer": ["sgd"], "epochs": [1]}', "models=none"]
     result = snakemake(tmp_path, "-c2", *config)
     assert result.returncode == 0, result.stderr[-3000:]
     runs_dir = tmp_path / "results" / "mnist_5k" / "runs"
     assert list(runs_dir.glob("**/dropout~0.0/**/learning_rate~1000.0/**/seed~0/metrics.json"))
+    assert not list(runs_dir.glob("**/model.keras"))  # models: none
     summary = tmp_path / "results" / "mnist_5k" / "sweeps" / "small" / "summary"
     configs = pd.read_csv(summary / "configs.tsv", sep="\t", dtype=str)
     assert set(configs["learning_rate"]) == {"0.001", "1000.0"} and set(configs["dropout"]) == {"0.0", "0.5"}

@@ -52,16 +52,19 @@ def train_pack(data_file, runs: list[dict], dataset: str, threads: int = 2, vali
     """
     stop = stop if stop is not None else StopRequested()
     runs = [dict(run, run_dir=Path(run["run_dir"])) for run in runs]
-    context = {"deadline": JobDeadline(), "data_file": data_file, "dataset": dataset, "threads": threads, "validation_split": validation_split,
-               "stop": stop, "pack": pack, "pack_dir": pack_dir, "pack_size": len(runs), "allow_cpu": allow_cpu,
-               "save_models": save_models, "inputs": {}}
+    context = {"deadline": JobDeadline(), "data_file": data_file, "dataset": dataset, "threads": threads,
+               "validation_split": validation_split, "stop": stop, "pack": pack, "pack_dir": pack_dir,
+               "pack_size": len(runs), "allow_cpu": allow_cpu, "save_models": save_models, "inputs": {}}
     results, ours, waiting = [], [], []
     for run in runs:
-        if (run["run_dir"] / "metrics.json").exists():
-            print(f"{run['run_dir']}: finished before (metrics.json exists), not training it again", flush=True)
-            continue
         run["lock"] = RunLock(run["run_dir"])
-        (ours if run["lock"].try_acquire() else waiting).append(run)
+        if not run["lock"].try_acquire():
+            waiting.append(run)
+        elif (run["run_dir"] / "metrics.json").exists():  # checked under the lock: a trainer may just have ended
+            print(f"{run['run_dir']}: finished before (metrics.json exists), not training it again", flush=True)
+            run["lock"].release()
+        else:
+            ours.append(run)
     try:
         results += _train_groups(ours, context)
     finally:

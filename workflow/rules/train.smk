@@ -29,7 +29,8 @@ rule train:
     params:
         plan=f"{PACK_DIR}/plan.json",
         allow_cpu="--allow-cpu" if config["allow_cpu"] else "",
+        no_model="--no-model" if config["models"] == "none" else "",
     shell:
         "python -m mnist_sweep.train --data {input.data} --pack {params.plan} --done {output} "
         f"--threads {{threads}} --validation-split {config['validation_split']} --gpu-ids '{GPU_IDS}' "
-        "{params.allow_cpu} > {log} 2>&1"
+        "{params.allow_cpu} {params.no_model} > {log} 2>&1"
