@@ -131,3 +131,43 @@ def test_big_sweep_figures_stay_readable(tmp_path, monkeypatch):
     assert dropout_panel.get_title().startswith("box: the 11 grid points with each value")
     assert rate_panel.get_title() == ""  # 2 series with error bars: readable as they are
     assert len(rate_panel.get_legend_handles_labels()[1]) == 2
+
+
+def test_a_fully_diverged_point_is_drawn_as_diverged_not_on_a_wrong_axis(tmp_path, monkeypatch):
+    """Two learning rates, one of which diverged on every seed: the learning-rate panel keeps both
+    values, the diverged one marked and counted; its curves are drawn dashed and labelled."""
+    from test_summarize import BASE
+
+    from mnist_sweep.config import HYPERPARAMETERS, format_value, run_path_fragment
+    from mnist_sweep.summarize import summarize
+
+    files = []
+    for learning_rate, status in ((0.001, "completed"), (1000.0, "diverged")):
+        for seed in (0, 1):
+            metrics = dict(BASE, dropout=0.2, learning_rate=learning_rate, seed=seed, status=status,
+                           test_accuracy=0.95 + 0.01 * seed if status == "completed" else None, test_loss=0.2,
+                           val_accuracy=0.95 if status == "completed" else None)
+            point = run_path_fragment({name: format_value(name, metrics[name]) for name in HYPERPARAMETERS})
+            run = tmp_path / "runs" / point / f"seed~{seed}"
+            run.mkdir(parents=True)
+            (run / "metrics.json").write_text(json.dumps(metrics))
+            last = "0.3\t0.9\t0.3\t0.9" if status == "completed" else "nan\tnan\tnan\tnan"
+            (run / "history.tsv").write_text("epoch\tloss\taccuracy\tval_loss\tval_accuracy\tseconds\n"
+                                             f"1\t0.5\t0.8\t0.4\t0.85\t1\n2\t{last}\t1\n")
+            files.append(run / "metrics.json")
+    summarize(files, tmp_path / "summary")
+    drawn = {}
+    monkeypatch.setattr(figures, "save", lambda figure, out, **options: drawn.update({out: figure}))
+    runs = figures.read_summary_table(tmp_path / "summary" / "runs.tsv")
+    configs = figures.read_summary_table(tmp_path / "summary" / "configs.tsv")
+    figures.parameters_figure(configs, "params")
+    figures.curves_figure(runs, configs, "curves")
+    params, curves = drawn["params"], drawn["curves"]
+    (panel,) = params.axes
+    assert panel.get_xlabel() == "learning_rate"  # not an unswept hyperparameter
+    assert [tick.get_text() for tick in panel.get_xticklabels()] == ["0.001", "1000.0"]
+    assert "1 grid point(s) with every seed diverged" in params.get_suptitle()
+    assert "every seed diverged (1)" in panel.get_legend_handles_labels()[1]
+    labels = curves.axes[0].get_legend_handles_labels()[1]
+    assert labels == ["learning_rate=0.001 (2 seeds)", "learning_rate=1000.0 (diverged: all 2 seeds)"]
+    assert "every seed diverged" in curves.get_suptitle()

@@ -79,3 +79,13 @@ def test_job_minutes_must_be_positive(value):
 
     with pytest.raises(ConfigError, match=f"job_minutes = {value} is not allowed"):
         validate_config({"job_minutes": value})
+
+
+def test_a_retry_asks_for_more_memory(tmp_path):
+    book = PackBook(tmp_path)
+    runs = runs_of(seeds=list(range(64)))
+    _, new = book.assign(runs, set(), "mnist", 30)
+    (pack,) = new
+    first, second = book.memory_mb(pack, attempt=1), book.memory_mb(pack, attempt=2)
+    assert 2363 < first < 4000  # measured 2.4 GB peak for 64 tutorial MLPs (bench/README.md)
+    assert second == 2 * first

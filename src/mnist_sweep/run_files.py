@@ -11,6 +11,7 @@ import math
 import os
 import platform
 import socket
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,17 @@ def replica_scores(probabilities: np.ndarray, labels: np.ndarray):
     return loss, accuracy
 
 
+def deflate_zip(path: Path) -> None:
+    """Keras stores a .keras file's members uncompressed; deflated, the tutorial's weights take 2.5 MB
+    instead of 2.7 MB (a run directory stays under 3 MB). keras.models.load_model reads either."""
+    path = Path(path)
+    packed = path.with_name(path.name + ".deflate")
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as target:
+        for member in source.infolist():
+            target.writestr(member, source.read(member), compress_type=zipfile.ZIP_DEFLATED)
+    os.replace(packed, path)
+
+
 def write_run_files(run_dir, model, history: list, probabilities: np.ndarray, inputs: dict, status: str,
                     info: dict, save_model: bool = True) -> dict:
     """Write a run's files and return its metrics. info: dataset, hyperparameters, seed, training_seconds,
@@ -62,6 +74,7 @@ def write_run_files(run_dir, model, history: list, probabilities: np.ndarray, in
     if save_model:
         with atomic_path(run_dir / "model.keras") as partial:
             model.save(partial)
+            deflate_zip(partial)
     write_table(run_dir / "history.tsv", pd.DataFrame(history, columns=HISTORY_COLUMNS))
     last = history[-1] if history else {}
     hyperparameters = info["hyperparameters"]
