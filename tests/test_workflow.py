@@ -272,6 +272,9 @@ def test_two_sweeps_share_runs_and_each_report_shows_its_own(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     shared = next(tmp_path.glob("results/mnist_5k/runs/**/dropout~0.2/**/seed~0/metrics.json"))
     mtime = shared.stat().st_mtime_ns
+    # One sweep so far: a report that names none shows that one.
+    only = snakemake(tmp_path, "--report", "only.zip")
+    assert only.returncode == 0 and "reporting sweep small, the only one here" in only.stderr, only.stderr[-3000:]
     other = tmp_path / "other.yaml"
     other.write_text("dataset: mnist_5k\nseeds: [0]\ntrain_threads: 1\nmin_seeds: 1\n"
                      "grid:\n  dropout: [0.2, 0.35]\n  epochs: [1]\n")
