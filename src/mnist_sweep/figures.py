@@ -259,18 +259,29 @@ def curves_figure(runs: pd.DataFrame, configs: pd.DataFrame, out) -> None:
         else:
             dropped = f", {int(point['n_diverged'])} diverged" if point["n_diverged"] else ""
             label = f"{point_label(group.iloc[0], swept)} ({len(histories)} seeds{dropped})"
+        style = {"marker": "x" if failed else "o", "markersize": 3, "color": color,
+                 "linestyle": "--" if failed else "-"}
+        drawn = False
         for axis, (column, title) in zip(axes.ravel(), panels):
             axis.set_title(title)
             if stats_by_epoch[column]["mean"].isna().all():
                 continue
             mean, std = stats_by_epoch[column]["mean"], stats_by_epoch[column]["std"].fillna(0)
-            axis.plot(mean.index, mean, marker="x" if failed else "o", markersize=3, color=color, label=label,
-                      linestyle="--" if failed else "-")
+            axis.plot(mean.index, mean, label=label, **style)
             axis.fill_between(mean.index, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
+            drawn = True
+        if not drawn:  # diverged before any finite number: still named in the legend
+            axes[0, 0].plot([], [], label=f"{label}, nothing finite to draw", **style)
     for axis in axes[1]:
         axis.set_xlabel("epoch")
         axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    handles, labels = axes[0, 0].get_legend_handles_labels()
+    # One legend entry per grid point, from whichever panel could draw it (a diverged point may
+    # have a finite accuracy but no finite loss).
+    entries = {}
+    for axis in axes.ravel():
+        for handle, text in zip(*axis.get_legend_handles_labels()):
+            entries.setdefault(text, handle)
+    labels, handles = list(entries), list(entries.values())
     figure.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
                   title="grid point (line: mean over seeds, band: +-1 std)", title_fontsize=8)
     best = f" of the {min(len(finished), MOST_LINES)} best of {len(finished):,} grid points (by the selection " \
