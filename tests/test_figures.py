@@ -1,6 +1,7 @@
 """Figures: what goes in them, and that they are real PNGs."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -93,12 +94,36 @@ def test_swept_parameters_name_only_what_varies():
     assert figures.swept_parameters(table) == ["dropout"]
 
 
+def write_fake_run(root, metrics: dict, last_epoch: str) -> Path:
+    """A run directory with metrics.json and a 2-epoch history.tsv (last_epoch: its loss/accuracy columns)."""
+    from mnist_sweep.config import HYPERPARAMETERS, format_value, run_path_fragment
+
+    point = run_path_fragment({name: format_value(name, metrics[name]) for name in HYPERPARAMETERS})
+    run = root / "runs" / point / f"seed~{metrics['seed']}"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    (run / "history.tsv").write_text("epoch\tloss\taccuracy\tval_loss\tval_accuracy\tseconds\n"
+                                     f"1\t0.5\t0.8\t0.4\t0.85\t1\n2\t{last_epoch}\t1\n")
+    return run / "metrics.json"
+
+
+def draw_from_runs(tmp_path, monkeypatch, files) -> tuple:
+    """Summarize the runs, draw curves.png and params.png in memory; return (curves, params, configs)."""
+    from mnist_sweep.summarize import summarize
+
+    summarize(files, tmp_path / "summary")
+    drawn = {}
+    monkeypatch.setattr(figures, "save", lambda figure, out, **options: drawn.update({out: figure}))
+    runs = figures.read_summary_table(tmp_path / "summary" / "runs.tsv")
+    configs = figures.read_summary_table(tmp_path / "summary" / "configs.tsv")
+    figures.curves_figure(runs, configs, "curves")
+    figures.parameters_figure(configs, "params")
+    return drawn["curves"], drawn["params"], configs
+
+
 def test_big_sweep_figures_stay_readable(tmp_path, monkeypatch):
     """22 grid points: learning curves of the 10 best only; a dropout panel over 11 learning rates shows boxes."""
     from test_summarize import BASE
-
-    from mnist_sweep.config import HYPERPARAMETERS, format_value, run_path_fragment
-    from mnist_sweep.summarize import summarize
 
     files = []
     for dropout in (0.2, 0.5):
@@ -107,21 +132,8 @@ def test_big_sweep_figures_stay_readable(tmp_path, monkeypatch):
                 accuracy = 0.95 + 0.001 * step + 0.01 * dropout + 0.0001 * seed
                 metrics = dict(BASE, dropout=dropout, learning_rate=0.001 * (step + 1), seed=seed,
                                status="completed", test_accuracy=accuracy, test_loss=0.2)
-                point = run_path_fragment({name: format_value(name, metrics[name]) for name in HYPERPARAMETERS})
-                run = tmp_path / "runs" / point / f"seed~{seed}"
-                run.mkdir(parents=True)
-                (run / "metrics.json").write_text(json.dumps(metrics))
-                (run / "history.tsv").write_text("epoch\tloss\taccuracy\tval_loss\tval_accuracy\tseconds\n"
-                                                 f"1\t0.5\t0.8\t0.4\t0.85\t1\n2\t0.3\t{accuracy}\t0.3\t0.9\t1\n")
-                files.append(run / "metrics.json")
-    summarize(files, tmp_path / "summary")
-    drawn = {}
-    monkeypatch.setattr(figures, "save", lambda figure, out, **options: drawn.update({out: figure}))
-    runs = figures.read_summary_table(tmp_path / "summary" / "runs.tsv")
-    configs = figures.read_summary_table(tmp_path / "summary" / "configs.tsv")
-    figures.curves_figure(runs, configs, "curves")
-    figures.parameters_figure(configs, "params")
-    curves, params = drawn["curves"], drawn["params"]
+                files.append(write_fake_run(tmp_path, metrics, f"0.3\t{accuracy}\t0.3\t0.9"))
+    curves, params, configs = draw_from_runs(tmp_path, monkeypatch, files)
     assert "10 best of 22 grid points" in curves.get_suptitle()
     labels = curves.axes[0].get_legend_handles_labels()[1]
     best = configs.head(10)  # configs.tsv: best first
@@ -138,31 +150,15 @@ def test_a_fully_diverged_point_is_drawn_as_diverged_not_on_a_wrong_axis(tmp_pat
     values, the diverged one marked and counted; its curves are drawn dashed and labelled."""
     from test_summarize import BASE
 
-    from mnist_sweep.config import HYPERPARAMETERS, format_value, run_path_fragment
-    from mnist_sweep.summarize import summarize
-
     files = []
     for learning_rate, status in ((0.001, "completed"), (1000.0, "diverged")):
         for seed in (0, 1):
             metrics = dict(BASE, dropout=0.2, learning_rate=learning_rate, seed=seed, status=status,
                            test_accuracy=0.95 + 0.01 * seed if status == "completed" else None, test_loss=0.2,
                            val_accuracy=0.95 if status == "completed" else None)
-            point = run_path_fragment({name: format_value(name, metrics[name]) for name in HYPERPARAMETERS})
-            run = tmp_path / "runs" / point / f"seed~{seed}"
-            run.mkdir(parents=True)
-            (run / "metrics.json").write_text(json.dumps(metrics))
             last = "0.3\t0.9\t0.3\t0.9" if status == "completed" else "nan\tnan\tnan\tnan"
-            (run / "history.tsv").write_text("epoch\tloss\taccuracy\tval_loss\tval_accuracy\tseconds\n"
-                                             f"1\t0.5\t0.8\t0.4\t0.85\t1\n2\t{last}\t1\n")
-            files.append(run / "metrics.json")
-    summarize(files, tmp_path / "summary")
-    drawn = {}
-    monkeypatch.setattr(figures, "save", lambda figure, out, **options: drawn.update({out: figure}))
-    runs = figures.read_summary_table(tmp_path / "summary" / "runs.tsv")
-    configs = figures.read_summary_table(tmp_path / "summary" / "configs.tsv")
-    figures.parameters_figure(configs, "params")
-    figures.curves_figure(runs, configs, "curves")
-    params, curves = drawn["params"], drawn["curves"]
+            files.append(write_fake_run(tmp_path, metrics, last))
+    curves, params, _ = draw_from_runs(tmp_path, monkeypatch, files)
     (panel,) = params.axes
     assert panel.get_xlabel() == "learning_rate"  # not an unswept hyperparameter
     assert [tick.get_text() for tick in panel.get_xticklabels()] == ["0.001", "1000.0"]
