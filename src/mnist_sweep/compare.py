@@ -144,18 +144,23 @@ def correct_matrix(point_runs: pd.DataFrame, seeds) -> np.ndarray | None:
     return np.stack(rows)
 
 
-def compare(runs: pd.DataFrame, best_run_path: str | None, order: list | None = None) -> pd.DataFrame:
+def runs_by_point(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """{grid point's run path: its rows of the runs table}, in one pass (a sweep may have 10,000 runs)."""
+    names = list(HYPERPARAMETERS)
+    paths = [run_path_fragment(dict(zip(names, values))) for values in runs[names].itertuples(index=False)]
+    return dict(iter(runs.assign(run_path=paths).groupby("run_path", sort=False)))
+
+
+def compare(runs: pd.DataFrame, best_run_path: str | None, order: list | None = None,
+            groups: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """comparison.tsv: every grid point against the best one and against the tutorial.
 
     order: run paths best first on validation (configs.tsv); the first MOST_BOOTSTRAPPED are
-    bootstrapped.
+    bootstrapped. groups: runs_by_point(runs), when the caller has it already.
     """
     names = list(HYPERPARAMETERS)
-    runs = runs.assign(run_path=[run_path_fragment(dict(zip(names, values)))
-                                 for values in runs[names].itertuples(index=False)])
-    # One pass over the runs (a sweep may have 10,000): each point's values and seed scores.
-    values = runs.drop_duplicates("run_path").set_index("run_path")[names].to_dict("index")
-    groups = dict(iter(runs.groupby("run_path", sort=False)))
+    groups = groups if groups is not None else runs_by_point(runs)
+    values = {path: point_runs.iloc[0][names].to_dict() for path, point_runs in groups.items()}
     scores = {path: seed_scores(point_runs) for path, point_runs in groups.items()}
     bootstrapped = set((order or list(scores))[:MOST_BOOTSTRAPPED]) | {TUTORIAL_PATH}
     references = []

@@ -224,7 +224,6 @@ class KerasReplicas:
 
         from mnist_sweep.model import build_model
 
-        self.keras = keras
         self.seeds = [int(run["seed"]) for run in runs]
         self.models = []
         for run in runs:

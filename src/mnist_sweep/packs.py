@@ -28,7 +28,7 @@ from mnist_sweep.io import write_json
 # runs of one pack agree on every other hyperparameter (a new one too, until packed.py handles it).
 REPLICA_KEYS = ("dropout", "learning_rate")
 SHAPE_KEYS = tuple(name for name in HYPERPARAMETERS if name not in REPLICA_KEYS)
-# Most replicas in one pack: 64 replicas of the tutorial MLP train in under 2 GB (bench/).
+# Most replicas in one pack: 64 replicas of the tutorial MLP peaked at 2.4 GB (bench/README.md).
 MAX_PACK_SIZE = 64
 # Training images per dataset (before the validation split), for the time estimate.
 TRAINING_IMAGES = {"mnist": 60_000, "fashion_mnist": 60_000, "mnist_5k": 4_000}
@@ -108,8 +108,7 @@ class PackBook:
     """
 
     def __init__(self, results: str | Path):
-        self.results = Path(results)
-        self.folder = self.results / "packs"
+        self.folder = Path(results) / "packs"
         self.pack_of: dict[str, str] = {}
         self.done: set[str] = set()
         self.cost: dict[str, int] = {}  # estimated milliseconds of each pack: the longest start first
@@ -127,9 +126,9 @@ class PackBook:
         self.size[pack] = len(runs)
 
     def memory_mb(self, pack: str, attempt: int = 1) -> int:
-        """Memory to ask for a pack's job: measured 3.2 GB for 64 tutorial MLPs on full MNIST
-        (bench/), about 1.2 GB + 32 MB per replica; doubled, tripled ... on each retry, so a job
-        killed for memory is not resubmitted with the same amount."""
+        """Memory to ask for a pack's job: 1.5 GB + 32 MB per replica (3.5 GB for 64 tutorial MLPs,
+        which peaked at 2.4 GB on full MNIST, bench/README.md); doubled, tripled ... on each retry,
+        so a job killed for memory is not resubmitted with the same amount."""
         return (1500 + 32 * self.size.get(pack, MAX_PACK_SIZE)) * attempt
 
     def plan_path(self, pack: str) -> Path:
@@ -173,14 +172,14 @@ class PackBook:
             self.done_path(pack).unlink(missing_ok=True)
 
 
-def refuse_run_file_targets(targets, results: str) -> None:
+def refuse_run_file_targets(targets, results: str, sweep_dir: str) -> None:
     """A run's files are written by its pack's job, not by a rule of their own: say what to ask for instead."""
     asked = [target for target in targets if str(target).startswith(f"{results}/runs/")]
     if asked:
         raise SystemExit(
             f"error: {asked[0]} is not a target: runs are trained in packs (one job writes the files of "
             f"several runs), so no rule makes one run's files. Ask for the sweep (snakemake -c4, or "
-            f"{results}/summary/runs.tsv); to train only some runs, narrow the sweep with --config "
+            f"{sweep_dir}/summary/runs.tsv); to train only some runs, narrow the sweep with --config "
             "seeds=[...] grid=...; to train one run by hand: python -m mnist_sweep.train --data <prepared .npz> "
             "--out <run dir> --seed N --dropout ... (python -m mnist_sweep.train --help)"
         )

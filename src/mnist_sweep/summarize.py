@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mnist_sweep.compare import compare, paired_difference, seed_scores
+from mnist_sweep.compare import compare, paired_difference, runs_by_point, seed_scores
 from mnist_sweep.config import HYPERPARAMETERS, format_value, run_path_fragment
 from mnist_sweep.io import write_json, write_table, write_text
 
@@ -129,8 +129,10 @@ def summarize_configs(runs: pd.DataFrame, min_seeds: int = 2) -> pd.DataFrame:
                                kind="stable").reset_index(drop=True)
 
 
-def best_config(configs: pd.DataFrame, runs: pd.DataFrame, min_seeds: int = 2) -> dict:
-    """The eligible grid point with the highest mean validation accuracy, reported with its test accuracy."""
+def best_config(configs: pd.DataFrame, by_point: dict[str, pd.DataFrame], min_seeds: int = 2) -> dict:
+    """The eligible grid point with the highest mean validation accuracy, reported with its test accuracy.
+
+    by_point: compare.runs_by_point of the runs table."""
     def number(value):
         return None if pd.isna(value) else float(value)
 
@@ -147,9 +149,6 @@ def best_config(configs: pd.DataFrame, runs: pd.DataFrame, min_seeds: int = 2) -
                                         f"(min_seeds {min_seeds}, and half of its seeds)", "ineligible": ineligible}
     best = eligible.iloc[0]  # configs are sorted eligible first, by the selection metric
     metric = SELECTION_METRIC if pd.notna(best[f"{SELECTION_METRIC}_mean"]) else "test_accuracy"
-    paths = [run_path_fragment(dict(zip(HYPERPARAMETERS, values)))
-             for values in runs[list(HYPERPARAMETERS)].itertuples(index=False)]
-    by_point = dict(iter(runs.assign(run_path=paths).groupby("run_path", sort=False)))
     reference = seed_scores(by_point[best["run_path"]], metric)
     tied = []
     for run_path in eligible["run_path"].iloc[1:]:
@@ -191,11 +190,12 @@ def summarize(metrics_files, out_dir, min_seeds: int = 2) -> dict:
     out_dir = Path(out_dir)
     runs = read_runs(metrics_files)
     configs = summarize_configs(runs, min_seeds)
-    best = best_config(configs, runs, min_seeds)
+    by_point = runs_by_point(runs)
+    best = best_config(configs, by_point, min_seeds)
     write_table(out_dir / "runs.tsv", runs)
     write_table(out_dir / "configs.tsv", configs)
     write_json(out_dir / "best.json", best)
-    comparison = compare(runs, best.get("run_path"), order=configs["run_path"].tolist())
+    comparison = compare(runs, best.get("run_path"), order=configs["run_path"].tolist(), groups=by_point)
     write_table(out_dir / "comparison.tsv", comparison)
     write_text(out_dir / "comparison.html", to_html(comparison, "Comparison with the best grid point (chosen on "
                                                     "validation) and the tutorial (test accuracy, paired by seed)"))

@@ -127,6 +127,7 @@ def _train_group(runs: list[dict], states: list, context: dict) -> list[dict]:
             step, resumed_from = states[0]["step"], states[0]["epochs_done"]
         except (KeyError, ValueError) as error:  # a state of another layout: start over
             print(f"saved states could not be loaded ({error}): training from the start", flush=True)
+            states = [None] * len(runs)  # nothing was resumed (the throughput counts every epoch)
             model = build_pack(runs)
             model.bind_data(inputs["x_fit"], inputs["y_fit"])
     names = [str(run["run_dir"]) for run in runs]

@@ -112,7 +112,7 @@ if workflow.is_main_process:
         file=sys.stderr,
     )
     # Snakemake has not parsed its targets yet: look at the command line itself.
-    refuse_run_file_targets(sys.argv[1:], RESULTS)
+    refuse_run_file_targets(sys.argv[1:], RESULTS, SWEEP_DIR)
 
 
 def get_sweep_results():
