@@ -143,18 +143,31 @@ def bench_sweep(data, repeats, work):
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def bench_pack_sizes(prepared, work, sizes=(1, 2, 4, 8, 16), threads=2):
-    """Seconds per model-epoch when K seeds of one grid point train as one packed model."""
+def bench_pack_sizes(prepared, work, sizes=(1, 2, 4, 8, 16), threads=2, processes=1):
+    """Seconds per model-epoch when K seeds of one grid point train as one packed model.
+
+    processes > 1: that many packs train at once, each in its own process with `threads`
+    threads, as `snakemake -c2` runs a sweep's jobs (mnist_sweep.slots); the time is the
+    slowest process's epoch divided among all their models.
+    """
     result = {}
     for size in sizes:
-        out = work / f"pack-{size}" / "seed~{seed}"
-        timed([sys.executable, "-m", "mnist_sweep.train", "--data", prepared, "--out", str(out),
-               "--seed", *map(str, range(size)), "--epochs", "2", "--threads", str(threads)])
-        epochs = [[float(line.split("\t")[-1]) for line in (work / f"pack-{size}" / f"seed~{s}" / "history.tsv")
-                   .read_text().splitlines()[1:]] for s in range(size)]
-        # The second epoch (the first includes tracing), divided among the K models.
-        result[size] = epochs[0][1] / size
-        shutil.rmtree(work / f"pack-{size}")
+        outs = [work / f"pack-{size}-{index}" for index in range(processes)]
+        commands = [[sys.executable, "-m", "mnist_sweep.train", "--data", str(prepared), "--out", str(out / "seed~{seed}"),
+                     "--seed", *map(str, range(size)), "--epochs", "2", "--threads", str(threads), "--no-model"]
+                    for out in outs]
+        running = [subprocess.Popen(command, env=env_with_source(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    text=True) for command in commands]
+        for process in running:
+            _, err = process.communicate()
+            if process.returncode != 0:
+                raise RuntimeError(f"pack of {size} failed:\n{err[-3000:]}")
+        # The second epoch (the first includes tracing), divided among the models of all processes.
+        second_epochs = [float((out / "seed~0" / "history.tsv").read_text().splitlines()[2].split("\t")[-1])
+                         for out in outs]
+        result[size] = max(second_epochs) / (size * processes)
+        for out in outs:
+            shutil.rmtree(out)
     return result
 
 
@@ -297,13 +310,17 @@ def main(argv=None):
             print(f"\n== efficiency: epoch FLOPs {flops:.3g} / (epoch s x matmul peak {peak:.3g} FLOP/s)")
             print(f"baseline {report['efficiency']['baseline']:.1%}   workflow {report['efficiency']['workflow']:.1%}")
         if "pack_sizes" in parts:
-            packs = bench_pack_sizes(prepared, work)
-            report["pack_sizes"] = packs
-            print("\n== seed packing: seconds per model-epoch (full MNIST, 2 threads)")
             peak = report.get("efficiency", {}).get("peak_flops")
-            for size, seconds in packs.items():
-                efficiency = f"   efficiency {TRAIN_FLOPS_PER_IMAGE * 54000 / (seconds * peak):.1%}" if peak else ""
-                print(f"K={size:<3}{seconds:8.2f} s   speed-up vs K=1: {packs[1] / seconds:5.2f}x{efficiency}")
+            # One process with 2 threads, and 2 processes of 1 thread each: how `snakemake -c2`
+            # trains a sweep of at least two jobs (mnist_sweep.slots).
+            for threads, processes in ((2, 1), (1, 2)):
+                packs = bench_pack_sizes(prepared, work, threads=threads, processes=processes)
+                report[f"pack_sizes_{processes}x{threads}_threads"] = packs
+                print(f"\n== seed packing: seconds per model-epoch (full MNIST, {processes} process(es) x {threads} "
+                      f"thread(s), K models each)")
+                for size, seconds in packs.items():
+                    efficiency = f"   efficiency {TRAIN_FLOPS_PER_IMAGE * 54000 / (seconds * peak):.1%}" if peak else ""
+                    print(f"K={size:<3}{seconds:8.2f} s   speed-up vs K=1: {packs[1] / seconds:5.2f}x{efficiency}")
         if "memory" in parts:
             memory = bench_pack_memory(prepared, work)
             report["memory"] = memory

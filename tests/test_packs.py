@@ -5,22 +5,46 @@ import json
 import pytest
 
 from mnist_sweep.config import sweep_runs, validate_config
-from mnist_sweep.packs import MAX_PACK_SIZE, PackBook, estimated_seconds, plan_packs, runs_per_pack
+from mnist_sweep.packs import MAX_PACK_SIZE, PackBook, estimated_seconds, plan_packs
 
 
 def runs_of(**config):
     return sweep_runs(validate_config(config))
 
 
+def seconds_of(job):
+    return sum(estimated_seconds(run["hyperparameters"], "mnist") for run in job)
+
+
 def test_tiny_runs_share_a_job_and_long_runs_get_their_own():
-    tutorial = runs_of()[0]["hyperparameters"]
-    seconds = estimated_seconds(tutorial, "mnist")
+    runs = runs_of(seeds=list(range(7)))
+    seconds = estimated_seconds(runs[0]["hyperparameters"], "mnist")
     assert 10 < seconds < 40  # the tutorial's 4 epochs on 2 CPU cores: about 15-20 s
-    assert runs_per_pack(tutorial, "mnist", job_minutes=30, pack_size=None) == MAX_PACK_SIZE
-    assert runs_per_pack(tutorial, "mnist", job_minutes=seconds * 3 / 60, pack_size=None) == 3
-    long_run = dict(tutorial, hidden_units=[8192, 8192], epochs=50)
-    assert runs_per_pack(long_run, "mnist", job_minutes=30, pack_size=None) == 1
-    assert runs_per_pack(tutorial, "mnist", job_minutes=30, pack_size=1) == 1  # the explicit override
+    assert [len(job) for job in plan_packs(runs, "mnist", job_minutes=30)] == [7]
+    # Jobs of at most 3 runs' length: 3 jobs of about equal length, not 3 + 3 + 1.
+    assert [len(job) for job in plan_packs(runs, "mnist", job_minutes=seconds * 3 / 60)] == [2, 2, 3]
+    long_runs = runs_of(seeds=[0, 1], grid={"hidden_units": [[8192, 8192]], "epochs": [50]})
+    assert [len(job) for job in plan_packs(long_runs, "mnist", job_minutes=30)] == [1, 1]
+    assert [len(job) for job in plan_packs(runs, "mnist", job_minutes=30, pack_size=1)] == [1] * 7  # the override
+    assert plan_packs([], "mnist", job_minutes=30) == []
+
+
+def test_a_small_sweep_is_spread_over_the_slots_in_jobs_of_about_equal_length():
+    """The bench's 12-run sweep on 2 cores: two jobs, not one job and an idle core."""
+    runs = runs_of(seeds=[0, 1, 2], grid={"dropout": [0.2, 0.4], "hidden_units": [[512, 512], [256, 256]]})
+    assert [len(job) for job in plan_packs(runs, "mnist", job_minutes=30, slots=1)] == [12]
+    jobs = plan_packs(runs, "mnist", job_minutes=30, slots=2)
+    assert len(jobs) == 2 and sorted(run["run_id"] for job in jobs for run in job) == sorted(r["run_id"] for r in runs)
+    longest_run = max(estimated_seconds(run["hyperparameters"], "mnist") for run in runs)
+    assert abs(seconds_of(jobs[0]) - seconds_of(jobs[1])) <= longest_run
+    # Dealt out, longer shape first, each shape's runs together: each job trains two packs of 3.
+    for job in jobs:
+        assert [run["hyperparameters"]["hidden_units"] for run in job] == [[512, 512]] * 3 + [[256, 256]] * 3
+    # On a cluster (no slots) or with more work than one round, jobs are cut shape by shape.
+    long_sweep = plan_packs(runs, "mnist", job_minutes=seconds_of(runs) / 2.5 / 60, slots=2)
+    assert len(long_sweep) == 3 and all(len(job) >= 2 for job in long_sweep)
+    assert [run["hyperparameters"]["hidden_units"] for run in long_sweep[0]] == [[512, 512]] * len(long_sweep[0])
+    assert [len(job) for job in plan_packs(runs, "mnist", job_minutes=30, slots=64)] == [1] * 12  # one per run at most
 
 
 def test_packs_hold_one_model_shape_and_balanced_sizes():
@@ -33,15 +57,30 @@ def test_packs_hold_one_model_shape_and_balanced_sizes():
     assert sorted(len(pack) for pack in packs) == [4] * 4 + [5] * 8
     assert sum(len(pack) for pack in packs) == len(runs)
     # Dropout and learning rate are per replica: one pack mixes them. Small packs of the two shapes
-    # then share one job (56 tiny runs); with a shorter job length they do not.
+    # then share one job (56 tiny runs); with a shorter job length they do not all fit in one.
     auto = plan_packs(runs, "mnist", job_minutes=30)
     assert len(auto) == 1 and len(auto[0]) == 56
     assert {run["hyperparameters"]["dropout"] for run in auto[0]} == {0.2, 0.5}
-    seconds_per_shape = sum(estimated_seconds(run["hyperparameters"], "mnist") for run in runs[:28])
-    split = plan_packs(runs, "mnist", job_minutes=seconds_per_shape * 1.5 / 60)
-    assert [len(job) for job in split] == [28, 28]
+    job_seconds = seconds_of(runs) * 0.6
+    split = plan_packs(runs, "mnist", job_minutes=job_seconds / 60)
+    assert len(split) == 2 and all(seconds_of(job) <= job_seconds for job in split)
     many = runs_of(seeds=list(range(40)), grid={"hidden_units": [[64], [32, 32]]})
-    assert [len(job) for job in plan_packs(many, "mnist", job_minutes=30)] == [40, 40]  # at most 64 per job
+    jobs = plan_packs(many, "mnist", job_minutes=30)
+    assert len(jobs) == 2 and max(len(job) for job in jobs) <= MAX_PACK_SIZE  # at most 64 per job
+
+
+def test_slots_are_the_cores_on_a_workstation_and_job_length_decides_on_a_cluster():
+    from mnist_sweep.slots import job_threads, training_slots
+
+    assert training_slots(cores=2, jobs_limit=None, gpus=None, train_threads=1) == 2  # snakemake -c2
+    assert training_slots(cores=8, jobs_limit=None, gpus=None, train_threads=2) == 4
+    assert training_slots(cores=3, jobs_limit=None, gpus=None, train_threads=4) == 1
+    assert training_slots(cores=8, jobs_limit=None, gpus=1, train_threads=1) == 1  # --resources gpu=1
+    assert training_slots(cores=1, jobs_limit=50, gpus=None, train_threads=1) is None  # --jobs: a cluster
+    assert job_threads(train_threads=1, cores=2, slots=2, jobs=1) == 2  # one job left: both cores
+    assert job_threads(train_threads=1, cores=2, slots=2, jobs=5) == 1
+    assert job_threads(train_threads=1, cores=8, slots=1, jobs=5) == 8  # one GPU: one job at a time
+    assert job_threads(train_threads=2, cores=1, slots=None, jobs=1) == 2  # a cluster job: train_threads
 
 
 def test_a_finished_or_planned_run_is_never_packed_again(tmp_path):

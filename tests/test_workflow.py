@@ -98,7 +98,8 @@ def test_bad_config_stops_before_any_job(tmp_path):
 def test_small_sweep_end_to_end(tmp_path):
     result = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "2 grid point(s) x 2 seed(s) = 4 runs; 0 finished, 4 to train in 1 job(s)" in result.stderr
+    # Two cores, one thread per training job (train_threads: 1): the 4 runs are dealt to 2 jobs.
+    assert "2 grid point(s) x 2 seed(s) = 4 runs; 0 finished, 4 to train in 2 job(s)" in result.stderr
     results = tmp_path / "results" / "mnist_5k"
     runs = sorted(results.glob("runs/**/seed~*"))
     assert len(runs) == 4
@@ -228,16 +229,16 @@ def test_sweep_survives_kill_of_snakemake(tmp_path):
 
 
 def test_packed_sweep_gives_each_run_the_same_result_as_one_job_per_run(tmp_path):
-    """By default the 6 runs (2 dropout rates x 3 seeds) share one job; every run's files land in its
-    own run directory, with the numbers of one job per run."""
+    """By default the 6 runs (2 dropout rates x 3 seeds) share a job per core (-c2: 2 jobs of 3); every
+    run's files land in its own run directory, with the numbers of one job per run."""
     results = {}
     for name, options in (("default", []), ("one_per_job", ["pack_size=1"])):
         workdir = tmp_path / name
         result = snakemake(workdir, "-c2", "--configfile", str(SMALL), "--config", "seeds=[0,1,2]", *options)
         assert result.returncode == 0, result.stderr[-3000:]
         runs = pd.read_csv(workdir / "results/mnist_5k/sweeps/small/summary/runs.tsv", sep="\t")
-        assert len(runs) == 6 and runs["pack_size"].eq(6 if name == "default" else 1).all()
-        assert len(list(workdir.glob("results/mnist_5k/packs/*/done.json"))) == (1 if name == "default" else 6)
+        assert len(runs) == 6 and runs["pack_size"].eq(3 if name == "default" else 1).all()
+        assert len(list(workdir.glob("results/mnist_5k/packs/*/done.json"))) == (2 if name == "default" else 6)
         for run_dir in runs["run_dir"]:
             for file in ("metrics.json", "history.tsv", "predictions.npz", "model.keras", "train.log"):
                 assert (workdir / run_dir / file).exists()
@@ -261,7 +262,8 @@ def test_adding_seeds_and_grid_values_trains_only_the_new_runs(tmp_path):
     for path, mtime in trained.items():
         assert path.stat().st_mtime_ns == mtime, f"{path} was retrained"
     new_pack = [json.loads(path.read_text()) for path in tmp_path.glob("results/mnist_5k/packs/*/done.json")]
-    assert sorted(len(pack["runs"]) for pack in new_pack) == [4, 5]
+    # 4 runs in 2 jobs, then the 5 new ones in 2 more (-c2: a job per core; the dry-run had 1 core).
+    assert sorted(len(pack["runs"]) for pack in new_pack) == [2, 2, 2, 3]
     assert len(pd.read_csv(tmp_path / "results/mnist_5k/sweeps/small/summary/runs.tsv", sep="\t")) == 9
     again = snakemake(tmp_path, "-n", *bigger)
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -3,9 +3,11 @@
 A pack is a set of runs that share a model shape and a step count (model, hidden_units,
 activation, optimizer, batch_size, epochs: SHAPE_KEYS) and may differ in seed, dropout and
 learning rate. It trains as one vectorized model in one job, and writes each run's files into that
-run's own directory. How many runs share a job follows the work: the estimated time of a
-run (from mnist_sweep.cost) against a target job length (config key job_minutes), so tiny
-runs share a job and long runs get their own; `pack_size` overrides it.
+run's own directory. How many runs share a job follows the work: the estimated time of the
+runs (from mnist_sweep.cost) against a target job length (config key job_minutes) and the
+number of jobs that can train at once (mnist_sweep.slots), so tiny runs share a job, long
+runs get their own, and a small sweep on a workstation still uses every core; `pack_size`
+overrides it. A job may hold packs of several shapes, trained one after the other.
 
 Stable identity. Only runs that are not finished and not already planned are packed, and
 a pack's plan (results/<dataset>/packs/<id>/plan.json) is kept: so adding seeds or grid
@@ -49,55 +51,73 @@ def shape_key(hyperparameters: dict) -> str:
     return json.dumps([hyperparameters[name] for name in SHAPE_KEYS])
 
 
-def runs_per_pack(hyperparameters: dict, dataset: str, job_minutes: float, pack_size: int | None) -> int:
-    """How many runs of this shape share a job: pack_size if given, else as many as fit job_minutes."""
-    if pack_size:
-        return pack_size
-    fitting = math.floor(job_minutes * 60 / estimated_seconds(hyperparameters, dataset))
-    return max(1, min(MAX_PACK_SIZE, fitting))
-
-
 def pack_id(run_ids) -> str:
     return hashlib.sha1("\n".join(sorted(run_ids)).encode()).hexdigest()[:12]
 
 
-def plan_packs(runs: list[dict], dataset: str, job_minutes: float, pack_size: int | None = None) -> list[list[dict]]:
-    """Cut runs (dicts with run_id, seed, hyperparameters) into packs, runs of a shape kept in order.
+def plan_packs(runs: list[dict], dataset: str, job_minutes: float, pack_size: int | None = None,
+               slots: int = 1) -> list[list[dict]]:
+    """Cut runs (dicts with run_id, seed, hyperparameters) into jobs ("packs" in the plans).
 
-    Packs of a shape have sizes that differ by at most one (7 runs at most 4 per pack: 4 + 3,
-    not 4 + 3 ... 6 + 1), so no job is left with a single straggler. Without pack_size, small
-    packs of different shapes then share a job while the job stays under job_minutes and
-    MAX_PACK_SIZE runs: the job trains them one shape after the other in one process, and
+    With pack_size: each shape's runs in packs of at most pack_size, sizes differing by at
+    most one (7 runs at most 4 per pack: 4 + 3, not 4 + 3 ... 6 + 1), one pack per job.
+
+    Without: the work is cut into the fewest jobs of about equal estimated length that
+    keep every job under job_minutes and MAX_PACK_SIZE runs, and into at least `slots`
+    jobs (how many can train at once here, see mnist_sweep.slots) when there are that
+    many runs, so no core or GPU idles while another trains the whole sweep. Runs are
+    taken shape by shape, longest first, and a job takes runs until it reaches its share
+    of the work, so a shape is split only where a job is full (on a cluster, big packs
+    keep a GPU busy). A sweep that fits in one round of the slots is dealt out instead, so
+    its jobs end together. A job trains its shapes one after the other in one process and
     pays TensorFlow's start-up and the data loading once.
     """
     groups: dict[str, list[dict]] = {}
     for run in runs:
         groups.setdefault(shape_key(run["hyperparameters"]), []).append(run)
-    packs = []
-    for group in groups.values():
-        size = runs_per_pack(group[0]["hyperparameters"], dataset, job_minutes, pack_size)
-        count = math.ceil(len(group) / size)
-        base, extra = divmod(len(group), count)
-        start = 0
-        for index in range(count):
-            end = start + base + (1 if index < extra else 0)
-            packs.append(group[start:end])
-            start = end
     if pack_size:
+        packs = []
+        for group in groups.values():
+            count = math.ceil(len(group) / pack_size)
+            base, extra = divmod(len(group), count)
+            start = 0
+            for index in range(count):
+                end = start + base + (1 if index < extra else 0)
+                packs.append(group[start:end])
+                start = end
         return packs
-    return _share_jobs(packs, dataset, job_minutes * 60)
-
-
-def _share_jobs(packs: list[list[dict]], dataset: str, job_seconds: float) -> list[list[dict]]:
-    """Put consecutive small packs into one job while it stays under job_seconds and MAX_PACK_SIZE runs."""
+    if not runs:
+        return []
+    ordered = sorted(groups.values(), key=lambda group: -estimated_seconds(group[0]["hyperparameters"], dataset))
+    costs = [(run, estimated_seconds(run["hyperparameters"], dataset)) for group in ordered for run in group]
+    total = sum(cost for _, cost in costs)
+    job_seconds = job_minutes * 60
+    wanted = min(len(runs), max(slots, math.ceil(total / job_seconds), math.ceil(len(runs) / MAX_PACK_SIZE)))
+    if 1 < wanted == min(slots, len(runs)):
+        # The sweep fits in one round of the workstation's slots: each run, longest first, goes to
+        # the job with the least work so far, so the jobs end together (each holds a share of every
+        # shape, one pack per shape, trained one after the other).
+        jobs, loads = [[] for _ in range(wanted)], [0.0] * wanted
+        for run, seconds in costs:
+            lightest = loads.index(min(loads))
+            jobs[lightest].append(run)
+            loads[lightest] += seconds
+        return jobs
+    share = total / wanted
     jobs, current, current_seconds = [], [], 0.0
-    for pack in packs:
-        seconds = sum(estimated_seconds(run["hyperparameters"], dataset) for run in pack)
-        if current and (current_seconds + seconds > job_seconds or len(current) + len(pack) > MAX_PACK_SIZE):
-            jobs.append(current)
-            current, current_seconds = [], 0.0
-        current, current_seconds = current + pack, current_seconds + seconds
-    return jobs + ([current] if current else [])
+    for index, (run, seconds) in enumerate(costs):
+        if current:
+            full = current_seconds + seconds > job_seconds or len(current) >= MAX_PACK_SIZE
+            # Past its share once the run would land more than half inside the next one; the
+            # last job takes what is left (rounding), unless it is full.
+            past_share = current_seconds + seconds / 2 > share and len(jobs) + 1 < wanted
+            jobs_left_without_a_run = wanted - len(jobs) - 1 >= len(costs) - index
+            if full or past_share or jobs_left_without_a_run:
+                jobs.append(current)
+                current, current_seconds = [], 0.0
+        current.append(run)
+        current_seconds += seconds
+    return jobs + [current]
 
 
 class PackBook:
@@ -138,7 +158,7 @@ class PackBook:
         return self.folder / pack / "done.json"
 
     def assign(self, runs: list[dict], finished: set[str], dataset: str, job_minutes: float,
-               pack_size: int | None = None) -> tuple[dict[str, str], dict[str, list[dict]]]:
+               pack_size: int | None = None, slots: int = 1) -> tuple[dict[str, str], dict[str, list[dict]]]:
         """Where each run's result will come from: {run_id: pack id, or None if finished outside any pack}.
 
         Runs that are neither finished nor in a pack that can still train them are packed anew,
@@ -155,7 +175,7 @@ class PackBook:
             else:
                 unplanned.append(run)  # never planned, or its metrics.json was removed after its pack
         new = {}
-        for members in plan_packs(unplanned, dataset, job_minutes, pack_size):
+        for members in plan_packs(unplanned, dataset, job_minutes, pack_size, slots):
             pack = pack_id(run["run_id"] for run in members)
             new[pack] = members
             self._record(pack, members, dataset)

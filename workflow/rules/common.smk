@@ -18,6 +18,7 @@ from mnist_sweep.data import DataError, check_same_data
 from mnist_sweep.environment import prepend_pythonpath
 from mnist_sweep.locks import release_stale_lock
 from mnist_sweep.packs import PackBook, refuse_run_file_targets
+from mnist_sweep.slots import job_threads, training_slots
 from mnist_sweep.sweeps import report_sweep_config
 
 # Snakemake makes several objects per job and keeps them all; with Python's default
@@ -85,12 +86,27 @@ FINISHED = {
     for run in SWEEP_RUNS
     if Path(RESULTS, "runs", run["run_id"], "metrics.json").exists()
 }
+
+
+# How many training jobs can run at once (the workstation's cores, or None under a cluster
+# executor): a sweep is cut into at least that many jobs (see mnist_sweep/slots.py).
+def global_resource(name):
+    """A --cores/--jobs/--resources limit given to Snakemake, or None."""
+    resource = workflow.global_resources.get(name)
+    return None if resource is None else resource.value
+
+
+CORES = global_resource("_cores")
+TRAINING_SLOTS = training_slots(
+    CORES, global_resource("_nodes"), global_resource("gpu"), config["train_threads"]
+)
 RUN_PACK, NEW_PACKS = PACK_BOOK.assign(
     SWEEP_RUNS,
     FINISHED,
     DATASET,
     config["job_minutes"],
     config["pack_size"],
+    TRAINING_SLOTS or 1,
 )
 
 
@@ -100,6 +116,9 @@ onstart:
 
 
 PACKS_TO_TRAIN = sorted({pack for pack in RUN_PACK.values() if pack} - PACK_BOOK.done)
+TRAINING_THREADS = job_threads(
+    config["train_threads"], CORES, TRAINING_SLOTS, len(PACKS_TO_TRAIN)
+)
 
 # One line on the sweep's size and progress, first thing on every invocation (also after
 # a restart).

@@ -19,7 +19,8 @@ rule train:
     priority: get_training_priority
     conda:
         "../envs/mnist-sweep.yaml"
-    threads: config["train_threads"]
+    # train_threads, or more on a workstation with spare cores (see mnist_sweep/slots.py).
+    threads: TRAINING_THREADS
     # In the rule, not the profile: a command-line --set-resources replaces the profile's
     # whole block, and these must survive it.
     resources:
