@@ -18,3 +18,13 @@ def test_bench_smoke():
     assert set(dry_run) == {f"{name}, snakemake {flags}" for name in contenders for flags in ("-n", "-n -q")}
     assert all(seconds > 0 for seconds in dry_run.values())
     assert report["scale"]["summarize_seconds"] > 0
+
+
+def test_pack_epoch_variants_run(mnist_5k_file):
+    """bench/pack_epoch.py, each variant, on the bundled subset (the figures in bench/README.md use full MNIST)."""
+    for variant in ("workflow", "fused-kernel-adam", "float-dropout", "no-dropout"):
+        result = subprocess.run([sys.executable, str(ROOT / "bench" / "pack_epoch.py"), "--data", str(mnist_5k_file),
+                                 "--size", "2", "--hidden", "16", "--epochs", "1", "--variant", variant],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert f"threads=1 {variant}: epoch 1 " in result.stdout

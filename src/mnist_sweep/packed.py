@@ -42,8 +42,7 @@ class PackedMLP:
         import keras
         import tensorflow as tf
 
-        from mnist_sweep.model import NUM_CLASSES
-        from mnist_sweep.optimizers import pack_optimizer
+        from mnist_sweep.model import NUM_CLASSES, OPTIMIZERS
 
         self.tf = tf
         self.seeds = [int(seed) for seed in seeds]
@@ -64,17 +63,17 @@ class PackedMLP:
             self.biases.append(keras.Variable(np.zeros((size, 1, fan_out), "float32"), name=f"bias_{layer}"))
         self.variables = [v for pair in zip(self.kernels, self.biases) for v in pair]
         rates = tf.constant(np.asarray(learning_rates, dtype="float32").reshape(size, 1, 1))
-        self.optimizer = pack_optimizer(optimizer, learning_rate=lambda: rates)
+        self.optimizer = OPTIMIZERS[optimizer](learning_rate=lambda: rates)
         self.optimizer.build(self.variables)
         self.seed_tensor = tf.constant(self.seeds, dtype=tf.int64)
         self._train_step = tf.function(
             self._train_step_eager,
             input_signature=[tf.TensorSpec((len(self.seeds), None), tf.int32), tf.TensorSpec((), tf.int64)],
         )
-        # The optimizer update is compiled with XLA: its element-wise steps fuse into one pass over
-        # the weights (with mnist_sweep.optimizers' Adam), and results stay independent of the pack
-        # size. Compiling the whole step with XLA was slower on CPU (6.1 s instead of 5.6 s per
-        # epoch, 4 tutorial MLPs, 1 thread) and its fused reductions depend on K: not done.
+        # The optimizer update is compiled with XLA (its element-wise steps fused); results stay
+        # independent of the pack size. Compiling the whole step with XLA was slower on CPU (6.1 s
+        # instead of 5.6 s per epoch, 4 tutorial MLPs, 1 thread) and its fused reductions depend
+        # on K: not done.
         self._apply_gradients = tf.function(self._apply_gradients_eager, jit_compile=True)
         # All full batches of an epoch in one compiled loop: no Python and no device sync per step.
         self._train_full_batches = tf.function(

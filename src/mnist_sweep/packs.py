@@ -30,7 +30,7 @@ from mnist_sweep.io import write_json
 # runs of one pack agree on every other hyperparameter (a new one too, until packed.py handles it).
 REPLICA_KEYS = ("dropout", "learning_rate")
 SHAPE_KEYS = tuple(name for name in HYPERPARAMETERS if name not in REPLICA_KEYS)
-# Most replicas in one pack: 64 replicas of the tutorial MLP peaked at 2.4 GB (bench/README.md).
+# Most replicas in one pack: 64 replicas of the tutorial MLP peaked at 2.3-2.4 GB (bench/README.md).
 MAX_PACK_SIZE = 64
 # Training images per dataset (before the validation split), for the time estimate.
 TRAINING_IMAGES = {"mnist": 60_000, "fashion_mnist": 60_000, "mnist_5k": 4_000}
@@ -147,7 +147,7 @@ class PackBook:
 
     def memory_mb(self, pack: str, attempt: int = 1) -> int:
         """Memory to ask for a pack's job: 1.5 GB + 32 MB per replica (3.5 GB for 64 tutorial MLPs,
-        which peaked at 2.4 GB on full MNIST, bench/README.md); doubled, tripled ... on each retry,
+        which peaked at 2.3-2.4 GB on full MNIST, bench/README.md); doubled, tripled ... on each retry,
         so a job killed for memory is not resubmitted with the same amount."""
         return (1500 + 32 * self.size.get(pack, MAX_PACK_SIZE)) * attempt
 
