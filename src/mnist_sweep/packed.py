@@ -90,9 +90,9 @@ class PackedMLP:
         """Inverted dropout, one draw per replica (never across replicas).
 
         Each unit's keep-or-drop takes 16 random bits, half of one 32-bit Philox draw: drawing a
-        float per unit, as Keras does, generates twice the random bits and made a pack's epoch
-        about 10% slower on CPU (bench/README.md). The rate is exact to 2^-16: 0.2 drops a unit
-        with probability 13108 / 65536 = 0.200012.
+        float per unit, as Keras does, generates twice the random bits and made a pack of 8's
+        epoch about 5% slower on 2 CPU threads (bench/README.md). The rate is exact to 2^-16:
+        0.2 drops a unit with probability 13108 / 65536 = 0.200012.
         """
         tf = self.tf
         batch, units = tf.shape(hidden)[1], hidden.shape[-1]
