@@ -34,18 +34,16 @@ def main(argv=None):
     parser.add_argument("--variant", choices=VARIANTS, default="workflow")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import numpy as np
-
     from mnist_sweep.tensorflow_setup import configure_tensorflow
 
     configure_tensorflow(args.threads)
     import tensorflow as tf
 
+    from mnist_sweep.data import load_prepared
+    from mnist_sweep.inputs import prepare_inputs
     from mnist_sweep.packed import PackedMLP
 
-    with np.load(args.data) as data:
-        x = data["x_train"][:54000].reshape(-1, 784).astype("float32") / 255.0
-        y = np.eye(10, dtype="float32")[data["y_train"][:54000]]
+    inputs = prepare_inputs(load_prepared(args.data), "mlp", validation_split=0.1)  # as a training job
     dropout = 0.0 if args.variant == "no-dropout" else args.dropout
     model = PackedMLP(list(range(args.size)), [args.hidden, args.hidden], [dropout] * args.size, "relu", "adam",
                       [0.001] * args.size)
@@ -69,7 +67,7 @@ def main(argv=None):
                                              beta1_power=tf.pow(0.9, step_count), beta2_power=tf.pow(0.999, step_count),
                                              lr=0.001, beta1=0.9, beta2=0.999, epsilon=1e-7, grad=gradient)
         model._apply_gradients = fused_adam
-    model.bind_data(x, y)
+    model.bind_data(inputs["x_fit"], inputs["y_fit"])
     step = 0
     for epoch in range(args.epochs):
         tick = time.perf_counter()

@@ -156,18 +156,23 @@ def bench_pack_sizes(prepared, work, sizes=(1, 2, 4, 8, 16), threads=2, processe
         commands = [[sys.executable, "-m", "mnist_sweep.train", "--data", str(prepared), "--out", str(out / "seed~{seed}"),
                      "--seed", *map(str, range(size)), "--epochs", "2", "--threads", str(threads), "--no-model"]
                     for out in outs]
-        running = [subprocess.Popen(command, env=env_with_source(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                    text=True) for command in commands]
-        for process in running:
-            _, err = process.communicate()
-            if process.returncode != 0:
-                raise RuntimeError(f"pack of {size} failed:\n{err[-3000:]}")
+        # Each process logs to a file: a pipe left unread while another process is waited for
+        # could fill and stall it, and the timing with it.
+        logs = [work / f"pack-{size}-{index}.log" for index in range(processes)]
+        running = []
+        for command, log in zip(commands, logs):
+            with open(log, "w") as f:
+                running.append(subprocess.Popen(command, env=env_with_source(), stdout=f, stderr=subprocess.STDOUT))
+        for process, log in zip(running, logs):
+            if process.wait() != 0:
+                raise RuntimeError(f"pack of {size} failed:\n{log.read_text()[-3000:]}")
         # The second epoch (the first includes tracing), divided among the models of all processes.
         second_epochs = [float((out / "seed~0" / "history.tsv").read_text().splitlines()[2].split("\t")[-1])
                          for out in outs]
         result[size] = max(second_epochs) / (size * processes)
-        for out in outs:
+        for out, log in zip(outs, logs):
             shutil.rmtree(out)
+            log.unlink()
     return result
 
 

@@ -88,8 +88,10 @@ def plan_packs(runs: list[dict], dataset: str, job_minutes: float, pack_size: in
         return packs
     if not runs:
         return []
-    ordered = sorted(groups.values(), key=lambda group: -estimated_seconds(group[0]["hyperparameters"], dataset))
-    costs = [(run, estimated_seconds(run["hyperparameters"], dataset)) for group in ordered for run in group]
+    # A run's estimate depends on its shape only: once per shape, longest shape first.
+    shapes = sorted(((estimated_seconds(group[0]["hyperparameters"], dataset), group) for group in groups.values()),
+                    key=lambda shape: -shape[0])
+    costs = [(run, seconds) for seconds, group in shapes for run in group]
     total = sum(cost for _, cost in costs)
     job_seconds = job_minutes * 60
     wanted = min(len(runs), max(slots, math.ceil(total / job_seconds), math.ceil(len(runs) / MAX_PACK_SIZE)))
