@@ -70,8 +70,11 @@ def test_bootstrap_recomputes_from_the_documented_draws():
     b = (rng.random((4, n_test)) < 0.88).astype(int)
     low, high = Bootstrap(n_test).interval(a, b)
     # Independently, as the compare module's docstring says.
-    images = np.random.default_rng(BOOTSTRAP_SEED).multinomial(n_test, np.full(n_test, 1 / n_test),
-                                                                size=BOOTSTRAP_RESAMPLES)
+    image_rng = np.random.default_rng(BOOTSTRAP_SEED)
+    drawn = np.concatenate([image_rng.integers(0, n_test, size=(min(250, BOOTSTRAP_RESAMPLES - start), n_test))
+                            for start in range(0, BOOTSTRAP_RESAMPLES, 250)])
+    images = np.array([np.bincount(row, minlength=n_test) for row in drawn])
+    assert (images.sum(axis=1) == n_test).all()  # each resample draws n_test images
     seeds = np.random.default_rng([BOOTSTRAP_SEED, 1]).integers(0, 4, size=(BOOTSTRAP_RESAMPLES, 4))
     means = [np.mean([(a[s] - b[s]) @ images[r] / n_test for s in seeds[r]]) for r in range(BOOTSTRAP_RESAMPLES)]
     assert (low, high) == pytest.approx(tuple(np.percentile(means, [2.5, 97.5])), abs=1e-6)

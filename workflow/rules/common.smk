@@ -18,6 +18,7 @@ from mnist_sweep.data import DataError, check_same_data
 from mnist_sweep.environment import prepend_pythonpath
 from mnist_sweep.locks import release_stale_lock
 from mnist_sweep.packs import PackBook, refuse_run_file_targets
+from mnist_sweep.scheduler_timers import cancel_rescheduling_timers
 from mnist_sweep.slots import job_threads, training_slots
 from mnist_sweep.sweeps import report_sweep_config
 
@@ -113,6 +114,16 @@ RUN_PACK, NEW_PACKS = PACK_BOOK.assign(
 # Before the first job, never in a dry-run: the new packs' plans, which their jobs read.
 onstart:
     PACK_BOOK.write_plans(NEW_PACKS, DATASET)
+
+
+# When the workflow has ended, Snakemake's last rescheduling timer would hold the command
+# for up to 1 s more (see mnist_sweep/scheduler_timers.py).
+onsuccess:
+    cancel_rescheduling_timers()
+
+
+onerror:
+    cancel_rescheduling_timers()
 
 
 PACKS_TO_TRAIN = sorted({pack for pack in RUN_PACK.values() if pack} - PACK_BOOK.done)
