@@ -12,10 +12,13 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jsonschema
-import pandas as pd
 import yaml
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -239,6 +242,7 @@ def tutorial_hyperparameters(schema: dict | None = None) -> dict:
 
 def grid_table(config: dict) -> pd.DataFrame:
     """One row per grid point, values as path strings, columns in HYPERPARAMETERS order."""
+    import pandas as pd  # here, not at the top: the training process reads this module without pandas
     grid = config["grid"]
     rows = [
         {name: format_value(name, value) for name, value in zip(HYPERPARAMETERS, combination)}

@@ -6,6 +6,7 @@ directory with metrics.json is complete, whatever pack or job trained it.
 
 from __future__ import annotations
 
+import csv
 import datetime
 import math
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_sweep.config import HYPERPARAMETERS
-from mnist_sweep.io import atomic_path, write_json, write_table
+from mnist_sweep.io import atomic_path, write_json
 
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
 
@@ -55,12 +56,23 @@ def deflate_zip(path: Path) -> None:
     os.replace(packed, path)
 
 
+def write_history(path: Path, history: list) -> None:
+    """history.tsv: a row per epoch, an empty field for a missing value (as pandas writes NaN).
+
+    Written with the csv module: the training process does not import pandas (mnist_sweep.train).
+    """
+    with atomic_path(path) as partial:
+        with open(partial, "w", newline="") as f:
+            writer = csv.writer(f, delimiter="\t", lineterminator="\n")
+            writer.writerow(HISTORY_COLUMNS)
+            writer.writerows([row.get(column) for column in HISTORY_COLUMNS] for row in history)
+
+
 def write_run_files(run_dir, model, history: list, probabilities: np.ndarray, inputs: dict, status: str,
                     info: dict, save_model: bool = True) -> dict:
     """Write a run's files and return its metrics. info: dataset, hyperparameters, seed, training_seconds,
     samples_per_second (of the whole process), resumed_from, device, started, pack, pack_dir, pack_size."""
     import keras
-    import pandas as pd
     import tensorflow as tf
 
     run_dir = Path(run_dir)
@@ -75,7 +87,7 @@ def write_run_files(run_dir, model, history: list, probabilities: np.ndarray, in
         with atomic_path(run_dir / "model.keras") as partial:
             model.save(partial)
             deflate_zip(partial)
-    write_table(run_dir / "history.tsv", pd.DataFrame(history, columns=HISTORY_COLUMNS))
+    write_history(run_dir / "history.tsv", history)
     last = history[-1] if history else {}
     hyperparameters = info["hyperparameters"]
     training_seconds = info["training_seconds"]
