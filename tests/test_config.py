@@ -97,16 +97,38 @@ def test_bad_config_is_refused_with_a_clear_line(config, message):
         (lambda a: a.update(y_train=a["y_train"][:10]), "y_train has shape (10,); need (200,) labels"),
     ],
 )
-def test_bad_data_path_content_is_refused(tmp_path, change, message):
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
+def test_bad_data_path_content_is_refused(tmp_path, change, message, save):
     from conftest import small_arrays
 
     arrays = small_arrays()
     change(arrays)
     path = tmp_path / "bad.npz"
-    np.savez(path, **arrays)
+    save(path, **arrays)
     with pytest.raises(ConfigError) as error:
         validate_config({"data_path": str(path)})
     assert message in str(error.value)
+
+
+def test_a_good_data_path_passes_with_its_images_left_unread(tmp_path):
+    from conftest import small_arrays
+
+    from mnist_sweep.data import ArrayHeader, _npz_images_as_headers
+
+    path = tmp_path / "good.npz"
+    np.savez_compressed(path, **small_arrays())
+    assert validate_config({"data_path": str(path)})["data_path"] == str(path)
+    with np.load(path) as npz:
+        arrays = _npz_images_as_headers(npz)
+    assert isinstance(arrays["x_train"], ArrayHeader) and arrays["x_train"].shape == (200, 28, 28)
+    assert isinstance(arrays["y_train"], np.ndarray)
+
+
+def test_a_data_path_that_is_no_zip_is_refused(tmp_path):
+    path = tmp_path / "broken.npz"
+    path.write_bytes(b"not a zip file")
+    with pytest.raises(ConfigError, match="not a readable .npz file"):
+        validate_config({"data_path": str(path)})
 
 
 def test_data_path_that_is_not_npz_is_refused(tmp_path):

@@ -156,11 +156,11 @@ def _check_data_path(data_path: str | None) -> None:
             f"config: data_path = {json.dumps(data_path)} is not a .npz file; "
             "give a .npz file (x_train, y_train, x_test, y_test) or a folder of the four IDX .gz files"
         )
-    # Read it now (a second or less) so wrong shapes, dtypes or labels stop the run before any job.
-    from mnist_sweep.data import DataError, load_local
+    # Check it now so wrong shapes, dtypes or labels stop the run before any job.
+    from mnist_sweep.data import DataError, check_local
 
     try:
-        load_local(path)
+        check_local(path)
     except DataError as error:
         raise ConfigError(f"config: {error}") from error
 

@@ -46,7 +46,13 @@ class DataError(RuntimeError):
 
 
 def check_arrays(arrays: dict, source: str) -> dict:
-    """Refuse arrays that are not 28x28 uint8 images with integer labels 0-9."""
+    """Refuse arrays that are not 28x28 uint8 images with integer labels 0-9; return them as uint8."""
+    check_layout(arrays, source)
+    return {key: arrays[key].astype(np.uint8) for key in ("x_train", "y_train", "x_test", "y_test")}
+
+
+def check_layout(arrays: dict, source: str) -> None:
+    """The checks of check_arrays. Of the images only shape and dtype are looked at (ArrayHeader will do)."""
     missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in arrays]
     if missing:
         raise DataError(f"{source}: missing array(s) {', '.join(missing)}; need x_train, y_train, x_test, y_test")
@@ -64,7 +70,47 @@ def check_arrays(arrays: dict, source: str) -> dict:
             raise DataError(f"{source}: y_{split} holds labels {y.min()}..{y.max()}; need labels 0-9")
         if len(x) == 0:
             raise DataError(f"{source}: x_{split} is empty")
-    return {key: arrays[key].astype(np.uint8) for key in ("x_train", "y_train", "x_test", "y_test")}
+
+
+class ArrayHeader:
+    """Shape and dtype of an array in an .npz, from its .npy header: the data is not read."""
+
+    def __init__(self, shape: tuple, dtype):
+        self.shape, self.dtype, self.ndim = shape, np.dtype(dtype), len(shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+
+def _npz_images_as_headers(npz) -> dict:
+    """The arrays of an open .npz, images (x_*) as ArrayHeader, labels read."""
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    arrays = {}
+    for key in npz.files:
+        if key.startswith("x_"):
+            with npz.zip.open(f"{key}.npy") as f:
+                version = np.lib.format.read_magic(f)
+                if version in readers:
+                    shape, _, dtype = readers[version](f)
+                    arrays[key] = ArrayHeader(shape, dtype)
+                    continue
+        arrays[key] = npz[key]
+    return arrays
+
+
+def check_local(data_path: Path) -> None:
+    """What load_local checks, without decompressing the images of an .npz (0.3 s for full MNIST):
+    the config's data_path is checked when Snakemake starts, and prepare_data reads it again."""
+    data_path = Path(data_path)
+    if data_path.is_dir() or not data_path.exists():
+        load_local(data_path)
+        return
+    try:
+        with np.load(data_path, allow_pickle=False) as npz:
+            arrays = _npz_images_as_headers(npz)
+    except (OSError, ValueError, KeyError) as error:
+        raise DataError(f"data_path {data_path}: not a readable .npz file ({error})") from error
+    check_layout(arrays, f"data_path {data_path}")
 
 
 def read_idx(path: Path) -> np.ndarray:
