@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The workflow tests' sweep: 2 grid points x 2 seeds x 1 epoch on the bundled subset.
+SMALL = ROOT / "tests" / "configs" / "small.yaml"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -34,3 +36,10 @@ def run_python(*args, env=None, **kwargs):
     """Run `python <args>` with the package importable; return the CompletedProcess."""
     env = dict(env or os.environ, PYTHONPATH=str(ROOT / "src"))
     return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, **kwargs)
+
+
+def tutorial_run_fields() -> dict:
+    """What a hand-made metrics.json of a tutorial run on mnist holds besides its seed and results."""
+    from mnist_sweep.config import tutorial_hyperparameters
+
+    return {"dataset": "mnist", **tutorial_hyperparameters()}

@@ -4,7 +4,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
+
+# Each starts real processes (about 70 s together): not part of the fast suite.
+pytestmark = pytest.mark.slow
 
 
 def test_bench_smoke():

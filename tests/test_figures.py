@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from matplotlib import image
 
-from conftest import small_arrays
+from conftest import small_arrays, tutorial_run_fields
 from mnist_sweep import figures
 
 
@@ -48,8 +48,7 @@ def test_figures_are_written(tmp_path):
 
 def make_sweep(root, data, diverged_point=False):
     """Hand-made run directories of a 2-point x 2-seed sweep, with histories and predictions."""
-    from test_summarize import BASE
-
+    base = tutorial_run_fields()
     files = []
     for dropout in (0.2, 0.5):
         for seed in (0, 1):
@@ -58,7 +57,7 @@ def make_sweep(root, data, diverged_point=False):
             run.mkdir(parents=True)
             status = "diverged" if diverged_point and dropout == 0.5 else "completed"
             accuracy = None if status == "diverged" else 0.9 + 0.01 * seed - dropout / 10
-            metrics = dict(BASE, dropout=dropout, seed=seed, status=status, test_accuracy=accuracy, test_loss=0.3)
+            metrics = dict(base, dropout=dropout, seed=seed, status=status, test_accuracy=accuracy, test_loss=0.3)
             (run / "metrics.json").write_text(json.dumps(metrics))
             pd.DataFrame({"epoch": [1, 2, 3], "loss": [0.5, 0.3, 0.2], "accuracy": [0.8, 0.9, 0.95],
                           "val_loss": [0.4, 0.3, 0.25], "val_accuracy": [0.85, 0.9, 0.92],
@@ -123,14 +122,13 @@ def draw_from_runs(tmp_path, monkeypatch, files) -> tuple:
 
 def test_big_sweep_figures_stay_readable(tmp_path, monkeypatch):
     """22 grid points: learning curves of the 10 best only; a dropout panel over 11 learning rates shows boxes."""
-    from test_summarize import BASE
-
+    base = tutorial_run_fields()
     files = []
     for dropout in (0.2, 0.5):
         for step in range(11):
             for seed in (0, 1):
                 accuracy = 0.95 + 0.001 * step + 0.01 * dropout + 0.0001 * seed
-                metrics = dict(BASE, dropout=dropout, learning_rate=0.001 * (step + 1), seed=seed,
+                metrics = dict(base, dropout=dropout, learning_rate=0.001 * (step + 1), seed=seed,
                                status="completed", test_accuracy=accuracy, test_loss=0.2)
                 files.append(write_fake_run(tmp_path, metrics, f"0.3\t{accuracy}\t0.3\t0.9"))
     curves, params, configs = draw_from_runs(tmp_path, monkeypatch, files)
@@ -148,12 +146,11 @@ def test_big_sweep_figures_stay_readable(tmp_path, monkeypatch):
 def test_a_fully_diverged_point_is_drawn_as_diverged_not_on_a_wrong_axis(tmp_path, monkeypatch):
     """Two learning rates, one of which diverged on every seed: the learning-rate panel keeps both
     values, the diverged one marked and counted; its curves are drawn dashed and labelled."""
-    from test_summarize import BASE
-
+    base = tutorial_run_fields()
     files = []
     for learning_rate, status in ((0.001, "completed"), (1000.0, "diverged")):
         for seed in (0, 1):
-            metrics = dict(BASE, dropout=0.2, learning_rate=learning_rate, seed=seed, status=status,
+            metrics = dict(base, dropout=0.2, learning_rate=learning_rate, seed=seed, status=status,
                            test_accuracy=0.95 + 0.01 * seed if status == "completed" else None, test_loss=0.2,
                            val_accuracy=0.95 if status == "completed" else None)
             last = "0.3\t0.9\t0.3\t0.9" if status == "completed" else "nan\tnan\tnan\tnan"

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from mnist_sweep.config import sweep_runs, validate_config
+from mnist_sweep.cost import multiply_adds_per_image
 from mnist_sweep.packs import MAX_PACK_SIZE, PackBook, estimated_seconds, plan_packs
 
 
@@ -14,6 +15,16 @@ def runs_of(**config):
 
 def seconds_of(job):
     return sum(estimated_seconds(run["hyperparameters"], "mnist") for run in job)
+
+
+def test_the_estimate_scales_with_the_models_arithmetic():
+    assert multiply_adds_per_image("mlp", [512, 512]) == 784 * 512 + 512 * 512 + 512 * 10
+    tutorial = runs_of()[0]["hyperparameters"]
+    bigger = dict(tutorial, hidden_units=[1024, 1024])
+    longer = dict(tutorial, epochs=8)
+    assert estimated_seconds(bigger, "mnist") > estimated_seconds(tutorial, "mnist")
+    assert estimated_seconds(longer, "mnist") > estimated_seconds(tutorial, "mnist")
+    assert estimated_seconds(dict(tutorial, model="cnn"), "mnist") > estimated_seconds(tutorial, "mnist")
 
 
 def test_tiny_runs_share_a_job_and_long_runs_get_their_own():

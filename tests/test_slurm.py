@@ -2,6 +2,7 @@
 
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -10,11 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 import pytest
 
-from conftest import ROOT
-from test_workflow import SMALL
+from conftest import ROOT, SMALL, run_python
 
 pytestmark = pytest.mark.slow
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
@@ -31,7 +31,9 @@ TEST_OVERRIDES = [
 def slurm_cluster(tmp_path_factory):
     """Start the cluster; stop it afterwards, whatever happened."""
     subprocess.run(["bash", str(CLUSTER), "install"], check=True)
-    directory = tmp_path_factory.mktemp("slurm")
+    # .ci/run names the directory, so that its exit trap can stop this cluster even if pytest is killed.
+    named = os.environ.get("MNIST_SWEEP_TEST_CLUSTER")
+    directory = Path(named) if named else tmp_path_factory.mktemp("slurm")
     env = dict(os.environ, SLURM_CONF=str(directory / "slurm.conf"))
     try:
         subprocess.run(["bash", str(CLUSTER), "start", str(directory)], check=True, env=env, timeout=120)
@@ -127,26 +129,44 @@ def running_train_jobs(env: dict) -> list[str]:
     return out.stdout.split()
 
 
-# Long enough on mnist_5k to outlast a 2-minute limit (about 0.3 s per epoch at batch 8: 2 minutes).
-LONG_RUN = ["--configfile", str(SMALL), "--config", "seeds=[0]", 'grid={"dropout": [0.2], "epochs": [400], '
-            '"batch_size": [8]}']
+# Training the long runs below should take: more than one 2-minute job can hold (about 75 s of
+# training once start-up and the deadline's margin are taken), fewer than the 4 attempts of
+# `retries: 3`, on any CPU.
+LONG_RUN_TRAINING_SECONDS = 100
 
 
-def test_a_run_longer_than_its_time_limit_stops_before_it_and_resumes(tmp_path, slurm_cluster):
+@pytest.fixture(scope="module")
+def long_run(mnist_5k_file, tmp_path_factory):
+    """Config of a run that trains about LONG_RUN_TRAINING_SECONDS on this CPU, whatever its speed:
+    the epochs follow this machine's measured epoch time (batch 8 on mnist_5k, 1 thread, as the jobs
+    train), never a fixed count that a slower CPU cannot finish in time."""
+    out = tmp_path_factory.mktemp("epoch-time")
+    measured = run_python("-m", "mnist_sweep.train", "--data", str(mnist_5k_file), "--out", str(out), "--dataset",
+                          "mnist_5k", "--threads", "1", "--epochs", "3", "--batch-size", "8", "--no-model")
+    assert measured.returncode == 0, measured.stdout + measured.stderr
+    seconds = pd.read_csv(out / "history.tsv", sep="\t")["seconds"].iloc[1:].max()  # epoch 1 also compiles
+    epochs = max(10, math.ceil(LONG_RUN_TRAINING_SECONDS / seconds))
+    print(f"long run: {epochs} epochs of {seconds:.2f} s")
+    return ["--configfile", str(SMALL), "--config", "seeds=[0]",
+            f'grid={{"dropout": [0.2], "epochs": [{epochs}], "batch_size": [8]}}']
+
+
+def test_a_run_longer_than_its_time_limit_stops_before_it_and_resumes(tmp_path, slurm_cluster, long_run):
     """runtime 2 minutes, given on the command line (it replaces the profile's train block): the job
     stops itself before the limit with its state saved, the retry resumes and finishes the run."""
-    result = snakemake_slurm(tmp_path, slurm_cluster, *LONG_RUN, "--set-resources", "train:runtime=2")
+    result = snakemake_slurm(tmp_path, slurm_cluster, *long_run, "--set-resources", "train:runtime=2")
     assert result.returncode == 0, result.stderr[-4000:]
     (metrics_file,) = tmp_path.glob("results/mnist_5k/runs/**/metrics.json")
     metrics = json.loads(metrics_file.read_text())
-    assert metrics["status"] == "completed" and metrics["epochs_run"] == 400
-    assert metrics["resumed_from_epoch"] and metrics["resumed_from_epoch"] < 400
+    epochs = metrics["epochs"]
+    assert metrics["status"] == "completed" and metrics["epochs_run"] == epochs
+    assert metrics["resumed_from_epoch"] and metrics["resumed_from_epoch"] < epochs
     log = (metrics_file.parent / "train.log").read_text()
     assert "stopped before the job's time limit" in log and "resuming from the state after epoch" in log
 
 
-def test_a_requeued_job_resumes_and_the_sweep_finishes(tmp_path, slurm_cluster):
-    process = start_sweep(tmp_path, slurm_cluster, *LONG_RUN, "--set-resources", "train:runtime=30")
+def test_a_requeued_job_resumes_and_the_sweep_finishes(tmp_path, slurm_cluster, long_run):
+    process = start_sweep(tmp_path, slurm_cluster, *long_run, "--set-resources", "train:runtime=30")
     try:
         wait_for(lambda: list(tmp_path.glob("results/mnist_5k/runs/**/resume/state.json")), what="a saved epoch")
         (job,) = wait_for(lambda: running_train_jobs(slurm_cluster), what="the training job")

@@ -8,8 +8,9 @@ import pytest
 
 from mnist_sweep.summarize import confidence_interval, read_benchmark, summarize
 
-BASE = {"dataset": "mnist", "model": "mlp", "hidden_units": [512, 512], "activation": "relu", "optimizer": "adam",
-        "learning_rate": 0.001, "batch_size": 128, "epochs": 4}
+from conftest import tutorial_run_fields
+
+BASE = tutorial_run_fields()
 
 
 def write_run(root, dropout, seed, accuracy, loss, status="completed", val_accuracy=None):

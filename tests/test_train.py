@@ -82,7 +82,12 @@ def test_run_writes_all_files_and_is_deterministic(tmp_path, mnist_5k_file):
 
 
 def test_a_seed_trains_the_same_alone_and_in_a_pack(tmp_path, mnist_5k_file):
-    """Seed packing: seed 3 alone and inside a pack of three give bit-identical results on CPU."""
+    """Seed packing: seed 3 alone and inside a pack of three give the same results to float rounding.
+
+    Not bit for bit: which kernel TensorFlow picks for a batched product can depend on the pack size
+    and the CPU (AVX2 or AVX-512), and with it the order of a sum (differences near 1e-7 were seen).
+    The tolerance is the one packed.py promises; a wrong seed, dropout mask or data order would differ
+    by orders of magnitude more."""
     solo = run_python(*train_args(mnist_5k_file, tmp_path / "solo", seed=3, epochs=2))
     assert solo.returncode == 0, solo.stdout + solo.stderr
     args = train_args(mnist_5k_file, tmp_path / "pack" / "seed~{seed}", seed=1, epochs=2)
@@ -92,11 +97,14 @@ def test_a_seed_trains_the_same_alone_and_in_a_pack(tmp_path, mnist_5k_file):
     alone = json.loads((tmp_path / "solo" / "metrics.json").read_text())
     in_pack = json.loads((tmp_path / "pack" / "seed~3" / "metrics.json").read_text())
     assert in_pack["pack_size"] == 3
-    assert comparable(alone) == comparable(in_pack)
+    alone, in_pack = comparable(alone), comparable(in_pack)
+    assert in_pack.pop("status") == alone.pop("status") == "completed"
+    assert in_pack == pytest.approx(alone, rel=1e-5)
     with np.load(tmp_path / "solo" / "predictions.npz") as a, np.load(tmp_path / "pack" / "seed~3" / "predictions.npz") as b:
-        assert np.array_equal(a["probabilities"], b["probabilities"])
+        assert np.allclose(a["probabilities"], b["probabilities"], atol=1e-5)
+        assert (a["predicted"] != b["predicted"]).sum() <= 1  # a near-tie may flip, nothing more
     others = [json.loads((tmp_path / "pack" / f"seed~{s}" / "metrics.json").read_text()) for s in (1, 5)]
-    assert all(o["test_loss"] != alone["test_loss"] for o in others)
+    assert all(abs(o["test_loss"] - alone["test_loss"]) > 1e-3 for o in others)
 
 
 def test_a_seed_agrees_alone_and_in_a_pack_with_other_hyperparameters(tmp_path, mnist_5k_file):
@@ -191,11 +199,15 @@ def test_sigterm_saves_each_runs_state_and_a_run_resumes_in_another_pack(tmp_pat
     whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
     again = json.loads((run_dir / "metrics.json").read_text())
     assert again["resumed_from_epoch"] == stopped_after
-    assert comparable(again) == comparable(whole)
+    # Its first epochs trained in a pack of two, the rest alone: equal to the pack tests' tolerance.
+    again, whole = comparable(again), comparable(whole)
+    assert again.pop("status") == whole.pop("status") == "completed"
+    assert again == pytest.approx(whole, rel=1e-5)
     assert not (run_dir / "resume").exists()
     history_whole = pd.read_csv(tmp_path / "whole" / "history.tsv", sep="\t")
     history_again = pd.read_csv(run_dir / "history.tsv", sep="\t")
-    pd.testing.assert_frame_equal(history_whole.drop(columns="seconds"), history_again.drop(columns="seconds"))
+    pd.testing.assert_frame_equal(history_whole.drop(columns="seconds"), history_again.drop(columns="seconds"),
+                                  check_exact=False, rtol=1e-5)
     log = (run_dir / "train.log").read_text()
     assert "stopped by SIGTERM" in log and f"resuming from the state after epoch {stopped_after}" in log
 

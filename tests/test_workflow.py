@@ -13,10 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, SMALL
 
 pytestmark = pytest.mark.slow
-SMALL = ROOT / "tests" / "configs" / "small.yaml"
 
 
 def snakemake(workdir: Path, *args, timeout=900, popen=None):

@@ -1,9 +1,8 @@
-"""Estimated training cost of a run, used to start the longest runs first.
+"""The arithmetic of one image through a model: what packs.py's time estimate of a run scales.
 
 With fewer slots than runs (cores, GPUs, the SLURM `jobs` limit), a sweep whose grid points
-differ in size ends sooner when the longest runs start first: otherwise one big run can be
-left training alone at the end while the other slots idle. Snakemake starts jobs in
-priority order, and the train rule's priority is this estimate.
+differ in size ends sooner when the longest packs start first (the train rule's priority), and
+packs are cut to a target length; both come from this count (mnist_sweep.packs).
 """
 
 from __future__ import annotations
@@ -22,11 +21,3 @@ def multiply_adds_per_image(model: str, hidden_units: list[int]) -> int:
     widths = [IMAGE_PIXELS, *hidden_units, NUM_CLASSES]
     return sum(a * b for a, b in zip(widths, widths[1:]))
 
-
-def training_cost(model: str, hidden_units: list[int], epochs: int) -> int:
-    """Thousands of multiply-adds per training image over all epochs: a ranking, not a time.
-
-    Batch size and optimizer change the time per image too, but much less than model size
-    and epochs do, so they are left out.
-    """
-    return epochs * multiply_adds_per_image(model, hidden_units) // 1000

@@ -58,6 +58,15 @@ unlink_config() {
 }
 
 if [[ $command == stop ]]; then
+    # Its jobs first (they are ours: the cluster is), so no job step outlives the daemons.
+    if [[ -f $dir/slurmctld.pid ]] && kill -0 "$(cat "$dir/slurmctld.pid")" 2>/dev/null; then
+        SLURM_CONF=$dir/slurm.conf scancel --full --signal=KILL --user="$(id -un)" 2>/dev/null || true
+        SLURM_CONF=$dir/slurm.conf scancel --user="$(id -un)" 2>/dev/null || true
+        for _ in $(seq 50); do
+            [[ -z $(SLURM_CONF=$dir/slurm.conf squeue -h -t RUNNING,COMPLETING 2>/dev/null) ]] && break
+            sleep 0.2
+        done
+    fi
     stop_pidfile "$dir/slurmd.pid"
     stop_pidfile "$dir/slurmctld.pid"
     stop_pidfile "$dir/munged.pid"
