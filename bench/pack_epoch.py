@@ -39,14 +39,15 @@ def main(argv=None):
     configure_tensorflow(args.threads)
     import tensorflow as tf
 
+    from mnist_sweep.config import tutorial_hyperparameters
     from mnist_sweep.data import load_prepared
     from mnist_sweep.inputs import prepare_inputs
     from mnist_sweep.packed import PackedMLP
 
     inputs = prepare_inputs(load_prepared(args.data), "mlp", validation_split=0.1)  # as a training job
     dropout = 0.0 if args.variant == "no-dropout" else args.dropout
-    model = PackedMLP(list(range(args.size)), [args.hidden, args.hidden], [dropout] * args.size, "relu", "adam",
-                      [0.001] * args.size)
+    hyperparameters = dict(tutorial_hyperparameters(), hidden_units=[args.hidden, args.hidden], dropout=dropout)
+    model = PackedMLP(list(range(args.size)), [hyperparameters] * args.size)
     if args.variant == "float-dropout":
         def float_dropout(hidden, step, layer):
             batch = tf.shape(hidden)[1]

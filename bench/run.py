@@ -253,8 +253,9 @@ def bench_scale(work, per_parameter=10, repeats=1):
     from mnist_sweep.summarize import summarize
 
     files = []
-    base = {"dataset": "mnist", "model": "mlp", "hidden_units": [512, 512], "activation": "relu",
-            "optimizer": "adam", "epochs": 4, "status": "completed", "test_loss": 0.1}
+    from mnist_sweep.config import tutorial_hyperparameters
+
+    base = {"dataset": "mnist", **tutorial_hyperparameters(), "status": "completed", "test_loss": 0.1}
     for index in range(runs):
         point, seed = divmod(index, 10)
         dropout, learning_rate, batch_size = 0.05 * (point % k + 1), 0.0005 * (point // k % k + 1), 16 * (point // k**2 + 1)

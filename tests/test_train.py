@@ -31,19 +31,62 @@ def comparable(metrics):
 
 
 def test_model_shapes():
+    from mnist_sweep.config import tutorial_hyperparameters
     from mnist_sweep.model import build_model
 
-    tutorial = {"model": "mlp", "hidden_units": [512, 512], "dropout": 0.2, "activation": "relu",
-                "optimizer": "adam", "learning_rate": 0.001, "batch_size": 128, "epochs": 4}
+    tutorial = tutorial_hyperparameters()
     model = build_model(tutorial)
     # 784*512+512 + 512*512+512 + 512*10+10, as in the tutorial's summary
     assert model.count_params() == 669_706
     assert [layer.__class__.__name__ for layer in model.layers] == ["Dense", "Dropout", "Dense", "Dropout", "Dense"]
     assert model.layers[1].rate == 0.2
     assert model.loss == "categorical_crossentropy"
+    assert model.optimizer.weight_decay is None  # the tutorial has none (0 = none, not a no-op update)
+    assert build_model(dict(tutorial, weight_decay=0.01)).optimizer.weight_decay == 0.01
     cnn = build_model(dict(tutorial, model="cnn", dropout=0.5))
     assert cnn.count_params() == 34_826  # the Keras convnet example's count
     assert build_model(dict(tutorial, hidden_units=[64])).count_params() == 784 * 64 + 64 + 64 * 10 + 10
+
+
+def test_a_hyperparameter_no_code_uses_is_refused_not_ignored():
+    """A key added to the schema but read nowhere stops training with its name, instead of being
+    recorded in metrics.json while changing nothing."""
+    from mnist_sweep.config import tutorial_hyperparameters
+    from mnist_sweep.model import build_model
+    from mnist_sweep.packed import build_pack
+
+    tutorial = tutorial_hyperparameters()
+    with pytest.raises(ValueError, match="hyperparameter 'momentum' is not used by the mlp model"):
+        build_pack([{"seed": 0, "hyperparameters": dict(tutorial, momentum=0.9)}])
+    with pytest.raises(ValueError, match="hyperparameter 'momentum' is not used by the cnn model"):
+        build_model(dict(tutorial, model="cnn", momentum=0.9))
+    with pytest.raises(ValueError, match="hyperparameter 'weight_decay' is missing"):
+        build_pack([{"seed": 0, "hyperparameters": {k: v for k, v in tutorial.items() if k != "weight_decay"}}])
+    with pytest.raises(ValueError, match="differ in activation"):
+        build_pack([{"seed": 0, "hyperparameters": tutorial},
+                    {"seed": 1, "hyperparameters": dict(tutorial, activation="tanh")}])
+
+
+def test_every_hyperparameter_changes_training(tmp_path, mnist_5k_file):
+    """Each declared hyperparameter (the schema's grid), trained at its default and at its schema
+    example, one epoch on the subset: no two results may be identical, so a hyperparameter that the
+    model silently ignores fails here. A new hyperparameter is covered without touching this test."""
+    from mnist_sweep.config import GRID_DECLARATIONS, HYPERPARAMETERS, canonical_value, tutorial_hyperparameters
+    from mnist_sweep.trainer import train_pack
+
+    base = dict(tutorial_hyperparameters(), hidden_units=[64], epochs=1)
+    variants = {"base": base}
+    for name in HYPERPARAMETERS:
+        (example,) = GRID_DECLARATIONS[name]["items"]["examples"]
+        variants[name] = dict(base, **{name: canonical_value(name, example)})
+        assert variants[name] != base, f"{name}: the schema's example is its default"
+    runs = [{"run_dir": tmp_path / name, "seed": 0, "hyperparameters": hp} for name, hp in variants.items()]
+    assert len(train_pack(mnist_5k_file, runs, "mnist_5k", threads=1)) == len(runs)
+    results = {name: json.loads((tmp_path / name / "metrics.json").read_text()) for name in variants}
+    reference = comparable(results.pop("base"))
+    for name, metrics in results.items():
+        assert metrics[name] == variants[name][name]
+        assert comparable(metrics) != reference, f"{name} = {variants[name][name]} trains exactly like the default"
 
 
 def test_run_writes_all_files_and_is_deterministic(tmp_path, mnist_5k_file):
@@ -126,12 +169,14 @@ def test_a_seed_agrees_alone_and_in_a_pack_with_other_hyperparameters(tmp_path, 
         assert (a["predicted"] != b["predicted"]).sum() <= 1  # a near-tie may flip, nothing more
 
 
-def test_a_run_trains_the_same_packed_with_other_dropout_and_learning_rates(tmp_path, mnist_5k_file):
-    """Runs of one model shape pack across grid points: each replica has its own dropout and learning
-    rate, and a run's numbers are those it gets alone."""
-    base = {"model": "mlp", "hidden_units": [64, 32], "dropout": 0.2, "activation": "relu", "optimizer": "adam",
-            "learning_rate": 0.001, "batch_size": 128, "epochs": 2}
-    members = [(1, dict(base, dropout=0.0, learning_rate=0.01)), (0, base), (2, dict(base, dropout=0.5, learning_rate=1))]
+def test_a_run_trains_the_same_packed_with_other_dropout_learning_rates_and_weight_decays(tmp_path, mnist_5k_file):
+    """Runs of one model shape pack across grid points: each replica has its own dropout, learning
+    rate and weight decay, and a run's numbers are those it gets alone."""
+    from mnist_sweep.config import tutorial_hyperparameters
+
+    base = dict(tutorial_hyperparameters(), hidden_units=[64, 32], epochs=2)
+    members = [(1, dict(base, dropout=0.0, learning_rate=0.01, weight_decay=0.05)), (0, base),
+               (2, dict(base, dropout=0.5, learning_rate=1.0))]
     plan = tmp_path / "results" / "mnist_5k" / "packs" / "abc" / "plan.json"
     plan.parent.mkdir(parents=True)
     plan.write_text(json.dumps({"pack": "abc", "dataset": "mnist_5k", "runs": [
@@ -148,7 +193,7 @@ def test_a_run_trains_the_same_packed_with_other_dropout_and_learning_rates(tmp_
         alone = json.loads((tmp_path / f"solo{index}" / "metrics.json").read_text())
         in_pack = json.loads((tmp_path / "results/mnist_5k/runs" / f"point{index}/seed~{seed}" / "metrics.json").read_text())
         assert in_pack["pack"] == "abc" and in_pack["pack_size"] == 3
-        assert in_pack["dropout"] == hp["dropout"] and in_pack["learning_rate"] == hp["learning_rate"]
+        assert all(in_pack[name] == hp[name] for name in ("dropout", "learning_rate", "weight_decay"))
         in_pack, alone = comparable(in_pack), comparable(alone)
         assert in_pack.pop("status") == alone.pop("status") == "completed"
         assert in_pack == pytest.approx(alone, rel=1e-6)

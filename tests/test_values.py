@@ -22,7 +22,8 @@ CASES = [
     ("epochs", [4.0, 1000], ["4", "1000"]),
     ("hidden_units", [[64.0], [1, 1, 1], [512, 512]], ["64", "1-1-1", "512-512"]),
     ("activation", ["relu", "gelu"], ["relu", "gelu"]),
-    ("optimizer", ["sgd", "adamw"], ["sgd", "adamw"]),
+    ("optimizer", ["sgd", "adagrad"], ["sgd", "adagrad"]),
+    ("weight_decay", [0, 1, 0.004], ["0.0", "1.0", "0.004"]),
     ("model", ["mlp", "cnn"], ["mlp", "cnn"]),
 ]
 
@@ -69,4 +70,4 @@ def test_the_tutorial_path_is_unchanged():
     config = validate_config({})
     assert run_path_fragment({name: format_value(name, values[0]) for name, values in config["grid"].items()}) == (
         "model~mlp/hidden_units~512-512/dropout~0.2/activation~relu/optimizer~adam/learning_rate~0.001/"
-        "batch_size~128/epochs~4")
+        "weight_decay~0.0/batch_size~128/epochs~4")

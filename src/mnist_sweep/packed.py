@@ -1,10 +1,11 @@
 """Several runs trained in one process as one model with a replica axis: a pack.
 
-The MLP (PackedMLP): every weight is stacked along a leading replica axis (K, fan_in,
-fan_out) and the dense layers are batched matrix products, so K small models fill the
-machine like one big one, and the process start-up (importing TensorFlow, loading data)
-is paid once per pack. Replicas share the model's shape and step count (mnist_sweep.packs)
-and each has its own seed, dropout rate and learning rate.
+The MLP (PackedMLP): K copies of model.build_mlp's Keras model (its layers are read from it,
+never written twice), every weight stacked along a leading replica axis (K, fan_in, fan_out)
+and the dense layers computed as batched matrix products, so K small models fill the machine
+like one big one, and the process start-up (importing TensorFlow, loading data) is paid once
+per pack. Replicas share the model's shape and step count (mnist_sweep.packs) and each has its
+own seed and its own value of each PER_REPLICA_KEYS hyperparameter.
 
 A run's result must not depend on its pack, so every random draw comes from that
 replica's seed alone and is never drawn as one tensor across replicas:
@@ -13,9 +14,10 @@ replica's seed alone and is never drawn as one tensor across replicas:
 - dropout masks: a stateless random op seeded by (seed, step, layer), 16 bits per unit.
 The loss is the sum over replicas of each replica's mean cross-entropy, so each replica's
 gradient is exactly its own; the optimizers offered are element-wise and get a learning
-rate per replica (a (K, 1, 1) tensor), so the replicas stay independent. A pack of one is
-the same code path. A run then trains the same alone and in any pack up to float rounding:
-for some shapes a kernel's summation order depends on K (tests/test_train.py).
+rate and a weight decay per replica (a (K, 1, 1) tensor), so the replicas stay independent. A
+pack of one is the same code path. A run then trains the same alone and in any pack up to float
+rounding: which kernel computes a batched product, and so the order of its sums, can depend on
+K and on the CPU (relative differences below 1e-5 in tests/test_train.py).
 
 The convnet (KerasReplicas): the same interface over one Keras model per run, trained
 one after the other within each epoch (grouped convolutions would vectorize it; not done).
@@ -38,26 +40,49 @@ def glorot_uniform(seed: int, layer: int, fan_in: int, fan_out: int) -> np.ndarr
     return np.random.default_rng([seed, layer]).uniform(-limit, limit, (fan_in, fan_out)).astype("float32")
 
 
-class PackedMLP:
-    """K replicas of the tutorial MLP (any hidden sizes), one per run: its seed, dropout, learning rate."""
+# Hyperparameters in which the replicas of one PackedMLP may differ; they must agree on the others.
+PER_REPLICA_KEYS = ("dropout", "learning_rate", "weight_decay")
 
-    def __init__(self, seeds, hidden_units, dropouts, activation: str, optimizer: str, learning_rates):
+
+class PackedMLP:
+    """K replicas of model.build_mlp, one per run: its seed, dropout, learning rate and weight decay."""
+
+    def __init__(self, seeds, hyperparameters: list[dict]):
         import keras
         import tensorflow as tf
 
-        from mnist_sweep.model import NUM_CLASSES, OPTIMIZERS
+        from mnist_sweep.model import build_mlp, build_optimizer, check_hyperparameters
 
         self.tf = tf
         self.seeds = [int(seed) for seed in seeds]
         size = len(self.seeds)
+        if len(hyperparameters) != size:
+            raise ValueError(f"{size} seeds but {len(hyperparameters)} hyperparameter mappings")
+        for hp in hyperparameters:
+            check_hyperparameters(hp)
+            differing = [name for name in hp if name not in PER_REPLICA_KEYS and hp[name] != hyperparameters[0][name]]
+            if differing:
+                raise ValueError(f"the runs of a pack differ in {differing[0]}; they may differ only in the seed and "
+                                 f"{', '.join(PER_REPLICA_KEYS)}")
+        per_replica = {name: np.array([hp[name] for hp in hyperparameters], "float64").reshape(size, 1, 1)
+                       for name in PER_REPLICA_KEYS}
+        # The layers, from the Keras model itself: Dense layers, a Dropout after each hidden one, softmax last.
+        template = build_mlp(hyperparameters[0])
+        dense = [layer for layer in template.layers if isinstance(layer, keras.layers.Dense)]
+        dropout_after = [isinstance(after, keras.layers.Dropout) for after in template.layers[1:]
+                         if not isinstance(after, keras.layers.Dense)]
+        if (len(template.layers) != 2 * len(dense) - 1 or not all(dropout_after)
+                or dense[-1].activation is not keras.activations.softmax):
+            raise ValueError("PackedMLP trains Dense layers each followed by Dropout, then a softmax Dense layer; "
+                             f"model.build_mlp made {[layer.__class__.__name__ for layer in template.layers]}")
+        self.activations = [layer.activation for layer in dense[:-1]]
+        self.sizes = [784, *(layer.units for layer in dense)]
         # Per-replica dropout as (K, 1, 1) tensors: a unit is dropped when its 16 random bits are
         # below ceil(rate * 65536) (see _dropout); kept units are scaled by 1 / (1 - rate).
-        rates = np.asarray(dropouts, dtype="float64").reshape(size, 1, 1)
+        rates = per_replica["dropout"]
         self.dropouts = rates
         self.drop_below = np.ceil(rates * DROPOUT_LEVELS).astype("int32")
         self.keep_scales = (1.0 / (1.0 - rates)).astype("float32")
-        self.activation = keras.activations.get(activation)
-        self.sizes = [784, *hidden_units, NUM_CLASSES]
         self.kernels, self.biases = [], []
         for layer, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
             kernel = np.stack([glorot_uniform(seed, layer, fan_in, fan_out) for seed in self.seeds])
@@ -65,9 +90,13 @@ class PackedMLP:
             # (K, 1, out): every variable has rank 3, so a (K, 1, 1) learning rate broadcasts.
             self.biases.append(keras.Variable(np.zeros((size, 1, fan_out), "float32"), name=f"bias_{layer}"))
         self.variables = [v for pair in zip(self.kernels, self.biases) for v in pair]
-        rates = tf.constant(np.asarray(learning_rates, dtype="float32").reshape(size, 1, 1))
-        self.optimizer = OPTIMIZERS[optimizer](learning_rate=lambda: rates)
+        learning_rates = tf.constant(per_replica["learning_rate"].astype("float32"))
+        self.optimizer = build_optimizer(hyperparameters[0]["optimizer"], lambda: learning_rates)
         self.optimizer.build(self.variables)
+        # Decoupled weight decay as Keras applies it (w - w * decay * learning rate, before the
+        # update), with each replica's own decay; skipped when no replica has one.
+        decays = per_replica["weight_decay"].astype("float32")
+        self.decay_rates = tf.constant(decays * per_replica["learning_rate"].astype("float32")) if decays.any() else None
         self.seed_tensor = tf.constant(self.seeds, dtype=tf.int64)
         # The optimizer update is compiled with XLA (its element-wise steps fused); results stay
         # independent of the pack size. Compiling the whole step with XLA was slower on CPU (6.1 s
@@ -123,7 +152,7 @@ class PackedMLP:
             ones = tf.ones((self.size, tf.shape(hidden)[1], 1), hidden.dtype)
             hidden = tf.linalg.matmul(hidden, kernel) + tf.linalg.matmul(ones, bias)
             if layer < last:
-                hidden = self.activation(hidden)
+                hidden = self.activations[layer](hidden)
                 if training and self.dropouts.any():
                     hidden = self._dropout(hidden, step, layer)
         return hidden
@@ -154,6 +183,9 @@ class PackedMLP:
         return per_replica, correct
 
     def _apply_gradients_eager(self, gradients):
+        if self.decay_rates is not None:
+            for variable in self.variables:
+                variable.assign(variable - variable * self.decay_rates)
         self.optimizer.apply_gradients(zip(gradients, self.variables))
 
     def _train_full_batches_eager(self, batches, first_step):
@@ -310,10 +342,7 @@ class KerasReplicas:
 
 
 def build_pack(runs: list[dict]):
-    """The packed model of runs that share a shape (mnist_sweep.packs.SHAPE_KEYS)."""
-    first = runs[0]["hyperparameters"]
-    if first["model"] == "cnn":
+    """The packed model of runs that share a shape (mnist_sweep.packs.shape_key)."""
+    if runs[0]["hyperparameters"]["model"] == "cnn":
         return KerasReplicas(runs)
-    return PackedMLP([run["seed"] for run in runs], first["hidden_units"],
-                     [run["hyperparameters"]["dropout"] for run in runs], first["activation"], first["optimizer"],
-                     [run["hyperparameters"]["learning_rate"] for run in runs])
+    return PackedMLP([run["seed"] for run in runs], [run["hyperparameters"] for run in runs])

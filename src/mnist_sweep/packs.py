@@ -1,8 +1,9 @@
 """Which runs train together: the pack, the unit of scheduling (the run stays the unit of results).
 
 A pack is a set of runs that share a model shape and a step count (model, hidden_units,
-activation, optimizer, batch_size, epochs: SHAPE_KEYS) and may differ in seed, dropout and
-learning rate. It trains as one vectorized model in one job, and writes each run's files into that
+activation, optimizer, batch_size, epochs: SHAPE_KEYS) and may differ in seed, dropout,
+learning rate and weight decay (packed.PER_REPLICA_KEYS). It trains as one vectorized model in
+one job, and writes each run's files into that
 run's own directory. How many runs share a job follows the work: the estimated time of the
 runs (from mnist_sweep.cost) against a target job length (config key job_minutes) and the
 number of jobs that can train at once (mnist_sweep.slots), so tiny runs share a job, long
@@ -25,11 +26,11 @@ from pathlib import Path
 from mnist_sweep.config import HYPERPARAMETERS
 from mnist_sweep.cost import multiply_adds_per_image
 from mnist_sweep.io import write_json
+from mnist_sweep.packed import PER_REPLICA_KEYS
 
-# Each replica of a pack has its own seed, dropout rate and learning rate (mnist_sweep.packed);
-# runs of one pack agree on every other hyperparameter (a new one too, until packed.py handles it).
-REPLICA_KEYS = ("dropout", "learning_rate")
-SHAPE_KEYS = tuple(name for name in HYPERPARAMETERS if name not in REPLICA_KEYS)
+# Each replica of a pack has its own seed and its own value of PER_REPLICA_KEYS (mnist_sweep.packed);
+# runs of one pack agree on every other hyperparameter, a new one too unless packed.py lists it there.
+SHAPE_KEYS = tuple(name for name in HYPERPARAMETERS if name not in PER_REPLICA_KEYS)
 # Most replicas in one pack: 64 replicas of the tutorial MLP peaked at 2.3-2.4 GB (bench/README.md).
 MAX_PACK_SIZE = 64
 # Training images per dataset (before the validation split), for the time estimate.
