@@ -1,5 +1,9 @@
 # Entry point: config, validation, the rule files, and what a full run produces.
 # All logic lives in the package src/mnist_sweep; rules only call it.
+from snakemake.utils import min_version
+
+# Tested with Snakemake 9 (pyproject.toml pins >=9.0,<10).
+min_version("9.0")
 
 
 configfile: "config/config.yaml"

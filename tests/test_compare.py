@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from mnist_sweep.config import format_value, run_path_fragment, tutorial_hyperparameters
 from mnist_sweep.compare import (BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, TUTORIAL_POINT, Bootstrap, compare, holm,
                                  paired_difference, seed_scores)
 
@@ -92,8 +93,8 @@ def test_diverged_runs_are_left_out_and_counted():
 def test_compare_against_best_and_tutorial():
     runs = pd.concat([runs_of("0.2", [0.975, 0.978, 0.979]), runs_of("0.5", [0.980, 0.982, 0.985]),
                       runs_of("0.3", [0.976, 0.979, 0.980])])
-    best_path = "model~mlp/hidden_units~512-512/dropout~0.5/activation~relu/optimizer~adam/" \
-                "learning_rate~0.001/batch_size~128/epochs~4"
+    best_path = run_path_fragment({name: format_value(name, value)
+                                   for name, value in dict(tutorial_hyperparameters(), dropout=0.5).items()})
     table = compare(runs, best_path)
     assert set(table["reference"]) == {"best", "tutorial"}
     assert len(table) == 6

@@ -17,6 +17,7 @@ def test_defaults_are_the_tutorial():
         "activation": ["relu"],
         "optimizer": ["adam"],
         "learning_rate": [0.001],
+        "weight_decay": [0.0],
         "batch_size": [128],
         "epochs": [4],
     }
@@ -30,7 +31,7 @@ def test_grid_is_the_cartesian_product_in_path_form():
     first = table.iloc[0].to_dict()
     assert run_path_fragment(first) == (
         "model~mlp/hidden_units~512-512/dropout~0.2/activation~relu/optimizer~adam/"
-        "learning_rate~0.001/batch_size~128/epochs~4"
+        "learning_rate~0.001/weight_decay~0.0/batch_size~128/epochs~4"
     )
     assert parse_value("hidden_units", "512-512") == [512, 512]
     assert parse_value("learning_rate", "0.001") == 0.001

@@ -10,6 +10,7 @@ from matplotlib import image
 
 from conftest import small_arrays, tutorial_run_fields
 from mnist_sweep import figures
+from mnist_sweep.config import HYPERPARAMETERS, format_value, run_path_fragment
 
 
 def test_pick_examples_prefers_digits_most_seeds_got_wrong():
@@ -52,8 +53,9 @@ def make_sweep(root, data, diverged_point=False):
     files = []
     for dropout in (0.2, 0.5):
         for seed in (0, 1):
-            run = root / "runs" / "model~mlp/hidden_units~512-512" / f"dropout~{dropout}" / \
-                "activation~relu/optimizer~adam/learning_rate~0.001/batch_size~128/epochs~4" / f"seed~{seed}"
+            point = {name: format_value(name, value) for name, value in dict(base, dropout=dropout).items()
+                     if name in HYPERPARAMETERS}
+            run = root / "runs" / run_path_fragment(point) / f"seed~{seed}"
             run.mkdir(parents=True)
             status = "diverged" if diverged_point and dropout == 0.5 else "completed"
             accuracy = None if status == "diverged" else 0.9 + 0.01 * seed - dropout / 10

@@ -345,20 +345,3 @@ def test_a_second_trainer_of_the_same_run_waits_and_does_not_train_it_again(tmp_
     assert "finished by the other trainer" in second.stdout
     log = (tmp_path / "run" / "train.log").read_text()
     assert log.count("done: status completed") == 1
-
-
-def test_the_training_modules_load_without_the_packages_the_train_command_keeps_out(tmp_path):
-    # python -m mnist_sweep.train keeps scikit-learn, matplotlib and pandas out of its process (start-up
-    # time): none of the modules it loads may need them.
-    code = ("import sys\n"
-            "for name in ('sklearn', 'matplotlib', 'pandas'): sys.modules[name] = None\n"
-            "import mnist_sweep.train, mnist_sweep.trainer, mnist_sweep.packed, mnist_sweep.run_files\n"
-            "import mnist_sweep.resume, mnist_sweep.inputs, mnist_sweep.data, mnist_sweep.model\n"
-            "from mnist_sweep.run_files import write_history\n"
-            "write_history(sys.argv[1], [dict(epoch=1, loss=0.5, accuracy=0.9, val_loss=None, val_accuracy=None,"
-            " seconds=1.25)])\n")
-    result = run_python("-c", code, str(tmp_path / "history.tsv"))
-    assert result.returncode == 0, result.stderr
-    history = pd.read_csv(tmp_path / "history.tsv", sep="\t")
-    assert history.columns.tolist() == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
-    assert history.iloc[0].tolist()[:3] == [1, 0.5, 0.9] and history["val_loss"].isna().all()

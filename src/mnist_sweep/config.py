@@ -242,7 +242,7 @@ def tutorial_hyperparameters(schema: dict | None = None) -> dict:
 
 def grid_table(config: dict) -> pd.DataFrame:
     """One row per grid point, values as path strings, columns in HYPERPARAMETERS order."""
-    import pandas as pd  # here, not at the top: the training process reads this module without pandas
+    import pandas as pd  # here, not at the top: Snakemake's start and the train command need no table
     grid = config["grid"]
     rows = [
         {name: format_value(name, value) for name, value in zip(HYPERPARAMETERS, combination)}

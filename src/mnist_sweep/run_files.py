@@ -57,10 +57,7 @@ def deflate_zip(path: Path) -> None:
 
 
 def write_history(path: Path, history: list) -> None:
-    """history.tsv: a row per epoch, an empty field for a missing value (as pandas writes NaN).
-
-    Written with the csv module: the training process does not import pandas (mnist_sweep.train).
-    """
+    """history.tsv: a row per epoch, an empty field for a missing value (as pandas writes NaN)."""
     with atomic_path(path) as partial:
         with open(partial, "w", newline="") as f:
             writer = csv.writer(f, delimiter="\t", lineterminator="\n")

@@ -1,4 +1,3 @@
-import gc
 import sys
 from pathlib import Path
 
@@ -18,15 +17,8 @@ from mnist_sweep.data import DataError, check_same_data
 from mnist_sweep.environment import prepend_pythonpath
 from mnist_sweep.locks import release_stale_lock
 from mnist_sweep.packs import PackBook, refuse_run_file_targets
-from mnist_sweep.scheduler_timers import cancel_rescheduling_timers
 from mnist_sweep.slots import job_threads, training_slots
 from mnist_sweep.sweeps import report_sweep_config
-
-# Snakemake makes several objects per job and keeps them all; with Python's default
-# thresholds the garbage collector rescans them over and over while the DAG of a big sweep
-# is built (about 10% of `snakemake -n` on 10,000 runs). Nothing here is cyclic garbage worth
-# collecting that often.
-gc.set_threshold(10_000, 10, 10)
 
 # Bad config stops here, before any job, with one line naming the key and what is allowed.
 # In place, so jobs (snakemake.config in scripts) see the defaults too.
@@ -40,12 +32,10 @@ try:
 except ConfigError as error:
     sys.exit(f"error: {error}")
 
-# After a killed Snakemake, the same command works again (see mnist_sweep/locks.py).
+# After a killed Snakemake, the same command works again (see mnist_sweep/locks.py). Here,
+# not in onstart: Snakemake takes its lock after reading the Snakefile and before onstart.
 if workflow.is_main_process:
     release_stale_lock()
-
-# Jobs (shell, script, conda, SLURM) find the package even where it is not pip-installed.
-prepend_pythonpath(str(Path(workflow.basedir) / "src"))
 
 if config["sweep"] is None:
     config["sweep"] = default_sweep_name(workflow.overwrite_configfiles)
@@ -111,19 +101,12 @@ RUN_PACK, NEW_PACKS = PACK_BOOK.assign(
 )
 
 
-# Before the first job, never in a dry-run: the new packs' plans, which their jobs read.
+# Before the first job, never in a dry-run: the new packs' plans, which their jobs read, and
+# the package's path for every job (shell, script, conda env, SLURM job: each inherits this
+# process' environment), also where the package is not pip-installed.
 onstart:
+    prepend_pythonpath(str(Path(workflow.basedir) / "src"))
     PACK_BOOK.write_plans(NEW_PACKS, DATASET)
-
-
-# When the workflow has ended, Snakemake's last rescheduling timer would hold the command
-# for up to 1 s more (see mnist_sweep/scheduler_timers.py).
-onsuccess:
-    cancel_rescheduling_timers()
-
-
-onerror:
-    cancel_rescheduling_timers()
 
 
 PACKS_TO_TRAIN = sorted({pack for pack in RUN_PACK.values() if pack} - PACK_BOOK.done)
