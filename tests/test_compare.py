@@ -69,17 +69,57 @@ def test_bootstrap_recomputes_from_the_documented_draws():
     n_test = 300
     a = (rng.random((4, n_test)) < 0.90).astype(int)
     b = (rng.random((4, n_test)) < 0.88).astype(int)
-    low, high = Bootstrap(n_test).interval(a, b)
+    row = paired_difference(({s: (int(a[s].sum()), n_test) for s in range(4)}, 0),
+                            ({s: (int(b[s].sum()), n_test) for s in range(4)}, 0))
+    low, high = Bootstrap(n_test).interval(row, a, b)
     # Independently, as the compare module's docstring says.
     image_rng = np.random.default_rng(BOOTSTRAP_SEED)
     drawn = np.concatenate([image_rng.integers(0, n_test, size=(min(250, BOOTSTRAP_RESAMPLES - start), n_test))
                             for start in range(0, BOOTSTRAP_RESAMPLES, 250)])
     images = np.array([np.bincount(row, minlength=n_test) for row in drawn])
     assert (images.sum(axis=1) == n_test).all()  # each resample draws n_test images
-    seeds = np.random.default_rng([BOOTSTRAP_SEED, 1]).integers(0, 4, size=(BOOTSTRAP_RESAMPLES, 4))
-    means = [np.mean([(a[s] - b[s]) @ images[r] / n_test for s in seeds[r]]) for r in range(BOOTSTRAP_RESAMPLES)]
-    assert (low, high) == pytest.approx(tuple(np.percentile(means, [2.5, 97.5])), abs=1e-6)
-    assert low < (a - b).mean() < high
+    means = [np.mean([(a[s] - b[s]) @ images[r] / n_test for s in range(4)]) for r in range(BOOTSTRAP_RESAMPLES)]
+    differences = (a - b).sum(axis=1) / n_test
+    half = stats.t.ppf(0.975, 3) * np.sqrt(differences.var(ddof=1) / 4 + np.var(means, ddof=1))
+    assert (low, high) == pytest.approx((differences.mean() - half, differences.mean() + half), abs=1e-12)
+    # Never narrower than the seeds-only t-interval.
+    assert low <= row["ci95_low"] and high >= row["ci95_high"]
+
+
+def scored(point_accuracies, reference_accuracies, n_test=1000):
+    """seed_scores of two points from accuracies, as runs.tsv has them (with test_images)."""
+    def table(dropout, accuracies):
+        return runs_of(dropout, accuracies).assign(test_images=n_test)
+    return seed_scores(table("0.5", point_accuracies)), seed_scores(table("0.2", reference_accuracies))
+
+
+def test_a_constant_difference_in_whole_images_is_never_a_claim():
+    """A constant 2-image difference is constant however the accuracies round as floats (e.g. 0.975 - 0.973
+    and 0.982 - 0.98 differ in the last bits): no spread, no p-value, no claim. Checked on 200 constructed
+    cases, each with 5 seeds."""
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        reference = rng.integers(950, 990, size=5)
+        row = paired_difference(*scored((reference + 2) / 1000, reference / 1000))
+        assert row["verdict"].startswith("every paired seed differs by the same amount"), row
+        assert np.isnan(row["p_value"]) and row["mean_difference"] == pytest.approx(0.002)
+
+
+def test_an_exact_zero_stays_zero_in_the_widened_interval():
+    """Two points that got the same images right on every seed: every bound is exactly 0, and one image
+    of difference on one seed gives an interval around it, never a verdict from rounding."""
+    n_test = 1000
+    rng = np.random.default_rng(2)
+    same = (rng.random((5, n_test)) < 0.97).astype(int)
+    scores = ({s: (int(same[s].sum()), n_test) for s in range(5)}, 0)
+    row = paired_difference(scores, scores)
+    assert row["mean_difference"] == 0 and row["verdict"].startswith("every paired seed differs by the same")
+    assert Bootstrap(n_test).test_set_variance(same, same) == 0.0
+    other = same.copy()
+    other[0, 0] = 1 - other[0, 0]
+    row = paired_difference(({s: (int(other[s].sum()), n_test) for s in range(5)}, 0), scores)
+    low, high = Bootstrap(n_test).interval(row, other, same)
+    assert low < 0 < high and row["verdict"] == "indistinguishable at 95%"
 
 
 def test_diverged_runs_are_left_out_and_counted():

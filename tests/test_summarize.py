@@ -110,6 +110,20 @@ def test_a_point_resting_on_one_surviving_seed_is_not_eligible(tmp_path):
     assert single["best"]["n_seeds"] == 1
 
 
+def test_a_best_point_with_diverged_seeds_says_so(tmp_path):
+    """2 of 5 seeds diverged: the point is still eligible (3 completed >= min_seeds and half), and
+    best.json says its means are over the survivors."""
+    files = [write_run(tmp_path / "runs", 0.2, seed, 0.97, 0.1, val_accuracy=0.975) for seed in range(5)]
+    files += [write_run(tmp_path / "runs", 0.5, seed, None, None, status="diverged") for seed in (1, 3)]
+    files += [write_run(tmp_path / "runs", 0.5, seed, 0.98, 0.1, val_accuracy=0.985) for seed in (0, 2, 4)]
+    best = summarize(files, tmp_path / "summary")["best"]
+    assert best["hyperparameters"]["dropout"] == "0.5" and best["n_diverged"] == 2
+    assert best["diverged_warning"] == ("2 of 5 seeds of this point diverged (seeds 1, 3); its means are over the "
+                                        "completed seeds only")
+    clean = summarize(files[:5], tmp_path / "clean")["best"]
+    assert "diverged_warning" not in clean
+
+
 def test_benchmark_file_last_row_and_missing_memory(tmp_path):
     header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
     path = tmp_path / "benchmark.tsv"

@@ -275,6 +275,10 @@ def test_diverging_run_is_a_result(tmp_path, mnist_5k_file):
     metrics = json.loads((tmp_path / "d" / "metrics.json").read_text())
     assert metrics["status"] == "diverged"
     assert metrics["test_accuracy"] is None and metrics["epochs_run"] < 3
+    # No leftover numbers of the broken model: not in metrics.json, not in the epoch it diverged in.
+    assert all(metrics[key] is None for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"))
+    last = pd.read_csv(tmp_path / "d" / "history.tsv", sep="\t").iloc[-1]
+    assert last[["loss", "accuracy", "val_loss", "val_accuracy"]].isna().all()
     assert "run diverged" in result.stdout
     for name in ("history.tsv", "predictions.npz", "model.keras"):
         assert (tmp_path / "d" / name).exists()

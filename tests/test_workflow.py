@@ -149,6 +149,46 @@ def test_small_sweep_end_to_end(tmp_path):
     assert (tmp_path / target).stat().st_size > 10_000
 
 
+def test_damaged_results_are_trained_again_never_passed_silently(tmp_path):
+    """After a finished sweep: a truncated metrics.json, a deleted predictions.npz, a truncated model.keras
+    and a plan.json that is not JSON. The same command names each, retrains the three runs (setting the
+    damaged files aside) with the numbers they had, and leaves the fourth run alone."""
+    first = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
+    assert first.returncode == 0, first.stderr[-3000:]
+    runs = sorted((tmp_path / "results" / "mnist_5k").glob("runs/**/seed~*"))
+    before = {run: json.loads((run / "metrics.json").read_text()) for run in runs}
+    truncated, deleted, broken_model, untouched = runs
+    (truncated / "metrics.json").write_text((truncated / "metrics.json").read_text()[:100])
+    (deleted / "predictions.npz").unlink()
+    model = (broken_model / "model.keras").read_bytes()
+    (broken_model / "model.keras").write_bytes(model[: len(model) // 2])
+    (plan,) = [p for p in (tmp_path / "results" / "mnist_5k" / "packs").glob("*/plan.json")
+               if str(truncated.relative_to(tmp_path / "results" / "mnist_5k" / "runs")) in p.read_text()]
+    plan.write_text("{not json")
+    untouched_mtime = (untouched / "metrics.json").stat().st_mtime_ns
+
+    dry = snakemake(tmp_path, "-n", "--configfile", str(SMALL))
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert "4 runs; 1 finished, 3 to train" in dry.stderr
+    assert "metrics.json is not a complete metrics file" in dry.stderr
+    assert "predictions.npz is missing" in dry.stderr and "model.keras is truncated" in dry.stderr
+    assert f"{plan.relative_to(tmp_path)} cannot be read (JSONDecodeError" in dry.stderr
+    assert (truncated / "metrics.json").exists()  # a dry-run changes nothing
+
+    again = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
+    assert again.returncode == 0, again.stderr[-3000:]
+    for run in (truncated, deleted, broken_model):
+        after = json.loads((run / "metrics.json").read_text())
+        assert after["test_loss"] == pytest.approx(before[run]["test_loss"], rel=1e-5), run
+        assert (run / "predictions.npz").exists() and (run / "model.keras").stat().st_size > 1_000_000
+        assert len(list(run.glob("damaged-*/metrics.json"))) == 1  # set aside, not deleted
+        assert "trained again" in (run / "train.log").read_text()
+    assert (untouched / "metrics.json").stat().st_mtime_ns == untouched_mtime
+    assert not plan.exists() and plan.with_name("plan.damaged.json").read_text() == "{not json"
+    quiet = snakemake(tmp_path, "-n", "--configfile", str(SMALL))
+    assert "= 4 runs; 4 finished, 0 to train" in quiet.stderr and "warning" not in quiet.stderr
+
+
 def test_diverging_grid_point_is_reported_not_fatal(tmp_path):
     config = ["--configfile", str(SMALL), "--config", 'grid={"optimizer": ["sgd"], "learning_rate": [0.01, 1e8], "dropout": [0.2], '
               '"epochs": [1]}']

@@ -6,30 +6,32 @@ test accuracy, paired by seed: the same seed ran on both sides, so per-seed diff
 remove the shared part of the seed-to-seed variation. Diverged runs are left out (their
 seed drops from the pairing) and counted.
 
+Differences are counted in whole images (test_images per run): accuracies are k / n_test, and
+as floats a constant difference of 2 images would come out with a tiny spread and a p-value
+near 0. Counted, a constant difference is exactly constant, and an exact 0 stays 0.
+
 Two intervals of the mean per-seed difference (point minus reference):
 - ci95_low/ci95_high: the 95% t-interval over paired seeds; it covers seed noise only, on
   one fixed test set. p_value is the paired t-test's (scipy.stats.ttest_rel), and
   p_value_holm the same adjusted with Holm's method over the family of comparisons with the
   same reference (every point is compared with the best: many comparisons at once).
-- boot_ci95_low/boot_ci95_high: a paired bootstrap over seeds AND test images, so it also
-  covers the test set being a sample. Recomputable from predictions.npz: BOOTSTRAP_RESAMPLES
-  resamples; resample b draws seeds with replacement from the paired seeds and test images
-  with replacement from the test set (the same images for both points and every seed), and
-  takes the mean over drawn seeds of the accuracy difference on the drawn images; the
-  interval is the 2.5% and 97.5% percentiles. Images are drawn by
-  numpy.random.default_rng(BOOTSTRAP_SEED) as indices, rng.integers(0, n_test, size=(250,
-  n_test)) for 250 resamples at a time, and counted per resample (the same distribution as
-  rng.multinomial, which took 1.3 s instead of 0.1 s), then seeds by default_rng([BOOTSTRAP_SEED, 1]) as
-  rng.integers(0, n_paired, size=(BOOTSTRAP_RESAMPLES, n_paired)); the same draws serve
-  every comparison. Only the MOST_BOOTSTRAPPED best points (on validation) and the tutorial
-  point are bootstrapped against each reference: loading every predictions file of a
-  10,000-run sweep would take minutes.
+- boot_ci95_low/boot_ci95_high: the same t-interval widened by the test set's own sampling
+  noise (the test set is a sample of digits too): its half-width is t(0.975, n-1) x
+  sqrt(s^2 / n + v), where s^2 / n is the seed part above and v the variance of the mean
+  difference over BOOTSTRAP_RESAMPLES resamples of the test images (the same images for both
+  points and every seed). So it is never narrower than the seeds-only interval. (A percentile
+  bootstrap that also resampled the 3-5 seeds was narrower than the t-interval in half the
+  rows of a real sweep: it undercovers seed noise.) Recomputable from predictions.npz: images
+  are drawn by numpy.random.default_rng(BOOTSTRAP_SEED) as indices, rng.integers(0, n_test,
+  size=(250, n_test)) for 250 resamples at a time, and counted per resample; the same draws
+  serve every comparison, and the arithmetic is exact (whole images, float64). Only the
+  MOST_BOOTSTRAPPED best points (on validation) and the tutorial point get it: loading every
+  predictions file of a 10,000-run sweep would take minutes.
 
 The verdict claims "better" or "worse" only with at least MIN_PAIRED_SEEDS paired seeds,
-some spread between them (a zero-width t-interval is no evidence: accuracy moves in steps
-of 1/n_test and a constant difference would give p = 0), the bootstrap interval excluding
-zero (the t-interval where there was no bootstrap) and a Holm-adjusted p-value below 0.05;
-otherwise it says why not.
+some spread between them (a constant difference is no evidence: accuracy moves in steps of
+1/n_test and a constant difference would give p = 0), the widened interval excluding zero (the
+t-interval where there was none) and a Holm-adjusted p-value below 0.05; otherwise it says why not.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20261129
 BOOTSTRAP_CHUNK = 250  # resamples drawn per call (bounds the memory of the draws: 20 MB)
 MOST_BOOTSTRAPPED = 50
+# The image count behind each accuracy in the runs table (its accuracies are k / count).
+IMAGE_COUNTS = {"test_accuracy": "test_images", "val_accuracy": "validation_images"}
 COLUMNS = (
     ["reference", "reference_run_path", "run_path", *HYPERPARAMETERS]
     + ["n_paired", "n_diverged", "mean_difference", "ci95_low", "ci95_high", "boot_ci95_low", "boot_ci95_high"]
@@ -57,11 +61,22 @@ COLUMNS = (
 
 
 def seed_scores(runs: pd.DataFrame, metric: str = "test_accuracy") -> tuple[dict, int]:
-    """A grid point's runs as ({seed: metric} over its completed runs, number of diverged runs)."""
+    """A grid point's runs as ({seed: score} over its completed runs, number of diverged runs).
+
+    A score is (correct images, images) where the runs table has the image count behind the
+    accuracy (IMAGE_COUNTS), so differences are exact integers; else the metric's value."""
     status = runs["status"].to_numpy()
     completed = status == "completed"
+    seeds = runs["seed"].to_numpy()[completed].tolist()
     values = runs[metric].to_numpy(dtype=float)[completed]
-    return dict(zip(runs["seed"].to_numpy()[completed].tolist(), values)), int((status == "diverged").sum())
+    diverged = int((status == "diverged").sum())
+    count_column = IMAGE_COUNTS.get(metric)
+    if count_column in runs:
+        counts = pd.to_numeric(runs[count_column]).to_numpy(dtype=float)[completed]
+        if len(values) and np.isfinite(counts).all() and (counts > 0).all() and np.isfinite(values).all():
+            correct = np.rint(values * counts).astype(int).tolist()
+            return dict(zip(seeds, zip(correct, counts.astype(int).tolist()))), diverged
+    return dict(zip(seeds, values.tolist())), diverged
 
 
 def paired_difference(point: tuple[dict, int], reference: tuple[dict, int]) -> dict:
@@ -69,21 +84,32 @@ def paired_difference(point: tuple[dict, int], reference: tuple[dict, int]) -> d
     p-value, and a preliminary verdict from the t-interval alone (seed_scores of each side)."""
     (a, diverged_a), (b, diverged_b) = point, reference
     seeds = sorted(a.keys() & b.keys())
-    differences = np.array([a[seed] - b[seed] for seed in seeds])
     row = {"n_paired": len(seeds), "n_diverged": diverged_a + diverged_b, "seeds": seeds}
     empty = {"ci95_low": np.nan, "ci95_high": np.nan, "p_value": np.nan}
     if len(seeds) == 0:
         return row | empty | {"mean_difference": np.nan, "verdict": "no seed completed on both sides"}
+    counted = all(isinstance(a[seed], tuple) and isinstance(b[seed], tuple) for seed in seeds)
+    if counted and len({a[seed][1] for seed in seeds} | {b[seed][1] for seed in seeds}) == 1:
+        # Whole images: integer differences, so "the same every seed" is exact, never a rounding accident.
+        images = a[seeds[0]][1]
+        counts = np.array([a[seed][0] - b[seed][0] for seed in seeds], dtype=np.int64)
+        constant = bool((counts == counts[0]).all())
+        differences = counts / images
+    else:
+        plain = lambda score: score[0] / score[1] if isinstance(score, tuple) else score  # noqa: E731
+        differences = np.array([plain(a[seed]) - plain(b[seed]) for seed in seeds], dtype=float)
+        constant = bool(np.ptp(differences) <= 1e-12)
     mean = differences.mean()
     if len(seeds) < 2:
         return row | empty | {"mean_difference": mean, "verdict": "one paired seed: no interval can be given"}
-    spread = differences.std(ddof=1)
-    if spread == 0:
+    if constant:
         return row | {"mean_difference": mean, "ci95_low": mean, "ci95_high": mean, "p_value": np.nan,
                       "verdict": "every paired seed differs by the same amount: no spread to test, no claim"}
+    spread = differences.std(ddof=1)
     half = stats.t.ppf(0.975, df=len(seeds) - 1) * spread / np.sqrt(len(seeds))
-    p_value = float(stats.ttest_rel([a[seed] for seed in seeds], [b[seed] for seed in seeds]).pvalue)
-    row |= {"mean_difference": mean, "ci95_low": mean - half, "ci95_high": mean + half, "p_value": p_value}
+    p_value = float(stats.ttest_1samp(differences, 0.0).pvalue)  # = ttest_rel of the two sides
+    row |= {"mean_difference": mean, "ci95_low": mean - half, "ci95_high": mean + half, "p_value": p_value,
+            "seed_variance_of_mean": spread**2 / len(seeds)}
     if len(seeds) < MIN_PAIRED_SEEDS:
         return row | {"verdict": f"{len(seeds)} paired seeds: too few to claim a difference "
                                  f"(at least {MIN_PAIRED_SEEDS} needed)"}
@@ -112,12 +138,13 @@ def holm(p_values) -> np.ndarray:
 
 
 class Bootstrap:
-    """Paired bootstrap over seeds and test images (see the module docstring for the exact draws)."""
+    """The test set's sampling noise of a mean difference, by resampling test images (see the module docstring)."""
 
     def __init__(self, n_test: int, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED):
         rng = np.random.default_rng(seed)
-        # Image counts per resample: n_test images drawn with replacement, counted.
-        self.image_counts = np.empty((resamples, n_test), "float32")
+        # Image counts per resample: n_test images drawn with replacement, counted. float64 holds
+        # these small integers, and the products below, exactly.
+        self.image_counts = np.empty((resamples, n_test), "float64")
         for start in range(0, resamples, BOOTSTRAP_CHUNK):
             drawn = rng.integers(0, n_test, size=(min(BOOTSTRAP_CHUNK, resamples - start), n_test))
             rows = len(drawn)
@@ -125,15 +152,21 @@ class Bootstrap:
             self.image_counts[start:start + rows] = np.bincount(flat, minlength=rows * n_test).reshape(rows, n_test)
         self.n_test, self.resamples, self.seed = n_test, resamples, seed
 
-    def interval(self, correct_point: np.ndarray, correct_reference: np.ndarray) -> tuple[float, float]:
-        """95% interval of the mean accuracy difference; inputs: (n_paired, n_test) 0/1, seeds in the same order."""
-        differences = (correct_point.astype("float32") - correct_reference.astype("float32"))
-        per_seed = differences @ self.image_counts.T / self.n_test  # (n_paired, resamples)
-        n_paired = len(differences)
-        seeds = np.random.default_rng([self.seed, 1]).integers(0, n_paired, size=(self.resamples, n_paired))
-        means = per_seed[seeds, np.arange(self.resamples)[:, None]].mean(axis=1)
-        low, high = np.percentile(means, [2.5, 97.5])
-        return float(low), float(high)
+    def test_set_variance(self, correct_point: np.ndarray, correct_reference: np.ndarray) -> float:
+        """Variance over image resamples of the mean accuracy difference (over seeds); inputs: (n_paired, n_test)
+        0/1, seeds in the same order. Exactly 0 when the two points got the same images right on every seed."""
+        differences = correct_point.astype("float64") - correct_reference.astype("float64")  # -1, 0, 1
+        # Whole images won (+) or lost (-) per resample, summed over seeds: exact integers.
+        images = differences.sum(axis=0) @ self.image_counts.T
+        means = images / (self.n_test * len(differences))
+        return float(means.var(ddof=1))
+
+    def interval(self, row: dict, correct_point: np.ndarray, correct_reference: np.ndarray) -> tuple[float, float]:
+        """The seeds' t-interval of `row` (paired_difference) widened by the test set's variance."""
+        n_paired = row["n_paired"]
+        variance = row.get("seed_variance_of_mean", 0.0) + self.test_set_variance(correct_point, correct_reference)
+        half = stats.t.ppf(0.975, df=n_paired - 1) * np.sqrt(variance)
+        return float(row["mean_difference"] - half), float(row["mean_difference"] + half)
 
 
 def correct_matrix(point_runs: pd.DataFrame, seeds) -> np.ndarray | None:
@@ -194,13 +227,15 @@ def compare(runs: pd.DataFrame, best_run_path: str | None, order: list | None = 
                 row.update({"n_paired": len(completed), "n_diverged": diverged, "verdict": f"is the {reference}"})
                 rows.append(row)
                 continue
-            row.update(paired_difference(point_scores, scores[reference_path]))
-            seeds = row.pop("seeds")
+            difference = paired_difference(point_scores, scores[reference_path])
+            seeds = difference.pop("seeds")
             if run_path in bootstrapped and len(seeds) >= 2:
                 point, other = correct(run_path, seeds), correct(reference_path, seeds)
                 if point is not None and other is not None:
                     bootstrap = bootstrap or Bootstrap(point.shape[1])
-                    row["boot_ci95_low"], row["boot_ci95_high"] = bootstrap.interval(point, other)
+                    row["boot_ci95_low"], row["boot_ci95_high"] = bootstrap.interval(difference, point, other)
+            difference.pop("seed_variance_of_mean", None)
+            row.update(difference)
             rows.append(row)
         table = pd.DataFrame(rows, columns=COLUMNS)
         table["p_value_holm"] = holm(table["p_value"])
@@ -212,7 +247,7 @@ def compare(runs: pd.DataFrame, best_run_path: str | None, order: list | None = 
 
 
 def final_verdict(row) -> str:
-    """better / worse only if the interval that covers seeds and test images excludes 0 and Holm's p < 0.05."""
+    """better / worse only if the interval widened by the test set's noise excludes 0 and Holm's p < 0.05."""
     if row.verdict not in ("better", "worse"):
         return row.verdict
     if not np.isnan(row.boot_ci95_low):

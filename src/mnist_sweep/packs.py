@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from pathlib import Path
 
 from mnist_sweep.config import HYPERPARAMETERS
@@ -52,8 +53,9 @@ def shape_key(hyperparameters: dict) -> str:
     return json.dumps([hyperparameters[name] for name in SHAPE_KEYS])
 
 
-def pack_id(run_ids) -> str:
-    return hashlib.sha1("\n".join(sorted(run_ids)).encode()).hexdigest()[:12]
+def pack_id(run_ids, attempt: int = 0) -> str:
+    text = "\n".join(sorted(run_ids)) + (f"\n#{attempt}" if attempt else "")
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
 def plan_packs(runs: list[dict], dataset: str, job_minutes: float, pack_size: int | None = None,
@@ -136,9 +138,16 @@ class PackBook:
         self.done: set[str] = set()
         self.cost: dict[str, int] = {}  # estimated milliseconds of each pack: the longest start first
         self.size: dict[str, int] = {}
+        self.damaged: dict[str, str] = {}  # plan.json path: what is wrong (its runs are planned again)
         for plan_file in self.folder.glob("*/plan.json"):
-            plan = json.loads(plan_file.read_text())
-            self._record(plan["pack"], plan["runs"], plan["dataset"])
+            try:
+                plan = json.loads(plan_file.read_text())
+                runs = [{"run_id": run["run_id"], "hyperparameters": run["hyperparameters"]} for run in plan["runs"]]
+                self._record(plan["pack"], runs, plan["dataset"])
+            except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+                # Its unfinished runs get a new plan (the same runs again: the same id, the file rewritten).
+                self.damaged[str(plan_file)] = f"{type(error).__name__}: {error}"
+                continue
             if (plan_file.parent / "done.json").exists():
                 self.done.add(plan["pack"])
 
@@ -179,13 +188,24 @@ class PackBook:
                 unplanned.append(run)  # never planned, or its metrics.json was removed after its pack
         new = {}
         for members in plan_packs(unplanned, dataset, job_minutes, pack_size, slots):
-            pack = pack_id(run["run_id"] for run in members)
+            run_ids = [run["run_id"] for run in members]
+            pack, attempt = pack_id(run_ids), 0
+            # The same runs were packed before (their files were removed or damaged, or the plan was):
+            # a fresh id, so that the old pack's done.json never passes for this one's.
+            while pack in new or (self.folder / pack).exists():
+                attempt += 1
+                pack = pack_id(run_ids, attempt)
             new[pack] = members
             self._record(pack, members, dataset)
             for run in members:
                 where[run["run_id"]] = pack
             self.done.discard(pack)
         return where, new
+
+    def set_aside_damaged_plans(self) -> None:
+        """Rename unreadable plans to plan.damaged.json (kept for a look): their runs were planned again."""
+        for plan in self.damaged:
+            os.replace(plan, Path(plan).with_name("plan.damaged.json"))
 
     def write_plans(self, new: dict[str, list[dict]], dataset: str) -> None:
         """Write the plans of new packs (not in a dry-run: the workflow calls this in `onstart`)."""

@@ -1,13 +1,16 @@
 """The one writer of a run's files: predictions.npz, model.keras, history.tsv, then metrics.json.
 
 Each file is written under a temporary name and renamed; metrics.json comes last, so a run
-directory with metrics.json is complete, whatever pack or job trained it.
+directory with metrics.json is complete, whatever pack or job trained it. Files damaged
+afterwards (truncated, deleted, edited) are caught by run_state: such a run is retrained, its
+damaged files set aside, never reused silently.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime
+import json
 import math
 import os
 import platform
@@ -65,6 +68,84 @@ def write_history(path: Path, history: list) -> None:
             writer.writerows([row.get(column) for column in HISTORY_COLUMNS] for row in history)
 
 
+def _is_whole_zip(path: Path) -> bool:
+    """A zip (.npz, .keras) ends with its end-of-central-directory record: a truncated file does not.
+    Reads the last 64 KB at most (the record plus the longest comment), not the file."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            f.seek(max(0, size - 65_557))
+            return b"PK\x05\x06" in f.read()
+    except OSError:
+        return False
+
+
+def run_state(run_dir) -> tuple[str, str | None]:
+    """("finished", None), ("unfinished", None) or ("damaged", what is wrong) for a run directory.
+
+    A run is finished when metrics.json (written last) exists and every file it vouches for is
+    whole: metrics.json parses, history.tsv and predictions.npz exist, predictions.npz and
+    model.keras (where kept) are complete zips. Cheap enough to check every run of a 10,000-run
+    sweep at each start: small reads, no decompression.
+    """
+    run_dir = Path(run_dir)
+    metrics_path = run_dir / "metrics.json"
+    try:
+        text = metrics_path.read_text()
+    except FileNotFoundError:
+        return "unfinished", None
+    except (OSError, UnicodeDecodeError) as error:
+        return "damaged", f"metrics.json cannot be read ({error})"
+    try:
+        metrics = json.loads(text)
+        status = metrics["status"]
+    except (ValueError, TypeError, KeyError):
+        return "damaged", "metrics.json is not a complete metrics file (not valid JSON, or no status)"
+    if status not in ("completed", "diverged"):
+        return "damaged", f"metrics.json has status {status!r}"
+    if not (run_dir / "history.tsv").is_file():
+        return "damaged", "history.tsv is missing"
+    if not (run_dir / "predictions.npz").is_file():
+        return "damaged", "predictions.npz is missing"
+    if not _is_whole_zip(run_dir / "predictions.npz"):
+        return "damaged", "predictions.npz is truncated (not a complete .npz)"
+    if (run_dir / "model.keras").exists() and not _is_whole_zip(run_dir / "model.keras"):
+        return "damaged", "model.keras is truncated (not a complete .keras file)"
+    return "finished", None
+
+
+def finished_runs(results, runs: list[dict], check_files: bool = True) -> tuple[set, dict]:
+    """(run ids that are finished, {run id: what is damaged}) among runs (dicts with run_id) under results/.
+
+    check_files False: metrics.json existing is enough (a job re-reading the workflow needs no more).
+    """
+    finished, damaged = set(), {}
+    for run in runs:
+        run_dir = Path(results, "runs", run["run_id"])
+        if not check_files:
+            if (run_dir / "metrics.json").exists():
+                finished.add(run["run_id"])
+            continue
+        state, problem = run_state(run_dir)
+        if state == "finished":
+            finished.add(run["run_id"])
+        elif state == "damaged":
+            damaged[run["run_id"]] = problem
+    return finished, damaged
+
+
+def set_aside_damaged(run_dir) -> Path:
+    """Move a damaged run's files into <run dir>/damaged-<UTC time>/ (kept for a look, never reused)."""
+    run_dir = Path(run_dir)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    aside = run_dir / f"damaged-{stamp}"
+    aside.mkdir(exist_ok=True)
+    for name in ("metrics.json", "history.tsv", "predictions.npz", "model.keras"):
+        if (run_dir / name).exists():
+            os.replace(run_dir / name, aside / name)
+    return aside
+
+
 def write_run_files(run_dir, model, history: list, probabilities: np.ndarray, inputs: dict, status: str,
                     info: dict, save_model: bool = True) -> dict:
     """Write a run's files and return its metrics. info: dataset, hyperparameters, seed, training_seconds,
@@ -96,10 +177,11 @@ def write_run_files(run_dir, model, history: list, probabilities: np.ndarray, in
         # A diverged model's test numbers mean nothing: leave them empty.
         "test_loss": test_loss if status == "completed" else None,
         "test_accuracy": test_accuracy if status == "completed" else None,
-        "train_loss": last.get("loss"),
-        "train_accuracy": last.get("accuracy"),
-        "val_loss": last.get("val_loss"),
-        "val_accuracy": last.get("val_accuracy"),
+        # A diverged run's last numbers come from a broken model: none are kept (history.tsv has the epochs).
+        "train_loss": last.get("loss") if status == "completed" else None,
+        "train_accuracy": last.get("accuracy") if status == "completed" else None,
+        "val_loss": last.get("val_loss") if status == "completed" else None,
+        "val_accuracy": last.get("val_accuracy") if status == "completed" else None,
         "epochs_run": len(history),
         "training_seconds": round(training_seconds, 3),
         # Training throughput of the process that trained it: all runs of its pack together.

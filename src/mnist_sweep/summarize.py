@@ -34,6 +34,7 @@ SELECTION_METRIC = "val_accuracy"
 RUN_COLUMNS = (
     ["run_dir", "dataset", *HYPERPARAMETERS, "seed", "status"]
     + ["test_accuracy", "test_loss", "train_accuracy", "train_loss", "val_accuracy", "val_loss"]
+    + ["test_images", "validation_images"]
     + ["epochs_run", "training_seconds", "samples_per_second", "pack_size", "parameter_count", "resumed_from_epoch"]
     + ["job_seconds", "max_rss_mb", "gpu_hours"]
     + ["device", "host", "slurm_job_id", "slurm_gpus"]
@@ -148,6 +149,7 @@ def best_config(configs: pd.DataFrame, by_point: dict[str, pd.DataFrame], min_se
         return {"best": None, "reason": "no grid point has enough completed seeds to be chosen "
                                         f"(min_seeds {min_seeds}, and half of its seeds)", "ineligible": ineligible}
     best = eligible.iloc[0]  # configs are sorted eligible first, by the selection metric
+    diverged = int(best["n_diverged"])
     metric = SELECTION_METRIC if pd.notna(best[f"{SELECTION_METRIC}_mean"]) else "test_accuracy"
     reference = seed_scores(by_point[best["run_path"]], metric)
     tied = []
@@ -160,6 +162,11 @@ def best_config(configs: pd.DataFrame, by_point: dict[str, pd.DataFrame], min_se
         "selection_metric": f"mean {metric} over completed seeds, among eligible grid points",
         **({"warning": "no validation split: chosen on the test set, so its test accuracy is optimistic"}
            if metric == "test_accuracy" else {}),
+        # Its means are over the seeds that completed: a point that diverged on some seeds is less
+        # reliable than its mean says (it is eligible with at least min_seeds and half of its seeds).
+        **({"diverged_warning": f"{diverged} of {int(best['n_runs'])} seeds of this point diverged (seeds "
+                                f"{', '.join(map(str, diverged_seeds(by_point[best['run_path']])))}); its means are "
+                                "over the completed seeds only"} if diverged else {}),
         "hyperparameters": {name: best[name] for name in HYPERPARAMETERS},
         "run_path": best["run_path"],
         "n_seeds": int(best["n_seeds"]),
@@ -174,6 +181,10 @@ def best_config(configs: pd.DataFrame, by_point: dict[str, pd.DataFrame], min_se
         "ineligible": ineligible,
         "grid_points": len(configs),
     }
+
+
+def diverged_seeds(point_runs: pd.DataFrame) -> list[int]:
+    return sorted(int(seed) for seed in point_runs.loc[point_runs["status"] == "diverged", "seed"])
 
 
 def to_html(frame: pd.DataFrame, title: str) -> str:

@@ -22,7 +22,8 @@ from pathlib import Path
 from mnist_sweep.deadline import JobDeadline
 from mnist_sweep.packs import shape_key
 from mnist_sweep.resume import RunResume
-from mnist_sweep.run_files import HISTORY_COLUMNS, finite_or_none, replica_scores, write_run_files
+from mnist_sweep.run_files import (HISTORY_COLUMNS, finite_or_none, replica_scores, run_state, set_aside_damaged,
+                                   write_run_files)
 from mnist_sweep.run_lock import RunLock
 from mnist_sweep.signals import EXIT_PREEMPTED, StopRequested
 
@@ -47,8 +48,9 @@ def train_pack(data_file, runs: list[dict], dataset: str, threads: int = 2, vali
                allow_cpu: bool = False, save_models: bool = True) -> list[dict]:
     """Train runs ({run_dir, seed, hyperparameters}) that are not finished yet; return their metrics.
 
-    A run whose metrics.json exists is not trained again. A run another trainer holds is
-    waited for (mnist_sweep.run_lock). Raises SystemExit(143) when stopped by a signal.
+    A finished run (run_files.run_state) is not trained again; a damaged one is, its files set
+    aside. A run another trainer holds is waited for (mnist_sweep.run_lock). Raises
+    SystemExit(143) when stopped by a signal.
     """
     stop = stop if stop is not None else StopRequested()
     runs = [dict(run, run_dir=Path(run["run_dir"])) for run in runs]
@@ -60,7 +62,7 @@ def train_pack(data_file, runs: list[dict], dataset: str, threads: int = 2, vali
         run["lock"] = RunLock(run["run_dir"])
         if not run["lock"].try_acquire():
             waiting.append(run)
-        elif (run["run_dir"] / "metrics.json").exists():  # checked under the lock: a trainer may just have ended
+        elif _finished(run["run_dir"]):  # checked under the lock: a trainer may just have ended
             print(f"{run['run_dir']}: finished before (metrics.json exists), not training it again", flush=True)
             run["lock"].release()
         else:
@@ -73,13 +75,24 @@ def train_pack(data_file, runs: list[dict], dataset: str, threads: int = 2, vali
     for run in waiting:  # held by another trainer: wait, then train only what it left unfinished
         run["lock"].acquire()
         try:
-            if (run["run_dir"] / "metrics.json").exists():
+            if _finished(run["run_dir"]):
                 print(f"{run['run_dir']}: finished by the other trainer", flush=True)
             else:
                 results += _train_groups([run], context)
         finally:
             run["lock"].release()
     return results
+
+
+def _finished(run_dir: Path) -> bool:
+    """Whether a run is finished; a damaged one (run_files.run_state) has its files set aside and is retrained."""
+    state, problem = run_state(run_dir)
+    if state == "damaged":
+        aside = set_aside_damaged(run_dir)
+        message = f"{run_dir}: {problem}; its files are set aside in {aside.name}/ and the run is trained again"
+        RunLog(run_dir).write(message)
+        print(message, flush=True)
+    return state == "finished"
 
 
 def _train_groups(runs: list[dict], context: dict) -> list[dict]:
@@ -156,6 +169,8 @@ def _train_group(runs: list[dict], states: list, context: dict) -> list[dict]:
                                              None if val_loss[index] is None else finite_or_none(val_loss[index]),
                                              None if val_accuracy[index] is None else float(val_accuracy[index]),
                                              round(seconds, 3)]))
+            if row["loss"] is None:  # diverged in this epoch: its accuracies and validation come from NaN outputs
+                row.update(accuracy=None, val_loss=None, val_accuracy=None)
             histories[index].append(row)
             line = (f"epoch {epoch + 1}/{epochs}: loss {_fmt(row['loss'])} accuracy {_fmt(row['accuracy'])} "
                     f"val_loss {_fmt(row['val_loss'])} val_accuracy {_fmt(row['val_accuracy'])} "

@@ -17,6 +17,7 @@ from mnist_sweep.data import DataError, check_same_data
 from mnist_sweep.environment import prepend_pythonpath
 from mnist_sweep.locks import release_stale_lock
 from mnist_sweep.packs import PackBook, refuse_run_file_targets
+from mnist_sweep.run_files import finished_runs
 from mnist_sweep.slots import job_threads, training_slots
 from mnist_sweep.sweeps import report_sweep_config
 
@@ -69,14 +70,11 @@ wildcard_constraints:
 # Every run of the sweep (grid points x seeds), and which pack trains or trained it (see
 # mnist_sweep/packs.py): only runs not finished and not already planned get a new pack,
 # so a rerun finds the same packs and adding seeds trains only the new runs. A run is
-# finished when its metrics.json exists (written last).
+# finished when its metrics.json (written last) and the files it vouches for are whole; a
+# damaged run is trained again (its job sets the damaged files aside). See run_files.run_state.
 SWEEP_RUNS = sweep_runs(config)
 PACK_BOOK = PackBook(RESULTS)
-FINISHED = {
-    run["run_id"]
-    for run in SWEEP_RUNS
-    if Path(RESULTS, "runs", run["run_id"], "metrics.json").exists()
-}
+FINISHED, DAMAGED = finished_runs(RESULTS, SWEEP_RUNS, check_files=workflow.is_main_process)
 
 
 # How many training jobs can run at once (the workstation's cores, or None under a cluster
@@ -106,6 +104,7 @@ RUN_PACK, NEW_PACKS = PACK_BOOK.assign(
 # process' environment), also where the package is not pip-installed.
 onstart:
     prepend_pythonpath(str(Path(workflow.basedir) / "src"))
+    PACK_BOOK.set_aside_damaged_plans()
     PACK_BOOK.write_plans(NEW_PACKS, DATASET)
 
 
@@ -124,6 +123,20 @@ if workflow.is_main_process:
         f"results in {SWEEP_DIR}/",
         file=sys.stderr,
     )
+    for run_id, problem in list(DAMAGED.items())[:5]:
+        print(
+            f"warning: {RESULTS}/runs/{run_id}: {problem}; it will be trained again "
+            "(its files set aside in damaged-<time>/)",
+            file=sys.stderr,
+        )
+    if len(DAMAGED) > 5:
+        print(f"warning: {len(DAMAGED) - 5} more damaged run(s)", file=sys.stderr)
+    for plan, problem in PACK_BOOK.damaged.items():
+        print(
+            f"warning: {plan} cannot be read ({problem}); its unfinished runs are planned again "
+            "(the file is kept as plan.damaged.json)",
+            file=sys.stderr,
+        )
     # Snakemake has not parsed its targets yet: look at the command line itself.
     refuse_run_file_targets(sys.argv[1:], RESULTS, SWEEP_DIR)
 
