@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mnist_sweep.summarize import confidence_interval, read_benchmark, summarize
+from mnist_sweep.summarize import confidence_interval, read_benchmark, read_job, summarize
 
 from conftest import tutorial_run_fields
 
@@ -132,3 +132,15 @@ def test_benchmark_file_last_row_and_missing_memory(tmp_path):
     path.write_text(header + "5.0\t0:00:05\t100.5\t1\t1\t1\t0\t0\t50\t4\n")
     assert read_benchmark(path) == {"job_seconds": 5.0, "max_rss_mb": 100.5}
     assert read_benchmark(tmp_path / "none.tsv") == {"job_seconds": None, "max_rss_mb": None}
+
+
+def test_every_attempt_of_a_job_is_charged(tmp_path):
+    """A job stopped at its time limit and continued, or rerun after a killed Snakemake: Snakemake's
+    benchmark holds only the last attempt, attempts.tsv (the train command's) holds all."""
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    (tmp_path / "benchmark.tsv").write_text(header + "0.03\t0:00:00\t100.5\t1\t1\t1\t0\t0\t50\t4\n")
+    assert read_job(tmp_path) == {"job_seconds": 0.03, "max_rss_mb": 100.5}
+    (tmp_path / "attempts.tsv").write_text("started\tseconds\texit_code\thost\tslurm_job_id\n"
+                                           "2026-12-01T10:00:00+00:00\t110.5\t143\tnode1\t7\n"
+                                           "2026-12-01T10:05:00+00:00\t40.0\t0\tnode2\t7\n")
+    assert read_job(tmp_path) == {"job_seconds": 150.5, "max_rss_mb": 100.5}

@@ -186,6 +186,11 @@ def test_a_run_trains_the_same_packed_with_other_dropout_learning_rates_and_weig
                         "--done", str(plan.parent / "done.json"))
     assert packed.returncode == 0, packed.stdout + packed.stderr
     assert json.loads((plan.parent / "done.json").read_text())["pack"] == "abc"
+    # Each attempt of a pack's job is kept: its output and its wall time.
+    attempts = pd.read_csv(plan.parent / "attempts.tsv", sep="\t")
+    assert len(attempts) == 1 and attempts["exit_code"].tolist() == [0] and attempts["seconds"].gt(0).all()
+    log = (plan.parent / "attempts.log").read_text()
+    assert log.startswith("== attempt started") and "done: status completed" in log and "exit code 0" in log
     for index, (seed, hp) in enumerate(members[:2]):
         flags = {name: ("-".join(map(str, value)) if name == "hidden_units" else value) for name, value in hp.items()}
         solo = run_python(*train_args(mnist_5k_file, tmp_path / f"solo{index}", seed=seed, **flags))
@@ -255,6 +260,25 @@ def test_sigterm_saves_each_runs_state_and_a_run_resumes_in_another_pack(tmp_pat
                                   check_exact=False, rtol=1e-5)
     log = (run_dir / "train.log").read_text()
     assert "stopped by SIGTERM" in log and f"resuming from the state after epoch {stopped_after}" in log
+
+
+def test_ctrl_c_stops_a_run_after_its_epoch_without_a_traceback(tmp_path, mnist_5k_file):
+    """Ctrl-C in the terminal of a local sweep reaches the training job too: like SIGTERM, it stops after
+    the epoch, state saved, exit 143, and the log holds no KeyboardInterrupt traceback."""
+    args = train_args(mnist_5k_file, tmp_path / "run", seed=0, epochs=5, batch_size=16)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    process = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    output = []
+    for line in process.stdout:
+        output.append(line)
+        if " epoch 1/5: " in line:
+            process.send_signal(signal.SIGINT)
+    process.wait(timeout=300)
+    text = "".join(output)
+    assert process.returncode == 143, text
+    assert "received SIGINT" in text and "Traceback" not in text and "KeyboardInterrupt" not in text
+    assert (tmp_path / "run" / "resume" / "state.json").exists()
 
 
 def test_a_job_given_a_gpu_that_tensorflow_cannot_see_stops_at_once(tmp_path, mnist_5k_file):

@@ -18,12 +18,12 @@ from conftest import ROOT, SMALL
 pytestmark = pytest.mark.slow
 
 
-def snakemake(workdir: Path, *args, timeout=900, popen=None):
+def snakemake(workdir: Path, *args, timeout=900, popen=None, env=None):
     """Run snakemake on the project's Snakefile in workdir (which gets its own config/ and results/)."""
     (workdir / "config").mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "config" / "config.yaml", workdir / "config" / "config.yaml")
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), *args]
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env = dict(env or os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     if popen:
         return subprocess.Popen(command, cwd=workdir, env=env, **popen)
     return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
@@ -147,6 +147,16 @@ def test_small_sweep_end_to_end(tmp_path):
     requested = snakemake(tmp_path, target, "-c1", "--configfile", str(SMALL))
     assert requested.returncode == 0, requested.stderr[-2000:]
     assert (tmp_path / target).stat().st_size > 10_000
+
+
+def test_a_failed_download_says_why_on_the_console(tmp_path):
+    """Offline (a proxy that refuses every connection stands for no internet, on any machine): the reason
+    and what to do reach the console, not only logs/prepare_data/mnist.log."""
+    env = dict(os.environ, https_proxy="http://127.0.0.1:9", http_proxy="http://127.0.0.1:9")
+    result = snakemake(tmp_path, "-c1", "resources/data/mnist.npz", env=env, timeout=300)
+    assert result.returncode != 0
+    assert "error: could not download" in result.stderr and "dataset mnist_5k" in result.stderr, result.stderr[-3000:]
+    assert not (tmp_path / "resources" / "data" / "mnist.npz").exists()
 
 
 def test_damaged_results_are_trained_again_never_passed_silently(tmp_path):

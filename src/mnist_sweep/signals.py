@@ -1,8 +1,10 @@
 """A training job stops cleanly when SLURM warns it (time limit, preemption) or a user asks.
 
-SIGTERM (and SIGUSR1, which `--signal=B:USR1@...` sends) is remembered; the trainer saves
-every run's state at the end of the current epoch and exits with 143 (128 + SIGTERM), the
-code a process killed by SIGTERM reports, so Snakemake and SLURM see the job as stopped.
+SIGTERM (and SIGUSR1, which `--signal=B:USR1@...` sends, and SIGINT: Ctrl-C in the terminal
+of a local sweep reaches its jobs too) is remembered; the trainer saves every run's state at
+the end of the current epoch and exits with 143 (128 + SIGTERM), the code a process killed by
+SIGTERM reports, so Snakemake and SLURM see the job as stopped, and no traceback is left in
+the log. A second signal ends the process at once (the states of the last epoch are kept).
 """
 
 from __future__ import annotations
@@ -13,18 +15,22 @@ EXIT_PREEMPTED = 143
 
 
 class StopRequested:
-    """Remembers a SIGTERM or SIGUSR1 so training can stop at the end of the current epoch."""
+    """Remembers a SIGTERM, SIGUSR1 or SIGINT so training can stop at the end of the current epoch."""
 
     def __init__(self):
         self.signal_name = None
 
     def install(self):
-        for signum in (signal.SIGTERM, signal.SIGUSR1):
+        for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
             signal.signal(signum, self._handle)
 
     def _handle(self, signum, frame):
-        self.signal_name = signal.Signals(signum).name
-        print(f"received {self.signal_name}: stopping after the current epoch", flush=True)
+        name = signal.Signals(signum).name
+        if self.signal_name is not None:
+            print(f"received {name} again: stopping now; runs resume from their last saved epoch", flush=True)
+            raise SystemExit(EXIT_PREEMPTED)
+        self.signal_name = name
+        print(f"received {name}: stopping after the current epoch", flush=True)
 
     def __bool__(self):
         return self.signal_name is not None

@@ -43,7 +43,7 @@ RUN_COLUMNS = (
 
 def read_runs(metrics_files) -> pd.DataFrame:
     """One row per run, hyperparameters in their run-path form (hidden_units 512-512)."""
-    rows = []
+    rows, jobs = [], {}
     for path in metrics_files:
         path = Path(path)
         with open(path) as f:
@@ -52,7 +52,9 @@ def read_runs(metrics_files) -> pd.DataFrame:
         row["run_dir"] = str(path.parent)
         # The job's benchmark is its pack's (older runs: beside metrics.json).
         job_folder = Path(metrics["pack_dir"]) if metrics.get("pack_dir") else path.parent
-        row.update(read_benchmark(job_folder / "benchmark.tsv"))
+        if job_folder not in jobs:
+            jobs[job_folder] = read_job(job_folder)
+        row.update(jobs[job_folder])
         # A packed job trained pack_size runs at once: each run is charged its share.
         row["pack_size"] = int(metrics.get("pack_size") or 1)
         if row["job_seconds"] is not None:
@@ -67,6 +69,20 @@ def read_runs(metrics_files) -> pd.DataFrame:
     for column in METRICS + ("train_accuracy", "train_loss", "val_accuracy", "val_loss", "job_seconds", "gpu_hours"):
         runs[column] = pd.to_numeric(runs[column])
     return runs.sort_values([*HYPERPARAMETERS, "seed"], kind="stable").reset_index(drop=True)
+
+
+def read_job(folder: Path) -> dict:
+    """job_seconds and max_rss_mb of the job(s) that trained a pack: the seconds of every attempt added up
+    (attempts.tsv, written by the train command: a job stopped at its time limit and continued, or rerun
+    after a killed Snakemake, is charged each time), else Snakemake's benchmark of the last one."""
+    job = read_benchmark(folder / "benchmark.tsv")
+    attempts = folder / "attempts.tsv"
+    if attempts.exists():
+        with open(attempts, newline="") as f:
+            seconds = [float(row["seconds"]) for row in csv.DictReader(f, delimiter="\t") if row.get("seconds")]
+        if seconds:
+            job["job_seconds"] = sum(seconds)
+    return job
 
 
 def read_benchmark(path: Path) -> dict:

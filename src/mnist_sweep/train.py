@@ -12,9 +12,12 @@ grid point (several seeds: --out contains {seed}). The loop itself is mnist_swee
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import socket
 import sys
+import time
 from pathlib import Path
 
 from mnist_sweep.config import HYPERPARAMETERS, parse_value, tutorial_hyperparameters
@@ -63,8 +66,58 @@ def runs_of(args) -> tuple[list[dict], str, str | None]:
     return runs, args.dataset, None
 
 
+class _Tee:
+    """A text stream that writes to two: the job's log (stdout) and the pack's attempts.log."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def write(self, text):
+        self.first.write(text)
+        self.second.write(text)
+        return len(text)
+
+    def flush(self):
+        self.first.flush()
+        self.second.flush()
+
+
 def main(argv=None) -> int:
+    """With --pack: each attempt of the pack's job is appended to <pack>/attempts.log (Snakemake
+    deletes train.log before it reruns a job) and its wall time to <pack>/attempts.tsv, which
+    summarize adds up: a job stopped at its time limit, or rerun after a killed Snakemake, is
+    charged every attempt."""
     args = parse_args(argv)
+    if not args.pack:
+        return train(args)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    tick = time.monotonic()
+    code = 1
+    with open(args.pack.parent / "attempts.log", "a") as log:
+        print(f"== attempt started {started.isoformat(timespec='seconds')} on {socket.gethostname()}, "
+              f"SLURM job {os.environ.get('SLURM_JOB_ID') or '-'}", file=log, flush=True)
+        stdout, stderr = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = _Tee(stdout, log), _Tee(stderr, log)
+        try:
+            code = train(args)
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 1
+            raise
+        finally:
+            sys.stdout, sys.stderr = stdout, stderr
+            seconds = time.monotonic() - tick
+            print(f"== attempt ended with exit code {code} after {seconds:.1f} s", file=log, flush=True)
+            attempts = args.pack.parent / "attempts.tsv"
+            new = not attempts.exists()
+            with open(attempts, "a") as f:
+                if new:
+                    f.write("started\tseconds\texit_code\thost\tslurm_job_id\n")
+                f.write(f"{started.isoformat(timespec='seconds')}\t{seconds:.3f}\t{code}\t{socket.gethostname()}\t"
+                        f"{os.environ.get('SLURM_JOB_ID') or ''}\n")
+    return code
+
+
+def train(args) -> int:
     from mnist_sweep.gpu_slots import take_gpu
     from mnist_sweep.signals import StopRequested
     from mnist_sweep.tensorflow_setup import NoGpuError

@@ -74,7 +74,9 @@ wildcard_constraints:
 # damaged run is trained again (its job sets the damaged files aside). See run_files.run_state.
 SWEEP_RUNS = sweep_runs(config)
 PACK_BOOK = PackBook(RESULTS)
-FINISHED, DAMAGED = finished_runs(RESULTS, SWEEP_RUNS, check_files=workflow.is_main_process)
+FINISHED, DAMAGED = finished_runs(
+    RESULTS, SWEEP_RUNS, check_files=workflow.is_main_process
+)
 
 
 # How many training jobs can run at once (the workstation's cores, or None under a cluster
@@ -106,6 +108,16 @@ onstart:
     prepend_pythonpath(str(Path(workflow.basedir) / "src"))
     PACK_BOOK.set_aside_damaged_plans()
     PACK_BOOK.write_plans(NEW_PACKS, DATASET)
+
+
+# Interrupted (Ctrl-C, SIGTERM) or a job failed: say what is kept and what to run.
+onerror:
+    print(
+        f"mnist-sweep {SWEEP}: the sweep did not finish (see above: a failed job names its log). "
+        "Finished runs are kept, stopped runs resume from their last saved epoch: fix what failed, "
+        "if anything, and run the same command again.",
+        file=sys.stderr,
+    )
 
 
 PACKS_TO_TRAIN = sorted({pack for pack in RUN_PACK.values() if pack} - PACK_BOOK.done)

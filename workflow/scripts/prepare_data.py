@@ -13,7 +13,9 @@ with open(snakemake.log[0], "w") as log:
         arrays = prepare(snakemake.wildcards.dataset, Path(snakemake.output[0]),
                          Path(data_path) if data_path else None)
     except DataError as error:
-        print(f"error: {error}", file=log)
+        # In the log, and on the console: Snakemake itself only says that the step failed.
+        for stream in (log, sys.stderr):
+            print(f"error: {error}", file=stream, flush=True)
         sys.exit(1)
     print(f"{snakemake.wildcards.dataset}: {len(arrays['x_train'])} training and {len(arrays['x_test'])} test "
           f"images from {data_path or 'the default source'} -> {snakemake.output[0]}", file=log)
