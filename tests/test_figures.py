@@ -82,12 +82,18 @@ def test_sweep_figures_and_point_predictions(tmp_path, diverged_point):
     summary = tmp_path / "summary"
     figures.draw_sweep_figures(summary / "runs.tsv", summary / "configs.tsv", summary / "best.json",
                                tmp_path / "curves.png", tmp_path / "params.png", tmp_path / "confusion.png")
-    point = "model~mlp/hidden_units~512-512/dropout~0.5/activation~relu/optimizer~adam/learning_rate~0.001/" \
-            "batch_size~128/epochs~4"
+    point = run_path_fragment({name: format_value(name, value)
+                               for name, value in dict(tutorial_run_fields(), dropout=0.2).items()
+                               if name in HYPERPARAMETERS})
     figures.draw_point_predictions(data, summary / "runs.tsv", point, tmp_path / "point.png")
     for name in ("curves.png", "params.png", "confusion.png", "point.png"):
         pixels = image.imread(tmp_path / name)
         assert pixels.std() > 0.02, name
+    # A point the sweep does not have: an error naming it and what to ask for, not an empty figure.
+    with pytest.raises(figures.FigureError, match="dropout~0.9/.* is not in this sweep .*2 grid point"):
+        figures.draw_point_predictions(data, summary / "runs.tsv", point.replace("dropout~0.2", "dropout~0.9"),
+                                       tmp_path / "missing.png")
+    assert not (tmp_path / "missing.png").exists()
 
 
 def test_swept_parameters_name_only_what_varies():
@@ -140,7 +146,8 @@ def test_big_sweep_figures_stay_readable(tmp_path, monkeypatch):
     assert labels == [f"dropout={d}, learning_rate={lr} (2 seeds)" for d, lr in zip(best["dropout"], best["learning_rate"])]
     assert labels[0] == "dropout=0.5, learning_rate=0.011 (2 seeds)"
     dropout_panel, rate_panel = params.axes
-    assert dropout_panel.get_title().startswith("box: the 11 grid points with each value")
+    assert dropout_panel.get_title().startswith("box: the grid points with each value")
+    assert [tick.get_text() for tick in dropout_panel.get_xticklabels()] == ["0.2\n(n=11)", "0.5\n(n=11)"]
     assert rate_panel.get_title() == ""  # 2 series with error bars: readable as they are
     assert len(rate_panel.get_legend_handles_labels()[1]) == 2
 
@@ -166,3 +173,72 @@ def test_a_fully_diverged_point_is_drawn_as_diverged_not_on_a_wrong_axis(tmp_pat
     labels = curves.axes[0].get_legend_handles_labels()[1]
     assert labels == ["learning_rate=0.001 (2 seeds)", "learning_rate=1000.0 (diverged: all 2 seeds)"]
     assert "every seed diverged" in curves.get_suptitle()
+
+
+def test_params_figure_marks_one_seed_and_partly_diverged_points_and_chooses_on_validation(tmp_path, monkeypatch):
+    """3 learning rates x 2 dropouts: lr 0.002 has one seed (no interval: an open square), dropout 0.5 with
+    lr 0.003 lost one of 3 seeds (open, labelled); the two panels use different colours."""
+    base = tutorial_run_fields()
+    files = []
+    for dropout in (0.2, 0.5):
+        for learning_rate in (0.001, 0.002, 0.003):
+            seeds = (0,) if learning_rate == 0.002 else (0, 1, 2)
+            for seed in seeds:
+                lost = dropout == 0.5 and learning_rate == 0.003 and seed == 2
+                accuracy = None if lost else 0.95 + 0.01 * seed + dropout / 100
+                metrics = dict(base, dropout=dropout, learning_rate=learning_rate, seed=seed,
+                               status="diverged" if lost else "completed", test_accuracy=accuracy, test_loss=0.2,
+                               val_accuracy=accuracy)
+                files.append(write_fake_run(tmp_path, metrics, "0.3\t0.9\t0.3\t0.9"))
+    _, params, _ = draw_from_runs(tmp_path, monkeypatch, files)
+    dropout_panel, rate_panel = params.axes
+    for panel in params.axes:
+        labels = panel.get_legend_handles_labels()[1]
+        assert "1 completed seed: no interval" in labels and "some seeds diverged (mean of the rest)" in labels
+    assert "1/3 diverged" in [text.get_text() for text in dropout_panel.texts]
+    # The legend is below the panel, not over its points.
+    assert dropout_panel.get_legend().get_bbox_to_anchor().y0 < dropout_panel.get_window_extent().y0
+    from matplotlib.colors import to_hex
+
+    colors = [{to_hex(line.get_color()) for line in panel.get_lines() if line.get_color() != "grey"}
+              for panel in params.axes]
+    assert len(colors[0]) == 3 and len(colors[1]) == 2 and not colors[0] & colors[1]
+
+
+def test_spread_panel_picks_each_values_point_on_validation(tmp_path, monkeypatch):
+    """With boxes, the line is the point best on validation for each value, drawn at its test accuracy (here
+    lower than another point's test accuracy, which must not be picked)."""
+    base = tutorial_run_fields()
+    files = []
+    for step in range(11):
+        for seed in (0, 1):
+            test = 0.95 + (0.02 if step == 3 else 0.0)  # best on test
+            validation = 0.96 + (0.02 if step == 5 else 0.0)  # best on validation
+            metrics = dict(base, dropout=0.2, learning_rate=0.001 * (step + 1),
+                           seed=seed, status="completed", test_accuracy=test + 0.0001 * seed, test_loss=0.2,
+                           val_accuracy=validation)
+            files.append(write_fake_run(tmp_path, metrics, "0.3\t0.9\t0.3\t0.9"))
+            metrics = dict(metrics, dropout=0.5)
+            files.append(write_fake_run(tmp_path, metrics, "0.3\t0.9\t0.3\t0.9"))
+    _, params, _ = draw_from_runs(tmp_path, monkeypatch, files)
+    dropout_panel = params.axes[0]
+    (chosen,) = [line for line in dropout_panel.get_lines() if line.get_label() == "best on validation: its test accuracy"]
+    assert list(chosen.get_ydata()) == pytest.approx([0.95005, 0.95005])
+
+
+def test_one_epoch_curves_sit_on_epoch_1(tmp_path, monkeypatch):
+    base = tutorial_run_fields()
+    files = []
+    for seed in (0, 1):
+        metrics = dict(base, epochs=1, seed=seed, status="completed", test_accuracy=0.9, test_loss=0.3,
+                       val_accuracy=0.9, epochs_run=1)
+        path = write_fake_run(tmp_path, metrics, "0.3\t0.9\t0.3\t0.9")
+        (path.parent / "history.tsv").write_text("epoch\tloss\taccuracy\tval_loss\tval_accuracy\tseconds\n"
+                                                 "1\t0.5\t0.8\t0.4\t0.85\t1\n")
+        files.append(path)
+    curves, _, _ = draw_from_runs(tmp_path, monkeypatch, files)
+    for axis in curves.axes:
+        assert axis.get_xlim() == (0.5, 1.5)
+        assert [tick for tick in axis.get_xticks() if 0.5 <= tick <= 1.5] == [1.0]
+    width, height = curves.get_size_inches()
+    assert width <= 12  # the legend sits below, it does not widen the figure

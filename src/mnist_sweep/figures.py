@@ -181,12 +181,24 @@ def draw_best_predictions(data: dict, runs_table, best_file, out) -> None:
     predictions_figure(data, files, out, title)
 
 
+class FigureError(ValueError):
+    """A figure that cannot be drawn from what was asked, phrased for the user."""
+
+
 def draw_point_predictions(data: dict, runs_table, run_path: str, out) -> None:
-    """The predictions figure of any grid point, over its completed seeds."""
-    runs = point_runs(read_summary_table(runs_table), run_path)
+    """The predictions figure of any grid point of the sweep, over its completed seeds."""
+    table = read_summary_table(runs_table)
+    runs = point_runs(table, run_path)
+    if runs.empty:
+        points = sorted({str(Path(run_dir).parent) for run_dir in table["run_dir"]})
+        example = points[0].split("/runs/", 1)[-1] if points else "<grid point>"
+        raise FigureError(
+            f"grid point {run_path} is not in this sweep ({runs_table}: {len(points)} grid point(s)); ask for one "
+            f"of them, e.g. .../figures/predictions/{example}.png, or name the sweep that has it "
+            "(the same --configfile/--config as that sweep)")
     completed = runs[runs["status"] == "completed"]
     if completed.empty:
-        _nothing_to_show(out, f"no completed run of {run_path}")
+        _nothing_to_show(out, f"every run of {run_path} diverged: no predictions to show")
         return
     files = prediction_paths(completed)
     title = f"Grid point (mean test accuracy {completed['test_accuracy'].mean():.4f} over {len(files)} seed(s)):\n" \
@@ -272,9 +284,13 @@ def curves_figure(runs: pd.DataFrame, configs: pd.DataFrame, out) -> None:
             drawn = True
         if not drawn:  # diverged before any finite number: still named in the legend
             axes[0, 0].plot([], [], label=f"{label}, nothing finite to draw", **style)
+    last_epoch = max([1, *(int(e) for e in pd.to_numeric(runs.get("epochs_run"), errors="coerce").dropna())])
+    for axis in axes.ravel():
+        # Whole epochs, from 1: a one-epoch sweep is one point per line at epoch 1, not on a 0.945-1.050 axis.
+        axis.set_xlim(0.5, last_epoch + 0.5)
+        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, min_n_ticks=1))
     for axis in axes[1]:
         axis.set_xlabel("epoch")
-        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     # One legend entry per grid point, from whichever panel could draw it (a diverged point may
     # have a finite accuracy but no finite loss).
     entries = {}
@@ -282,23 +298,32 @@ def curves_figure(runs: pd.DataFrame, configs: pd.DataFrame, out) -> None:
         for handle, text in zip(*axis.get_legend_handles_labels()):
             entries.setdefault(text, handle)
     labels, handles = list(entries), list(entries.values())
-    figure.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
+    # Below the panels, as wide as they are: a long label wraps into columns, never widens the figure.
+    figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=8,
+                  ncol=1 if max(map(len, labels), default=0) > 60 else 2,
                   title="grid point (line: mean over seeds, band: +-1 std)", title_fontsize=8)
     best = f" of the {min(len(finished), MOST_LINES)} best of {len(finished):,} grid points (by the selection " \
            "metric)" if len(finished) > MOST_LINES else ""
     failures = f"; {len(diverged)} grid point(s) with every seed diverged (dashed, red)" if len(diverged) else ""
     figure.suptitle(f"Learning curves{best}{failures}")
     figure.tight_layout()
-    save(figure, out, bbox_inches="tight")  # the legend is outside the axes
+    save(figure, out, bbox_inches="tight")  # the legend is below the axes
+
+
+# Each panel of params.png has its own colours and marker, so a colour never means two things in one figure.
+PANEL_PALETTES = ("tab10", "Dark2", "Set1", "Set2", "Accent", "Paired")
+PANEL_MARKERS = ("o", "D", "^", "v", "P", "X")
 
 
 def parameters_figure(configs: pd.DataFrame, out) -> None:
     """Mean test accuracy against each swept hyperparameter, with 95% CI error bars over seeds.
 
-    A panel with more than MOST_LINES combinations of the other hyperparameters shows, per
-    value, the spread of the grid points' means (box) and the best of them instead. Points
-    whose every seed diverged are marked (red x at the bottom of the panel) and counted in the
-    title. With nothing swept, the one panel names the configuration.
+    A point with one completed seed has no interval (drawn as an open square), a point some of
+    whose seeds diverged is drawn open and labelled with how many. A panel with more than
+    MOST_LINES combinations of the other hyperparameters shows, per value, the spread of the grid
+    points' means (box, with its count) and the point chosen on validation instead. Points whose
+    every seed diverged are marked (red x at the bottom of the panel) and counted in the title.
+    With nothing swept, the one panel names the configuration. Legends sit below their panel.
     """
     swept = swept_parameters(configs)
     finished = configs[configs["n_seeds"] > 0]
@@ -306,27 +331,29 @@ def parameters_figure(configs: pd.DataFrame, out) -> None:
     figure, axes = plt.subplots(1, max(len(swept), 1), figsize=(5 * max(len(swept), 1), 4.5), squeeze=False)
     if not swept:
         single_point_panel(axes[0][0], finished)
-    for axis, name in zip(axes[0], swept):
+    for panel, (axis, name) in enumerate(zip(axes[0], swept)):
         others = [other for other in swept if other != name]
         values = sorted(configs[name].astype(str).unique(), key=_sort_key)
         series = list(finished.groupby(others, sort=True)) if others else [((), finished)]
+        colors = plt.get_cmap(PANEL_PALETTES[panel % len(PANEL_PALETTES)])
         if len(series) > MOST_LINES:
-            spread_panel(axis, finished, name, values, len(series))
+            spread_panel(axis, finished, name, values, colors)
         else:
-            series_panel(axis, series, name, values, others)
+            series_panel(axis, series, name, values, others, colors, PANEL_MARKERS[panel % len(PANEL_MARKERS)])
         if len(diverged):
             bottom = axis.get_ylim()[0]
             positions = {value: index for index, value in enumerate(values)}
             axis.plot([positions[str(v)] for v in diverged[name]], [bottom] * len(diverged), "x", color="tab:red",
                       markersize=9, clip_on=False, label=f"every seed diverged ({len(diverged)})")
-            axis.legend(fontsize=8)
+        if axis.get_legend_handles_labels()[1]:
+            axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
         axis.set_xlabel(name)
         axis.grid(axis="y", alpha=0.3)
     single = finished["n_seeds"].max() < 2
     failures = f"; {len(diverged)} grid point(s) with every seed diverged (red x)" if len(diverged) else ""
     figure.suptitle("Test accuracy vs hyperparameters" + (" (one seed: no intervals)" if single else "") + failures)
     figure.tight_layout()
-    save(figure, out)
+    save(figure, out, bbox_inches="tight")  # legends below the panels
 
 
 def single_point_panel(axis, finished: pd.DataFrame) -> None:
@@ -342,34 +369,63 @@ def single_point_panel(axis, finished: pd.DataFrame) -> None:
                                                  .replace(", ", "/"), 45).replace("/", ", "), fontsize=8)
 
 
-def series_panel(axis, series, name: str, values: list, others: list) -> None:
-    """One series per combination of the other hyperparameters, 95% CI error bars."""
+def series_panel(axis, series, name: str, values: list, others: list, colors, marker: str = "o") -> None:
+    """One series per combination of the other hyperparameters, 95% CI error bars; one-seed points and
+    points with diverged seeds drawn open, so they never pass for exact or whole."""
     positions = {value: index for index, value in enumerate(values)}
     width = 0.5 / max(len(series), 1)
+    marked = {"one": False, "diverged": False}
     for index, (key, group) in enumerate(series):
+        color = colors(index % colors.N)
         offset = (index - (len(series) - 1) / 2) * width
-        x = [positions[str(v)] + offset for v in group[name]]
-        mean = group["test_accuracy_mean"]
-        low = (mean - group["test_accuracy_ci95_low"]).fillna(0)
-        high = (group["test_accuracy_ci95_high"] - mean).fillna(0)
+        x = np.array([positions[str(v)] + offset for v in group[name]])
+        mean = group["test_accuracy_mean"].to_numpy(dtype=float)
+        low = (mean - group["test_accuracy_ci95_low"]).fillna(0).to_numpy()
+        high = (group["test_accuracy_ci95_high"] - mean).fillna(0).to_numpy()
         label = ", ".join(f"{o}={v}" for o, v in zip(others, key if isinstance(key, tuple) else (key,))) or None
-        axis.errorbar(x, mean, yerr=[low, high], fmt="o", capsize=4, label=label)
+        seeds = group["n_seeds"].to_numpy(dtype=int)
+        lost = group["n_diverged"].to_numpy(dtype=int)
+        whole, partial, one = (seeds >= 2) & (lost == 0), (seeds >= 2) & (lost > 0), seeds < 2
+        for points, face in ((whole, color), (partial, "white")):
+            if points.any():
+                axis.errorbar(x[points], mean[points], yerr=[low[points], high[points]], fmt=marker, capsize=4,
+                              color=color, markerfacecolor=face, label=label)
+                label = None  # one legend entry per series
+        for px, py, n_lost, n_runs in zip(x[partial], mean[partial], lost[partial], (seeds + lost)[partial]):
+            axis.annotate(f"{n_lost}/{n_runs} diverged", (px, py), xytext=(4, 4), textcoords="offset points",
+                          fontsize=7, color=color)
+        if one.any():
+            axis.plot(x[one], mean[one], "s", color=color, markerfacecolor="white", label=label)
+        marked["diverged"] |= bool(partial.any())
+        marked["one"] |= bool(one.any())
+    if marked["one"]:
+        axis.plot([], [], "s", color="grey", markerfacecolor="white", label="1 completed seed: no interval")
+    if marked["diverged"]:
+        axis.plot([], [], marker, color="grey", markerfacecolor="white",
+                  label="some seeds diverged (mean of the rest)")
     axis.set_xticks(range(len(values)), values)
     axis.set_ylabel("test accuracy (mean, 95% CI over seeds)")
-    if others:
-        axis.legend(fontsize=8)
 
 
-def spread_panel(axis, configs: pd.DataFrame, name: str, values: list, combinations: int) -> None:
-    """Per value: a box of the grid points' mean accuracies, and the best of them."""
+def spread_panel(axis, configs: pd.DataFrame, name: str, values: list, colors) -> None:
+    """Per value: a box of the grid points' mean accuracies (their count under the value), and the point
+    the sweep would choose among them (best on validation, as best.json chooses) with its test accuracy."""
     text = configs[name].astype(str)
-    means = [configs.loc[text == value, "test_accuracy_mean"].to_numpy(dtype=float) for value in values]
-    axis.boxplot(means, positions=range(len(values)), widths=0.5)
-    axis.plot(range(len(values)), [m.max() for m in means], "o-", color="tab:red", label="best grid point")
-    axis.set_xticks(range(len(values)), values, rotation=45 if len(values) > 6 else 0)
+    groups = [configs[text == value] for value in values]
+    means = [group["test_accuracy_mean"].to_numpy(dtype=float) for group in groups]
+    axis.boxplot([m if len(m) else [np.nan] for m in means], positions=range(len(values)), widths=0.5)
+    chosen = []
+    for group in groups:
+        if group.empty:
+            chosen.append(np.nan)
+            continue
+        by = "val_accuracy_mean" if group["val_accuracy_mean"].notna().any() else "test_accuracy_mean"
+        chosen.append(float(group.loc[group[by].idxmax(), "test_accuracy_mean"]))
+    axis.plot(range(len(values)), chosen, "o-", color=colors(0), label="best on validation: its test accuracy")
+    axis.set_xticks(range(len(values)), [f"{value}\n(n={len(m)})" for value, m in zip(values, means)],
+                    rotation=45 if len(values) > 6 else 0)
     axis.set_ylabel("test accuracy (mean over seeds)")
-    axis.set_title(f"box: the {combinations:,} grid points with each value; red: the best of them", fontsize=9)
-    axis.legend(fontsize=8)
+    axis.set_title("box: the grid points with each value (n under it)", fontsize=9)
 
 
 def _sort_key(text: str):
