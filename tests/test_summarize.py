@@ -144,3 +144,10 @@ def test_every_attempt_of_a_job_is_charged(tmp_path):
                                            "2026-12-01T10:00:00+00:00\t110.5\t143\tnode1\t7\n"
                                            "2026-12-01T10:05:00+00:00\t40.0\t0\tnode2\t7\n")
     assert read_job(tmp_path) == {"job_seconds": 150.5, "max_rss_mb": 100.5}
+
+
+def test_damaged_job_records_leave_the_time_empty_not_a_traceback(tmp_path, capsys):
+    (tmp_path / "benchmark.tsv").write_text("s\th:m:s\n")  # header only: truncated
+    (tmp_path / "attempts.tsv").write_text("started\tseconds\n2026\tnot a number\n")
+    assert read_job(tmp_path) == {"job_seconds": None, "max_rss_mb": None}
+    assert "cannot be read" in capsys.readouterr().err

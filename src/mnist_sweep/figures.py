@@ -345,9 +345,11 @@ def parameters_figure(configs: pd.DataFrame, out) -> None:
             positions = {value: index for index, value in enumerate(values)}
             axis.plot([positions[str(v)] for v in diverged[name]], [bottom] * len(diverged), "x", color="tab:red",
                       markersize=9, clip_on=False, label=f"every seed diverged ({len(diverged)})")
-        if axis.get_legend_handles_labels()[1]:
-            axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
         axis.set_xlabel(name)
+        if axis.get_legend_handles_labels()[1]:
+            # Below the x label (lower still under two-line tick labels), never over the points.
+            two_lines = any("\n" in tick.get_text() for tick in axis.get_xticklabels())
+            axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3 if two_lines else -0.2), ncol=2)
         axis.grid(axis="y", alpha=0.3)
     single = finished["n_seeds"].max() < 2
     failures = f"; {len(diverged)} grid point(s) with every seed diverged (red x)" if len(diverged) else ""

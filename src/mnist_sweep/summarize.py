@@ -78,8 +78,13 @@ def read_job(folder: Path) -> dict:
     job = read_benchmark(folder / "benchmark.tsv")
     attempts = folder / "attempts.tsv"
     if attempts.exists():
-        with open(attempts, newline="") as f:
-            seconds = [float(row["seconds"]) for row in csv.DictReader(f, delimiter="\t") if row.get("seconds")]
+        try:
+            with open(attempts, newline="") as f:
+                seconds = [float(row["seconds"]) for row in csv.DictReader(f, delimiter="\t") if row.get("seconds")]
+        except (ValueError, KeyError, UnicodeDecodeError) as error:  # damaged: the job's time is then unknown
+            print(f"warning: {attempts} cannot be read ({error}); the job time of its runs is left empty",
+                  file=sys.stderr)
+            return {"job_seconds": None, "max_rss_mb": job["max_rss_mb"]}
         if seconds:
             job["job_seconds"] = sum(seconds)
     return job
@@ -92,10 +97,15 @@ def read_benchmark(path: Path) -> dict:
     """
     if not path.exists():
         return {"job_seconds": None, "max_rss_mb": None}
-    with open(path, newline="") as f:
-        last = list(csv.DictReader(f, delimiter="\t"))[-1]
+    try:
+        with open(path, newline="") as f:
+            last = list(csv.DictReader(f, delimiter="\t"))[-1]
+        seconds = float(last["s"])
+    except (IndexError, KeyError, ValueError, TypeError, UnicodeDecodeError) as error:
+        print(f"warning: {path} cannot be read ({error}); the job time of its runs is left empty", file=sys.stderr)
+        return {"job_seconds": None, "max_rss_mb": None}
     rss = pd.to_numeric(last.get("max_rss"), errors="coerce")  # "NA" where memory was not measured
-    return {"job_seconds": float(last["s"]), "max_rss_mb": None if pd.isna(rss) else float(rss)}
+    return {"job_seconds": seconds, "max_rss_mb": None if pd.isna(rss) else float(rss)}
 
 
 def confidence_interval(values, level: float = 0.95):

@@ -1,0 +1,58 @@
+"""The check of a finished run's files: what counts as finished, unfinished or damaged."""
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from mnist_sweep.run_files import finished_runs, run_state, set_aside_damaged
+
+
+def finished_run(run_dir, model=True):
+    run_dir.mkdir(parents=True)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, predicted=np.zeros(100, "uint8"))
+    (run_dir / "predictions.npz").write_bytes(buffer.getvalue())
+    (run_dir / "history.tsv").write_text("epoch\tloss\n1\t0.5\n")
+    if model:
+        with zipfile.ZipFile(run_dir / "model.keras", "w") as archive:
+            archive.writestr("model.weights.h5", b"x" * 5000)
+    (run_dir / "metrics.json").write_text(json.dumps({"status": "completed", "test_accuracy": 0.9}))
+    return run_dir
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda run: truncate(run / "metrics.json"), "metrics.json is not a complete metrics file"),
+    (lambda run: (run / "metrics.json").write_text('{"test_accuracy": 0.9}'), "no status"),
+    (lambda run: (run / "metrics.json").write_bytes(b"\xff\xfe"), "metrics.json"),
+    (lambda run: (run / "history.tsv").unlink(), "history.tsv is missing"),
+    (lambda run: (run / "predictions.npz").unlink(), "predictions.npz is missing"),
+    (lambda run: truncate(run / "predictions.npz"), "predictions.npz is truncated"),
+    (lambda run: truncate(run / "model.keras"), "model.keras is truncated"),
+])
+def test_each_damaged_file_is_named(tmp_path, damage, problem):
+    run = finished_run(tmp_path / "run")
+    assert run_state(run) == ("finished", None)
+    damage(run)
+    state, found = run_state(run)
+    assert state == "damaged" and problem in found
+    aside = set_aside_damaged(run)
+    assert aside.parent == run and run_state(run) == ("unfinished", None)
+    assert (aside / "metrics.json").exists()  # kept for a look, not deleted
+
+
+def test_unfinished_and_model_less_runs(tmp_path):
+    assert run_state(tmp_path / "never") == ("unfinished", None)
+    assert run_state(finished_run(tmp_path / "no-model", model=False)) == ("finished", None)  # models: none
+    runs = [{"run_id": "a"}, {"run_id": "b"}, {"run_id": "c"}]
+    finished_run(tmp_path / "runs" / "a")
+    truncate(finished_run(tmp_path / "runs" / "b") / "predictions.npz")
+    finished, damaged = finished_runs(tmp_path, runs)
+    assert finished == {"a"} and set(damaged) == {"b"}
+    assert finished_runs(tmp_path, runs, check_files=False) == ({"a", "b"}, {})  # existence only
