@@ -166,7 +166,10 @@ def test_a_run_longer_than_its_time_limit_stops_before_it_and_resumes(tmp_path, 
 
 
 def test_a_requeued_job_resumes_and_the_sweep_finishes(tmp_path, slurm_cluster, long_run):
-    process = start_sweep(tmp_path, slurm_cluster, *long_run, "--set-resources", "train:runtime=30")
+    # A state saved after every epoch (checkpoint_minutes tiny), so the requeue finds one to resume from
+    # whenever it comes; the save on SIGTERM itself is tested in test_train.py and by the time-limit test.
+    process = start_sweep(tmp_path, slurm_cluster, *long_run, "checkpoint_minutes=0.001",
+                          "--set-resources", "train:runtime=30")
     try:
         wait_for(lambda: list(tmp_path.glob("results/mnist_5k/runs/**/resume/state.json")), what="a saved epoch")
         (job,) = wait_for(lambda: running_train_jobs(slurm_cluster), what="the training job")

@@ -281,6 +281,22 @@ def test_ctrl_c_stops_a_run_after_its_epoch_without_a_traceback(tmp_path, mnist_
     assert (tmp_path / "run" / "resume" / "state.json").exists()
 
 
+@pytest.mark.parametrize("minutes, saved", [(1000, False), (0.0001, True)])
+def test_states_are_saved_at_the_checkpoint_interval_not_every_epoch(tmp_path, mnist_5k_file, minutes, saved):
+    """Killed outright (SIGKILL: no chance to save) after epoch 1 of 4: a state exists only if the
+    checkpoint interval had passed; a stop by signal always saves (the tests above)."""
+    args = train_args(mnist_5k_file, tmp_path / "run", seed=0, epochs=4, batch_size=16)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    process = subprocess.Popen([sys.executable, *args, "--checkpoint-minutes", str(minutes)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in process.stdout:
+        if " epoch 2/4: " in line:
+            process.kill()
+            break
+    process.wait(timeout=300)
+    assert (tmp_path / "run" / "resume" / "state.json").exists() == saved
+
+
 def test_a_job_given_a_gpu_that_tensorflow_cannot_see_stops_at_once(tmp_path, mnist_5k_file):
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="0")  # this machine has no GPU: TensorFlow sees none
     refused = run_python(*train_args(mnist_5k_file, tmp_path / "gpu", epochs=1), env=env)
@@ -373,3 +389,4 @@ def test_a_second_trainer_of_the_same_run_waits_and_does_not_train_it_again(tmp_
     assert "finished by the other trainer" in second.stdout
     log = (tmp_path / "run" / "train.log").read_text()
     assert log.count("done: status completed") == 1
+    assert not (tmp_path / "run" / ".training.lock").exists()  # a finished run keeps no lock file

@@ -149,6 +149,17 @@ def test_small_sweep_end_to_end(tmp_path):
     assert (tmp_path / target).stat().st_size > 10_000
 
 
+def test_results_can_live_outside_the_checkout(tmp_path):
+    """results_dir (scratch, project storage): every output of the sweep goes there."""
+    scratch = tmp_path / "scratch" / "me"
+    result = snakemake(tmp_path / "work", "-n", "--configfile", str(SMALL), "--config", f"results_dir={scratch}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"results in {scratch}/mnist_5k/sweeps/small/" in result.stderr
+    outputs = [line.split(":", 1)[1].strip() for line in result.stdout.splitlines() if line.strip().startswith("output:")]
+    assert outputs and all(path.startswith(str(scratch)) or path.startswith("resources/")
+                           for line in outputs for path in line.split(", ")), outputs
+
+
 def test_a_failed_download_says_why_on_the_console(tmp_path):
     """Offline (a proxy that refuses every connection stands for no internet, on any machine): the reason
     and what to do reach the console, not only logs/prepare_data/mnist.log."""

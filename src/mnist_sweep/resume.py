@@ -1,4 +1,4 @@
-"""A run's state after its last completed epoch, so a stopped or killed job continues from there.
+"""A run's state after a completed epoch, so a stopped or killed job continues from there.
 
 <run dir>/resume/epoch-<n>.npz holds the replica's weights, optimizer variables and (the
 convnet) dropout generators; state.json, written after it, names that file and holds the
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +29,15 @@ class RunResume:
         """The saved state ({epochs_done, history, step, training_seconds, arrays}), or None."""
         if not self.pointer.exists():
             return None
-        state = json.loads(self.pointer.read_text())
         try:
+            state = json.loads(self.pointer.read_text())
             with np.load(self.folder / state["arrays_file"]) as arrays:
                 state["arrays"] = {key: arrays[key] for key in arrays.files}
-        except (OSError, KeyError, ValueError):
-            return None  # a state of an older layout: start the run over
+        except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as error:
+            # Damaged, or of an older layout: the run starts over (it says so in its log).
+            print(f"{self.folder}: the saved state cannot be read ({type(error).__name__}); training from the start",
+                  flush=True)
+            return None
         return state
 
     def save(self, arrays: dict, epochs_done: int, history: list, step: int, training_seconds: float) -> None:

@@ -53,7 +53,13 @@ class RunLock:
             time.sleep(poll_seconds)
 
     def release(self) -> None:
+        """Unlock; the lock file goes once the run is finished (metrics.json), so finished runs keep none.
+
+        Removing it is safe then: a trainer that still opens or waits on it finds the run finished and
+        skips it; an unfinished run's file stays, for its next trainer."""
         if self.handle is not None:
+            if (self.path.parent / "metrics.json").exists():
+                self.path.unlink(missing_ok=True)
             fcntl.flock(self.handle, fcntl.LOCK_UN)
             self.handle.close()
             self.handle = None

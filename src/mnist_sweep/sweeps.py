@@ -22,12 +22,12 @@ def finished_sweeps(results_root: str | Path = "results") -> dict[str, dict]:
     return sweeps
 
 
-def report_sweep_config(sweep_dir: str) -> dict | None:
+def report_sweep_config(sweep_dir: str, results_root: str | Path = "results") -> dict | None:
     """Before `snakemake --report`: None if the named sweep was summarized; the recorded config of the only
     sweep there is if it was not; otherwise stop and list the sweeps with the option that names each."""
     if Path(sweep_dir, "summary", "config.yaml").exists():
         return None
-    sweeps = finished_sweeps()
+    sweeps = finished_sweeps(results_root)
     if not sweeps:
         raise SystemExit(f"error: no sweep has been run here yet ({sweep_dir}/summary/ does not exist): run the "
                          "sweep first, then build its report")

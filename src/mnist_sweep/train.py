@@ -38,6 +38,8 @@ def parse_args(argv=None):
     parser.add_argument("--gpu-lock-dir", type=Path, default=Path(".snakemake/gpu-slots"))
     parser.add_argument("--allow-cpu", action="store_true", help="train on CPU even when the job was given a GPU")
     parser.add_argument("--no-model", action="store_true", help="do not write model.keras")
+    parser.add_argument("--checkpoint-minutes", type=float, default=10.0,
+                        help="save every run's state this often (and always when stopped); default 10")
     tutorial = tutorial_hyperparameters()
     for name in HYPERPARAMETERS:
         default = tutorial[name]
@@ -132,7 +134,7 @@ def train(args) -> int:
     try:
         train_pack(args.data, runs, dataset, args.threads, args.validation_split, stop, pack=pack,
                    pack_dir=str(args.pack.parent) if args.pack else None, allow_cpu=args.allow_cpu,
-                   save_models=not args.no_model)
+                   save_models=not args.no_model, checkpoint_minutes=args.checkpoint_minutes)
     except NoGpuError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         return 3

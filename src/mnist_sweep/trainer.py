@@ -1,10 +1,11 @@
 """The one training loop: a pack of runs, epoch by epoch, each run resumable and written on its own.
 
 Every model trains through here: the MLP as one vectorized model (packed.PackedMLP), the
-convnet as Keras models side by side (packed.KerasReplicas). After every completed epoch
-each run's state is saved in its own run directory (mnist_sweep.resume), so a run stopped by
-SIGTERM (SLURM's warning before a time limit or preemption) or killed outright continues
-from its last completed epoch when rerun, in whatever pack it lands. A run whose loss
+convnet as Keras models side by side (packed.KerasReplicas). Each run's state is saved in its
+own run directory (mnist_sweep.resume) when the job stops (SIGTERM: SLURM's warning before a
+time limit or preemption; its own deadline) and every checkpoint_minutes of training, so a
+stopped run continues from the epoch it stopped after, and one killed outright from its last
+save, when rerun, in whatever pack it lands. A run whose loss
 becomes NaN or infinite is recorded as diverged; the others go on.
 
 Determinism: initial weights, data order and dropout masks of a run come from its seed
@@ -45,7 +46,7 @@ class RunLog:
 
 def train_pack(data_file, runs: list[dict], dataset: str, threads: int = 2, validation_split: float = 0.1,
                stop: StopRequested | None = None, pack: str | None = None, pack_dir: str | None = None,
-               allow_cpu: bool = False, save_models: bool = True) -> list[dict]:
+               allow_cpu: bool = False, save_models: bool = True, checkpoint_minutes: float = 10.0) -> list[dict]:
     """Train runs ({run_dir, seed, hyperparameters}) that are not finished yet; return their metrics.
 
     A finished run (run_files.run_state) is not trained again; a damaged one is, its files set
@@ -56,7 +57,8 @@ def train_pack(data_file, runs: list[dict], dataset: str, threads: int = 2, vali
     runs = [dict(run, run_dir=Path(run["run_dir"])) for run in runs]
     context = {"deadline": JobDeadline(), "data_file": data_file, "dataset": dataset, "threads": threads,
                "validation_split": validation_split, "stop": stop, "pack": pack, "pack_dir": pack_dir,
-               "pack_size": len(runs), "allow_cpu": allow_cpu, "save_models": save_models, "inputs": {}}
+               "pack_size": len(runs), "allow_cpu": allow_cpu, "save_models": save_models, "inputs": {},
+               "checkpoint_seconds": 60 * checkpoint_minutes}
     results, ours, waiting = [], [], []
     for run in runs:
         run["lock"] = RunLock(run["run_dir"])
@@ -151,7 +153,7 @@ def _train_group(runs: list[dict], states: list, context: dict) -> list[dict]:
                   f"{n_fit} training images, device {device}; pack {context['pack'] or '-'} ({len(runs)} run(s))"
                   + (f"; resuming from the state after epoch {resumed_from}" if resumed_from else ""))
     diverged = [False] * len(runs)
-    epochs, training_seconds = hp["epochs"], 0.0
+    epochs, training_seconds, last_saved = hp["epochs"], 0.0, time.monotonic()
     stop = context["stop"]
     for epoch in range(len(histories[0]), epochs):
         tick = time.perf_counter()
@@ -185,14 +187,20 @@ def _train_group(runs: list[dict], states: list, context: dict) -> list[dict]:
         if all(diverged):
             break
         if epoch + 1 < epochs:
-            for index, resume in enumerate(resumes):
-                if not diverged[index]:
-                    resume.save(model.replica_state(index), epoch + 1, histories[index], step,
-                                seconds_so_far[index] + training_seconds)
             reason = f"stopped by {stop.signal_name}" if stop else None
             if not reason and not context["deadline"].allows(seconds):
                 reason = (f"stopped before the job's time limit ({context['deadline'].seconds_left():.0f} s left, "
                           f"an epoch takes {seconds:.1f} s)")
+            # States are saved when the job stops, and every checkpoint_minutes of training in case it is
+            # killed outright (then it resumes from the last save): not after every epoch, which would
+            # write the whole pack each time (8 MB per tutorial run).
+            if reason or time.monotonic() - last_saved >= context["checkpoint_seconds"]:
+                states = model.replica_states()
+                for index, resume in enumerate(resumes):
+                    if not diverged[index]:
+                        resume.save(states[index], epoch + 1, histories[index], step,
+                                    seconds_so_far[index] + training_seconds)
+                last_saved = time.monotonic()
             if reason:
                 message = f"{reason} after epoch {epoch + 1}; state saved, rerun to resume"
                 for log in logs:

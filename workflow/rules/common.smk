@@ -44,7 +44,8 @@ if config["sweep"] is None:
 # the only one there is (see mnist_sweep/sweeps.py).
 if workflow.is_main_process and "--report" in sys.argv:
     recorded = report_sweep_config(
-        f"results/{config['dataset']}/sweeps/{config['sweep']}"
+        f"{config['results_dir']}/{config['dataset']}/sweeps/{config['sweep']}",
+        config["results_dir"],
     )
     if recorded:
         config.update(recorded)
@@ -54,7 +55,8 @@ if workflow.is_main_process and "--report" in sys.argv:
         )
 SWEEP = config["sweep"]
 DATASET = config["dataset"]
-RESULTS = f"results/{DATASET}"
+# results_dir: scratch or project storage where the checkout's home quota is too small.
+RESULTS = f"{config['results_dir']}/{DATASET}"
 # A sweep's own outputs (summaries, figures): sweeps never overwrite each other. Runs are
 # shared by every sweep of a dataset (results/<dataset>/runs/), trained once.
 SWEEP_DIR = f"{RESULTS}/sweeps/{SWEEP}"

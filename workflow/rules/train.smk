@@ -34,4 +34,5 @@ rule train:
     shell:
         "python -m mnist_sweep.train --data {input.data} --pack {params.plan} --done {output} "
         f"--threads {{threads}} --validation-split {config['validation_split']} --gpu-ids '{GPU_IDS}' "
+        f"--checkpoint-minutes {config['checkpoint_minutes']} "
         "{params.allow_cpu} {params.no_model} > {log} 2>&1"
