@@ -41,7 +41,9 @@ if workflow.is_main_process:
 if config["sweep"] is None:
     config["sweep"] = default_sweep_name(workflow.overwrite_configfiles)
 # A report shows one sweep: the one the command names (--configfile, --config sweep=...), or
-# the only one there is (see mnist_sweep/sweeps.py).
+# the only one there is (see mnist_sweep/sweeps.py). Read from the command line: while the
+# Snakefile is read, Snakemake 9 tells a workflow neither its targets nor that it builds a
+# report (workflow.dag_settings is still None then).
 if workflow.is_main_process and "--report" in sys.argv:
     recorded = report_sweep_config(
         f"{config['results_dir']}/{config['dataset']}/sweeps/{config['sweep']}",
@@ -151,7 +153,7 @@ if workflow.is_main_process:
             "(the file is kept as plan.damaged.json)",
             file=sys.stderr,
         )
-    # Snakemake has not parsed its targets yet: look at the command line itself.
+    # The targets, from the command line (see the report above: no public way while reading).
     refuse_run_file_targets(sys.argv[1:], RESULTS, SWEEP_DIR)
 
 
