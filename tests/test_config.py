@@ -46,7 +46,7 @@ def test_command_line_strings_are_read_as_numbers():
 
 
 BAD_CONFIGS = [
-    ({"dropuot": 0.5}, "unknown key 'dropuot' at the top level; allowed keys: allow_cpu, data_path, dataset"),
+    ({"dropuot": 0.5}, "unknown key 'dropuot' at the top level; allowed keys: allow_cpu, checkpoint_minutes, data_path, dataset"),
     ({"grid": {"dropuot": [0.5]}}, "unknown key 'dropuot' in 'grid'; allowed keys: activation, batch_size"),
     ({"dataset": "cifar10"}, 'dataset = "cifar10" is not allowed; allowed values: mnist, fashion_mnist, mnist_5k'),
     ({"seeds": []}, "seeds is empty"),
@@ -75,6 +75,8 @@ BAD_CONFIGS = [
     ({"validation_split": 0.5}, "validation_split = 0.5 is not allowed"),
     ({"train_threads": 0}, "train_threads = 0 is not allowed"),
     ({"pack_size": 0}, "pack_size = 0 is not allowed"),
+    ({"checkpoint_minutes": 0}, "checkpoint_minutes = 0 is not allowed"),
+    ({"results_dir": ""}, 'results_dir = "" is not allowed'),
     ({"gpu_ids": [-1]}, "gpu_ids[0] = -1 is not allowed"),
     ({"data_path": "/does/not/exist.npz"}, 'data_path = "/does/not/exist.npz" does not exist'),
 ]
