@@ -243,7 +243,8 @@ def test_sigterm_saves_each_runs_state_and_a_run_resumes_in_another_pack(tmp_pat
     assert stopped_after in (1, 2)  # at the latest, the end of the epoch in progress
     assert (tmp_path / "interrupted" / "seed~2" / "resume" / "state.json").exists()
 
-    resumed = run_python(*train_args(mnist_5k_file, run_dir, seed=1, **settings))
+    # It saves again while resumed (a tiny checkpoint interval: after each epoch), as a long job does.
+    resumed = run_python(*train_args(mnist_5k_file, run_dir, seed=1, **settings), "--checkpoint-minutes", "0.0001")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"resuming after epoch {stopped_after}" in resumed.stdout
     whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())

@@ -18,6 +18,7 @@ import os
 import socket
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from mnist_sweep.config import HYPERPARAMETERS, parse_value, tutorial_hyperparameters
@@ -69,19 +70,32 @@ def runs_of(args) -> tuple[list[dict], str, str | None]:
 
 
 class _Tee:
-    """A text stream that writes to two: the job's log (stdout) and the pack's attempts.log."""
+    """A text stream that writes to two: the job's log (stdout or stderr) and the pack's attempts.log.
+
+    Anything else (fileno, isatty, ...) is the first stream's. A logging handler may keep this
+    object past the attempt (absl's does) and write to it, or close it, at exit: by then the
+    attempts log is closed and only the first stream is written; close() leaves both to their owners.
+    """
 
     def __init__(self, first, second):
         self.first, self.second = first, second
 
     def write(self, text):
         self.first.write(text)
-        self.second.write(text)
+        if not self.second.closed:
+            self.second.write(text)
         return len(text)
 
     def flush(self):
         self.first.flush()
-        self.second.flush()
+        if not self.second.closed:
+            self.second.flush()
+
+    def close(self):
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self.first, name)
 
 
 def main(argv=None) -> int:
@@ -104,6 +118,9 @@ def main(argv=None) -> int:
             code = train(args)
         except SystemExit as stop:
             code = stop.code if isinstance(stop.code, int) else 1
+            raise
+        except BaseException:  # the traceback goes to train.log (stderr) as usual, and into attempts.log
+            traceback.print_exc(file=log)
             raise
         finally:
             sys.stdout, sys.stderr = stdout, stderr

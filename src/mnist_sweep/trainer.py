@@ -195,10 +195,10 @@ def _train_group(runs: list[dict], states: list, context: dict) -> list[dict]:
             # killed outright (then it resumes from the last save): not after every epoch, which would
             # write the whole pack each time (8 MB per tutorial run).
             if reason or time.monotonic() - last_saved >= context["checkpoint_seconds"]:
-                states = model.replica_states()
+                replica_states = model.replica_states()
                 for index, resume in enumerate(resumes):
                     if not diverged[index]:
-                        resume.save(states[index], epoch + 1, histories[index], step,
+                        resume.save(replica_states[index], epoch + 1, histories[index], step,
                                     seconds_so_far[index] + training_seconds)
                 last_saved = time.monotonic()
             if reason:
