@@ -339,9 +339,10 @@ def test_convnet_trains_and_resumes_through_the_same_loop(tmp_path, mnist_5k_fil
 
     from mnist_sweep.trainer import train_pack
 
+    from mnist_sweep.config import tutorial_hyperparameters
+
     run = {"run_dir": tmp_path / "resumed", "seed": 0,
-           "hyperparameters": {"model": "cnn", "hidden_units": [512, 512], "dropout": 0.5, "activation": "relu",
-                               "optimizer": "adam", "learning_rate": 0.001, "batch_size": 128, "epochs": 2}}
+           "hyperparameters": dict(tutorial_hyperparameters(), model="cnn", dropout=0.5, epochs=2)}
 
     class StopAfterFirstEpoch:
         signal_name = "SIGTERM"

@@ -4,7 +4,7 @@ SIGTERM (and SIGUSR1, which `--signal=B:USR1@...` sends, and SIGINT: Ctrl-C in t
 of a local sweep reaches its jobs too) is remembered; the trainer saves every run's state at
 the end of the current epoch and exits with 143 (128 + SIGTERM), the code a process killed by
 SIGTERM reports, so Snakemake and SLURM see the job as stopped, and no traceback is left in
-the log. A second signal ends the process at once (the states of the last epoch are kept).
+the log. Signals after the first change nothing: the state of the epoch in progress is saved.
 """
 
 from __future__ import annotations
@@ -25,12 +25,11 @@ class StopRequested:
             signal.signal(signum, self._handle)
 
     def _handle(self, signum, frame):
-        name = signal.Signals(signum).name
-        if self.signal_name is not None:
-            print(f"received {name} again: stopping now; runs resume from their last saved epoch", flush=True)
-            raise SystemExit(EXIT_PREEMPTED)
-        self.signal_name = name
-        print(f"received {name}: stopping after the current epoch", flush=True)
+        # A job often gets more than one (Ctrl-C reaches it from the terminal and from Snakemake):
+        # the first is acted on, the others change nothing.
+        if self.signal_name is None:
+            self.signal_name = signal.Signals(signum).name
+            print(f"received {self.signal_name}: stopping after the current epoch", flush=True)
 
     def __bool__(self):
         return self.signal_name is not None
