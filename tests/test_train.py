@@ -215,6 +215,21 @@ def test_saved_model_reproduces_the_predictions(tmp_path, mnist_5k_file):
         assert np.allclose(model.predict(images, verbose=0), saved["probabilities"], atol=1e-5)
 
 
+def train_until(args, marker: str, signum) -> tuple[int, str]:
+    """Run the train command; at the first output line containing marker, send it signum. (exit code, output)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    process = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    output, sent = [], False
+    for line in process.stdout:
+        output.append(line)
+        if marker in line and not sent:
+            process.send_signal(signum)
+            sent = True
+    process.wait(timeout=300)
+    return process.returncode, "".join(output)
+
+
 def test_sigterm_saves_each_runs_state_and_a_run_resumes_in_another_pack(tmp_path, mnist_5k_file):
     """A pack of seeds 1 and 2 is stopped by SIGTERM; seed 1 then resumes alone (another pack) and ends
     with the numbers of an uninterrupted run."""
@@ -225,17 +240,8 @@ def test_sigterm_saves_each_runs_state_and_a_run_resumes_in_another_pack(tmp_pat
     pattern = tmp_path / "interrupted" / "seed~{seed}"
     args = train_args(mnist_5k_file, pattern, seed=1, **settings)
     args[args.index("--seed") + 1: args.index("--seed") + 2] = ["1", "2"]
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    process = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
-    output = []
-    for line in process.stdout:
-        output.append(line)
-        if " epoch 1/5: " in line:
-            process.send_signal(signal.SIGTERM)  # mid-run: epoch 2 is in progress
-    process.wait(timeout=300)
-    text = "".join(output)
-    assert process.returncode == 143, text
+    code, text = train_until(args, " epoch 1/5: ", signal.SIGTERM)  # mid-run: epoch 2 is in progress
+    assert code == 143, text
     assert "received SIGTERM" in text and "rerun to resume" in text
     run_dir = tmp_path / "interrupted" / "seed~1"
     assert not (run_dir / "metrics.json").exists()
@@ -267,17 +273,8 @@ def test_ctrl_c_stops_a_run_after_its_epoch_without_a_traceback(tmp_path, mnist_
     """Ctrl-C in the terminal of a local sweep reaches the training job too: like SIGTERM, it stops after
     the epoch, state saved, exit 143, and the log holds no KeyboardInterrupt traceback."""
     args = train_args(mnist_5k_file, tmp_path / "run", seed=0, epochs=5, batch_size=16)
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    process = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
-    output = []
-    for line in process.stdout:
-        output.append(line)
-        if " epoch 1/5: " in line:
-            process.send_signal(signal.SIGINT)
-    process.wait(timeout=300)
-    text = "".join(output)
-    assert process.returncode == 143, text
+    code, text = train_until(args, " epoch 1/5: ", signal.SIGINT)
+    assert code == 143, text
     assert "received SIGINT" in text and "Traceback" not in text and "KeyboardInterrupt" not in text
     assert (tmp_path / "run" / "resume" / "state.json").exists()
 
@@ -287,14 +284,8 @@ def test_states_are_saved_at_the_checkpoint_interval_not_every_epoch(tmp_path, m
     """Killed outright (SIGKILL: no chance to save) after epoch 1 of 4: a state exists only if the
     checkpoint interval had passed; a stop by signal always saves (the tests above)."""
     args = train_args(mnist_5k_file, tmp_path / "run", seed=0, epochs=4, batch_size=16)
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    process = subprocess.Popen([sys.executable, *args, "--checkpoint-minutes", str(minutes)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in process.stdout:
-        if " epoch 2/4: " in line:
-            process.kill()
-            break
-    process.wait(timeout=300)
+    code, text = train_until([*args, "--checkpoint-minutes", str(minutes)], " epoch 2/4: ", signal.SIGKILL)
+    assert code == -signal.SIGKILL, text
     assert (tmp_path / "run" / "resume" / "state.json").exists() == saved
 
 

@@ -79,6 +79,11 @@ def seed_scores(runs: pd.DataFrame, metric: str = "test_accuracy") -> tuple[dict
     return dict(zip(seeds, values.tolist())), diverged
 
 
+def _accuracy(score) -> float:
+    """A seed_scores score as a number: (correct images, images) or already a value."""
+    return score[0] / score[1] if isinstance(score, tuple) else score
+
+
 def paired_difference(point: tuple[dict, int], reference: tuple[dict, int]) -> dict:
     """Mean per-seed difference point - reference over the seeds both completed, its t-interval and
     p-value, and a preliminary verdict from the t-interval alone (seed_scores of each side)."""
@@ -96,8 +101,7 @@ def paired_difference(point: tuple[dict, int], reference: tuple[dict, int]) -> d
         constant = bool((counts == counts[0]).all())
         differences = counts / images
     else:
-        plain = lambda score: score[0] / score[1] if isinstance(score, tuple) else score  # noqa: E731
-        differences = np.array([plain(a[seed]) - plain(b[seed]) for seed in seeds], dtype=float)
+        differences = np.array([_accuracy(a[seed]) - _accuracy(b[seed]) for seed in seeds], dtype=float)
         constant = bool(np.ptp(differences) <= 1e-12)
     mean = differences.mean()
     if len(seeds) < 2:

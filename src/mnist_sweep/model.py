@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from mnist_sweep.inputs import NUM_CLASSES
 
-OPTIMIZERS = ("adam", "nadam", "rmsprop", "sgd", "adagrad")
+# The optimizers offered (the schema's enum), by their class in keras.optimizers.
+OPTIMIZERS = {"adam": "Adam", "nadam": "Nadam", "rmsprop": "RMSprop", "sgd": "SGD", "adagrad": "Adagrad"}
 # What reads each hyperparameter. Every hyperparameter of the schema is in exactly one of these.
 LOOP_KEYS = ("model", "batch_size", "epochs")
 OPTIMIZER_KEYS = ("optimizer", "learning_rate", "weight_decay")
@@ -88,8 +89,7 @@ def build_optimizer(name: str, learning_rate, weight_decay=None):
 
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; allowed: {', '.join(OPTIMIZERS)}")
-    optimizer = {"adam": keras.optimizers.Adam, "nadam": keras.optimizers.Nadam, "rmsprop": keras.optimizers.RMSprop,
-                 "sgd": keras.optimizers.SGD, "adagrad": keras.optimizers.Adagrad}[name]
+    optimizer = getattr(keras.optimizers, OPTIMIZERS[name])
     # Keras skips the decay only for None; a decay of 0 would still cost an update per weight and step.
     return optimizer(learning_rate=learning_rate, weight_decay=weight_decay or None)
 

@@ -145,7 +145,7 @@ class PackBook:
                 runs = [{"run_id": run["run_id"], "hyperparameters": run["hyperparameters"]} for run in plan["runs"]]
                 self._record(plan["pack"], runs, plan["dataset"])
             except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
-                # Its unfinished runs get a new plan (the same runs again: the same id, the file rewritten).
+                # Its unfinished runs get a new plan, under a fresh id (assign); onstart sets this file aside.
                 self.damaged[str(plan_file)] = f"{type(error).__name__}: {error}"
                 continue
             if (plan_file.parent / "done.json").exists():
