@@ -260,10 +260,17 @@ def test_sweep_survives_kill_of_snakemake(tmp_path):
                                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     results = tmp_path / "results" / "mnist_5k"
     deadline = time.time() + 600
-    # Kill when at least one run is finished and a training job is running.
-    while time.time() < deadline and not (finished_runs(tmp_path) and any(
-            "/packs/" in path for path in incomplete_outputs(tmp_path))):
-        time.sleep(0.1)
+    # Kill when at least one run is finished and the next training job has just started: every
+    # metrics.json belongs to a pack with its done.json, and a pack without one is marked incomplete.
+    # (Killing while a pack writes its last files would race Snakemake clearing its mark.)
+    def next_job_started():
+        done = list(results.glob("packs/*/done.json"))
+        running = [path for path in incomplete_outputs(tmp_path)
+                   if "/packs/" in path and not (tmp_path / path).exists()]
+        return done and len(finished_runs(tmp_path)) == len(done) and running
+
+    while time.time() < deadline and not next_job_started():
+        time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)  # the login-node session dies: snakemake and its jobs
     process.wait()
     finished = finished_runs(tmp_path)
