@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +44,14 @@ def tutorial_run_fields() -> dict:
     from mnist_sweep.config import tutorial_hyperparameters
 
     return {"dataset": "mnist", **tutorial_hyperparameters()}
+
+
+def snakemake(workdir: Path, *args, timeout=900, popen=None, env=None):
+    """Run snakemake on the project's Snakefile in workdir (which gets its own config/ and results/)."""
+    (workdir / "config").mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "config" / "config.yaml", workdir / "config" / "config.yaml")
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), *args]
+    env = dict(env or os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    if popen:
+        return subprocess.Popen(command, cwd=workdir, env=env, **popen)
+    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)

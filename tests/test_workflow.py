@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,20 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, SMALL
+from conftest import ROOT, SMALL, snakemake
 
 pytestmark = pytest.mark.slow
-
-
-def snakemake(workdir: Path, *args, timeout=900, popen=None, env=None):
-    """Run snakemake on the project's Snakefile in workdir (which gets its own config/ and results/)."""
-    (workdir / "config").mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "config" / "config.yaml", workdir / "config" / "config.yaml")
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), *args]
-    env = dict(env or os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    if popen:
-        return subprocess.Popen(command, cwd=workdir, env=env, **popen)
-    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def job_counts(stdout: str) -> dict:

@@ -97,7 +97,9 @@ def _coerce_strings(value, schema: dict):
     types = [types] if isinstance(types, str) else (types or [])
     if isinstance(value, dict):
         properties = schema.get("properties", {})
-        return {key: _coerce_strings(item, properties.get(key, {})) for key, item in value.items()}
+        others = schema.get("additionalProperties")
+        others = others if isinstance(others, dict) else {}
+        return {key: _coerce_strings(item, properties.get(key, others)) for key, item in value.items()}
     if isinstance(value, list):
         return [_coerce_strings(item, schema.get("items", {})) for item in value]
     if isinstance(value, str):
@@ -186,6 +188,10 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     for name in HYPERPARAMETERS:
         _check_no_duplicates(f"grid.{name}", config["grid"][name])
     _check_data_path(config["data_path"])
+    if config["search"] is not None:
+        from mnist_sweep.search import check_search  # here: search.py builds on this module
+
+        config["search"] = check_search(config, schema)
     return config
 
 

@@ -463,3 +463,51 @@ def confusion_figure(prediction_files, out, title: str) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def search_figure(table_file, log_axes, out) -> None:
+    """search.png: left, every point's score (mean validation accuracy over seeds) at each rung it ran, a
+    line per point ending where it was stopped; right, one panel per searched hyperparameter: its value
+    against the first rung's score (every point ran it), coloured by the rung the point reached."""
+    table = pd.read_csv(table_file, sep="\t", dtype={"point": str})
+    score_columns = [column for column in table.columns if column.startswith("val_accuracy_")]
+    epochs = [int(column.split("_")[2]) for column in score_columns]
+    searched = [column for column in table.columns[2:] if column not in score_columns
+                and column not in ("epochs_reached", "confirmed", "run_epochs_trained")]
+    reached = sorted(table["epochs_reached"].unique())
+    colors = dict(zip(reached, plt.cm.viridis(np.linspace(0.15, 0.85, len(reached)))))
+    figure, axes = plt.subplots(1, 1 + len(searched), figsize=(4.2 * (1 + len(searched)), 4.0), squeeze=False)
+    axes = axes[0]
+    for _, row in table.iterrows():
+        values = [(e, row[c]) for e, c in zip(epochs, score_columns) if pd.notna(row[c])]
+        xs, ys = zip(*values)
+        axes[0].plot(xs, ys, "-", color=colors[row["epochs_reached"]], alpha=0.6, linewidth=1)
+        axes[0].plot(xs[-1], ys[-1], "o", color=colors[row["epochs_reached"]], markersize=4)
+    axes[0].set_xscale("log", base=2) if len(epochs) > 2 else None
+    axes[0].set_xticks(epochs, [str(e) for e in epochs])
+    axes[0].set_xlabel("epochs (rung)")
+    axes[0].set_ylabel("mean validation accuracy over seeds")
+    axes[0].set_title(f"{len(table)} points, {int(table['run_epochs_trained'].sum())} run-epochs trained", fontsize=10)
+    first = score_columns[0]
+    for axis, name in zip(axes[1:], searched):
+        numeric = pd.to_numeric(table[name], errors="coerce")
+        if numeric.notna().all():
+            x = numeric
+        else:  # a choice: one position per value, in the order first drawn
+            labels = list(dict.fromkeys(table[name]))
+            x = table[name].map({label: index for index, label in enumerate(labels)})
+            axis.set_xticks(range(len(labels)), labels, rotation=30, fontsize=8)
+        for epochs_reached, group in table.groupby("epochs_reached"):
+            axis.scatter(x[group.index], group[first], color=colors[epochs_reached], s=18,
+                         label=f"stopped after {epochs_reached} epoch(s)" if epochs_reached < max(reached)
+                         else f"reached the last rung ({epochs_reached} epochs)")
+        if name in log_axes:
+            axis.set_xscale("log")
+            axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # labels of 2x, 3x ... overlap
+        axis.set_xlabel(name + (" (log scale)" if name in log_axes else ""))
+        axis.set_ylabel(f"validation accuracy after {epochs[0]} epoch(s)")
+    handles, labels = (axes[1] if searched else axes[0]).get_legend_handles_labels()
+    if handles:
+        figure.legend(handles, labels, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
+    save(figure, out)

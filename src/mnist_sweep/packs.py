@@ -157,10 +157,20 @@ class PackBook:
         self.cost[pack] = round(1000 * sum(estimated_seconds(run["hyperparameters"], dataset) for run in runs))
         self.size[pack] = len(runs)
 
+    def learn(self, pack: str) -> None:
+        """Read a plan written after this book was (a search plans each rung once the rung before is done)."""
+        if pack not in self.size:
+            try:
+                plan = json.loads(self.plan_path(pack).read_text())
+                self._record(pack, plan["runs"], plan["dataset"])
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # no plan to learn from: the defaults (the largest pack's memory) apply
+
     def memory_mb(self, pack: str, attempt: int = 1) -> int:
         """Memory to ask for a pack's job: 1.5 GB + 32 MB per replica (3.5 GB for 64 tutorial MLPs,
         which peaked at 2.3-2.4 GB on full MNIST, bench/README.md); doubled, tripled ... on each retry,
         so a job killed for memory is not resubmitted with the same amount."""
+        self.learn(pack)
         return (1500 + 32 * self.size.get(pack, MAX_PACK_SIZE)) * attempt
 
     def plan_path(self, pack: str) -> Path:

@@ -21,8 +21,11 @@ from mnist_sweep.io import atomic_path, write_json
 
 
 class RunResume:
-    def __init__(self, run_dir):
-        self.folder = Path(run_dir) / "resume"
+    """folder "resume": the state while the run trains. folder "state": the state after its last epoch,
+    kept for a search's next rung, which continues from it (mnist_sweep.search)."""
+
+    def __init__(self, run_dir, folder: str = "resume"):
+        self.folder = Path(run_dir) / folder
         self.pointer = self.folder / "state.json"
 
     def load(self) -> dict | None:

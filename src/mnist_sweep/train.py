@@ -61,8 +61,12 @@ def runs_of(args) -> tuple[list[dict], str, str | None]:
     if args.pack:
         plan = json.loads(args.pack.read_text())
         results = args.pack.parents[2]  # results/<dataset>/packs/<id>/plan.json
+        # A search's runs: continue_from names the run of the rung before, whose kept state this one
+        # continues; keep_state, that a later rung may continue this one (mnist_sweep.search).
         runs = [{"run_dir": results / "runs" / run["run_id"], "seed": run["seed"],
-                 "hyperparameters": run["hyperparameters"]} for run in plan["runs"]]
+                 "hyperparameters": run["hyperparameters"], "keep_state": run.get("keep_state", False),
+                 **({"continue_from": results / "runs" / run["continue_from"]} if run.get("continue_from") else {})}
+                for run in plan["runs"]]
         return runs, plan["dataset"], plan["pack"]
     runs = [{"run_dir": Path(args.out.replace("{seed}", str(seed))), "seed": seed,
              "hyperparameters": args.hyperparameters} for seed in args.seed]

@@ -102,12 +102,28 @@ def _train_groups(runs: list[dict], context: dict) -> list[dict]:
     groups: dict[tuple, list] = {}
     for run in runs:
         state = RunResume(run["run_dir"]).load()
+        if state is None and run.get("continue_from"):
+            state = _continued_state(run)
         key = (shape_key(run["hyperparameters"]), state["epochs_done"] if state else 0)
         groups.setdefault(key, []).append((run, state))
     results = []
     for members in groups.values():
         results += _train_group([run for run, _ in members], [state for _, state in members], context)
     return results
+
+
+def _continued_state(run: dict) -> dict | None:
+    """The kept state of the run this one continues (a search's rung before), or None: then it trains from
+    the first epoch, to the same numbers (the state is gone, or that run was trained without keeping it)."""
+    source = Path(run["continue_from"])
+    state = RunResume(source, "state").load() if (source / "state").exists() else None
+    log = RunLog(run["run_dir"])
+    run["run_dir"].mkdir(parents=True, exist_ok=True)
+    if state is None or state["epochs_done"] >= run["hyperparameters"]["epochs"]:
+        log.write(f"no saved state of {source} to continue: training from the first epoch")
+        return None
+    log.write(f"continuing {source} (its state after epoch {state['epochs_done']})")
+    return state
 
 
 def _inputs(context: dict, model_name: str) -> dict:
@@ -209,6 +225,12 @@ def _train_group(runs: list[dict], states: list, context: dict) -> list[dict]:
                 raise SystemExit(EXIT_PREEMPTED)
 
     probabilities = model.predict(inputs["x_test"])
+    # A search's run that a later rung may continue keeps its last state (mnist_sweep.search).
+    kept = [index for index, run in enumerate(runs) if run.get("keep_state") and not diverged[index]]
+    final_states = model.replica_states() if kept else []
+    for index in kept:
+        RunResume(runs[index]["run_dir"], "state").save(final_states[index], len(histories[index]), histories[index],
+                                                        step, seconds_so_far[index] + training_seconds)
     results = []
     # Training throughput of this process: images of every run of the pack per second.
     trained_epochs = sum(len(history) - len(state["history"] if state else []) for history, state in

@@ -1,3 +1,4 @@
+import json
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from mnist_sweep.environment import prepend_pythonpath
 from mnist_sweep.locks import release_stale_lock
 from mnist_sweep.packs import PackBook, refuse_run_file_targets
 from mnist_sweep.run_files import finished_runs
+from mnist_sweep.search import describe, rungs, sample_points
 from mnist_sweep.slots import job_threads, training_slots
 from mnist_sweep.sweeps import report_sweep_config
 
@@ -76,7 +78,11 @@ wildcard_constraints:
 # so a rerun finds the same packs and adding seeds trains only the new runs. A run is
 # finished when its metrics.json (written last) and the files it vouches for are whole; a
 # damaged run is trained again (its job sets the damaged files aside). See run_files.run_state.
-SWEEP_RUNS = sweep_runs(config)
+# A search plans its runs rung by rung, inside the DAG (workflow/rules/search.smk): none here.
+SEARCH = config["search"]
+SEARCH_POINTS = sample_points(config) if SEARCH else []
+SEARCH_RUNGS = rungs(config) if SEARCH else []
+SWEEP_RUNS = [] if SEARCH else sweep_runs(config)
 PACK_BOOK = PackBook(RESULTS)
 FINISHED, DAMAGED = finished_runs(
     RESULTS, SWEEP_RUNS, check_files=workflow.is_main_process
@@ -126,12 +132,24 @@ onerror:
 
 PACKS_TO_TRAIN = sorted({pack for pack in RUN_PACK.values() if pack} - PACK_BOOK.done)
 TRAINING_THREADS = job_threads(
-    config["train_threads"], CORES, TRAINING_SLOTS, len(PACKS_TO_TRAIN)
+    config["train_threads"],
+    CORES,
+    TRAINING_SLOTS,
+    # A search's packs are planned later, rung by rung: as if every slot had one.
+    (TRAINING_SLOTS or 1) if SEARCH else len(PACKS_TO_TRAIN),
 )
 
 # One line on the sweep's size and progress, first thing on every invocation (also after
 # a restart).
-if workflow.is_main_process:
+if workflow.is_main_process and SEARCH:
+    planned = len(list(Path(SWEEP_DIR, "search").glob("rung-*.json")))
+    print(
+        f"mnist-sweep {SWEEP}: {describe(config, SEARCH_POINTS)}; "
+        f"{planned} of {len(SEARCH_RUNGS) + bool(SEARCH['confirm_seeds'])} rung(s) planned so far; "
+        f"results in {SWEEP_DIR}/",
+        file=sys.stderr,
+    )
+elif workflow.is_main_process:
     print(
         f"mnist-sweep {SWEEP}: {len(paramspace.dataframe):,} grid point(s) x "
         f"{len(config['seeds'])} seed(s) = {len(SWEEP_RUNS):,} runs; {len(FINISHED):,} finished, "
@@ -170,6 +188,34 @@ def get_sweep_results():
     return [str(path) for path in packs] + loose
 
 
+def rung_results(rung):
+    """A search rung's plan (once its checkpoint has run) and the done.json of the packs that train it."""
+    plan_file = checkpoints.search_rung.get(rung=rung).output[0]
+    plan = json.loads(Path(plan_file).read_text())
+    return [plan_file] + [str(PACK_BOOK.done_path(pack)) for pack in plan["packs"]]
+
+
+def get_rung_before(wildcards):
+    """What a rung's plan needs: the rung before it, trained (nothing for the first)."""
+    rung = int(wildcards.rung)
+    return rung_results(rung - 1) if rung > 0 else []
+
+
+# The last rung of a search, or its confirmation on new seeds.
+FINAL_RUNG = (
+    len(SEARCH_RUNGS) if SEARCH and SEARCH["confirm_seeds"] else len(SEARCH_RUNGS) - 1
+)
+
+
+def get_search_results(wildcards):
+    """Every rung of the search, trained (the final one needs all before it)."""
+    return [path for rung in range(FINAL_RUNG + 1) for path in rung_results(rung)]
+
+
+# What summarize waits for: the grid's packs, known now, or a search's rungs, known rung by rung.
+SWEEP_RESULTS = get_search_results if SEARCH else get_sweep_results()
+
+
 # Plain strings, not input functions: Snakemake calls a function once per job, and a
 # dry-run of a 10,000-run sweep would pay for it.
 PREPARED_DATA = f"resources/data/{DATASET}.npz"
@@ -183,6 +229,7 @@ if workflow.is_main_process:
 
 def get_training_priority(wildcards):
     """The longest packs start first (see mnist_sweep/cost.py)."""
+    PACK_BOOK.learn(wildcards.pack)
     return PACK_BOOK.cost.get(wildcards.pack, 0)
 
 
@@ -213,4 +260,7 @@ def get_final_outputs():
             "confusion.png",
         )
     ]
+    if SEARCH:
+        summary.append(f"{SWEEP_DIR}/summary/search.tsv")
+        figures.append(f"{SWEEP_DIR}/figures/search.png")
     return summary + figures

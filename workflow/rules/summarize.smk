@@ -6,7 +6,7 @@ localrules:
 rule summarize:
     input:
         # The packs that trained the sweep's runs (each run's files are in its run directory).
-        get_sweep_results(),
+        SWEEP_RESULTS,
     output:
         runs=f"{SWEEP_DIR}/summary/runs.tsv",
         configs=f"{SWEEP_DIR}/summary/configs.tsv",
