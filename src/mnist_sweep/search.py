@@ -123,8 +123,6 @@ def _check_dimension(name: str, spec: dict, key: str) -> dict:
         raise ConfigError(f"config: {key}: low = {low} is not below high = {high}; a range needs low < high")
     if log and low <= 0:
         raise ConfigError(f"config: {key}: log: true needs low > 0 (got {low})")
-    if kind == "integer" and math.floor(high) - math.ceil(low) < 1:
-        raise ConfigError(f"config: {key}: [{low}, {high}] holds fewer than two whole numbers; widen it")
     return {"low": float(low), "high": float(high), "log": log}
 
 
