@@ -239,3 +239,38 @@ def test_a_search_runs_its_rungs_in_one_invocation_and_is_resumed_extended_and_r
     assert all(path.stat().st_mtime_ns == mtime for path, mtime in rung0.items())
     grown = pd.read_csv(summary / "search.tsv", sep="\t")
     assert grown["point"][:4].tolist() == table["point"].tolist() and len(grown) == 6
+
+
+@pytest.mark.slow
+def test_a_search_killed_in_its_second_rung_resumes_there(tmp_path):
+    """kill -9 of Snakemake and its jobs while the second rung trains: the same command finishes the search
+    from that rung: the first rung is not trained again and the second keeps its plan and packs."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    config = dict(SEARCH_CONFIG, search=dict(SEARCH_CONFIG["search"], confirm_seeds=0))
+    config_file = tmp_path / "search.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    results = tmp_path / "results" / "mnist_5k"
+    rung1 = results / "sweeps" / "search" / "search" / "rung-1.json"
+    process = snakemake(tmp_path, "-c2", "--configfile", str(config_file),
+                        popen=dict(start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    deadline = time.time() + 600
+    while time.time() < deadline and not (rung1.exists() and list(results.glob("runs/**/epochs~2/seed~*/train.log"))):
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert rung1.exists() and not list(results.glob("runs/**/epochs~4/seed~*/metrics.json"))
+    plan = rung1.read_text()
+    first = {path: path.stat().st_mtime_ns for path in results.glob("runs/**/epochs~1/seed~*/metrics.json")}
+    assert len(first) == 8
+
+    rerun = snakemake(tmp_path, "-c2", "--configfile", str(config_file))
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "search rung 0" not in rerun.stderr and "search rung 1" not in rerun.stderr  # both kept their plans
+    assert rung1.read_text() == plan
+    assert all(path.stat().st_mtime_ns == mtime for path, mtime in first.items())
+    table = pd.read_csv(results / "sweeps" / "search" / "summary" / "search.tsv", sep="\t")
+    assert sorted(table["epochs_reached"]) == [1, 1, 2, 4]

@@ -272,3 +272,25 @@ def test_the_controller_runs_as_a_slurm_job(tmp_path, slurm_cluster):
     metrics = [json.loads(p.read_text()) for p in checkout.glob("results/mnist_5k/runs/**/metrics.json")]
     assert len(metrics) == 4 and metrics[0]["slurm_job_id"] != job
     assert "JobState=COMPLETED" in scontrol_job(slurm_cluster, job)
+
+
+def test_a_search_runs_its_rungs_as_slurm_jobs(tmp_path, slurm_cluster):
+    """A search on the cluster: each rung is planned on the controller (the checkpoint is local) and trained
+    as one GPU job; the survivor's run continues the first rung's state in its own job."""
+    config = {"dataset": "mnist_5k", "seeds": [0, 1], "train_threads": 1, "grid": {"epochs": [2]},
+              "search": {"trials": 3, "space": {"dropout": {"low": 0.0, "high": 0.5}},
+                         "halving": {"min_epochs": 1, "eta": 2}}}
+    (tmp_path / "search.yaml").write_text(json.dumps(config))
+    result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(tmp_path / "search.yaml"))
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "search rung 0 (1 epochs): 3 point(s), 6 run(s), 0 finished before, in 1 pack(s)" in result.stderr
+    assert "search rung 1 (2 epochs): 1 point(s), 2 run(s), 0 finished before, in 1 pack(s)" in result.stderr
+    results = tmp_path / "results" / "mnist_5k"
+    first = [json.loads(p.read_text()) for p in results.glob("runs/**/epochs~1/seed~*/metrics.json")]
+    last = [json.loads(p.read_text()) for p in results.glob("runs/**/epochs~2/seed~*/metrics.json")]
+    assert len(first) == 6 and len(last) == 2
+    assert len({m["slurm_job_id"] for m in first}) == 1 and len({m["slurm_job_id"] for m in last}) == 1
+    assert {m["slurm_job_id"] for m in first} != {m["slurm_job_id"] for m in last}
+    assert all(m["resumed_from_epoch"] == 1 and m["epochs_run"] == 2 for m in last)
+    table = (results / "sweeps" / "search" / "summary" / "search.tsv").read_text()
+    assert len(table.splitlines()) == 4

@@ -1,0 +1,103 @@
+"""A search against Optuna, side by side in one run: wall time to the answer and the answer's quality.
+
+    python bench/search.py --data /path/to/mnist.npz               # 9 points x 3 seeds, 1/3/9 epochs, eta 3
+    python bench/search.py --data ... --repeats 3                  # alternating A, B, A, B, ...: medians
+
+Ours: `snakemake -c2` on a search config (Sobol, successive halving, survivors continued, packed), up to
+summary/best.json (the answer; figures left out, Optuna draws none). Optuna: bench/optuna_search.py (TPE,
+SuccessiveHalvingPruner, Keras fit per seed), the same space, seeds, data split and epoch range. Both on
+full MNIST, 2 cores. Prints each side's seconds, the chosen point, its mean test accuracy over the seeds
+and the epochs trained, then the speed ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from run import env_with_source  # noqa: E402
+
+
+def search_config(data, trials, seeds, epochs, eta):
+    return {"dataset": "mnist", "data_path": str(data), "seeds": seeds, "grid": {"epochs": [epochs]},
+            "search": {"sampler": "sobol", "trials": trials, "seed": 0,
+                       "space": {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
+                                 "dropout": {"low": 0.0, "high": 0.5}},
+                       "halving": {"min_epochs": 1, "eta": eta}}}
+
+
+def ours(data, work, trials, seeds, epochs, eta):
+    directory = Path(tempfile.mkdtemp(dir=work))
+    (directory / "config").mkdir()
+    shutil.copy(ROOT / "config" / "config.yaml", directory / "config" / "config.yaml")
+    (directory / "search.yaml").write_text(yaml.safe_dump(search_config(data, trials, seeds, epochs, eta)))
+    summary = directory / "results" / "mnist" / "sweeps" / "search" / "summary"
+    tick = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", ROOT / "Snakefile", "-c2",
+                             str(summary.relative_to(directory) / "best.json"),
+                             str(summary.relative_to(directory) / "search.tsv"), "--configfile", "search.yaml"],
+                            cwd=directory, env=env_with_source(), capture_output=True, text=True)
+    seconds = time.perf_counter() - tick
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-3000:])
+    best = json.loads((summary / "best.json").read_text())
+    import pandas as pd
+
+    table = pd.read_csv(summary / "search.tsv", sep="\t")
+    shutil.rmtree(directory)
+    return {"seconds": seconds, "best": {k: best["hyperparameters"][k] for k in ("learning_rate", "dropout")},
+            "val_accuracy_mean": best["val_accuracy_mean"], "test_accuracy_mean": best["test_accuracy_mean"],
+            "epochs_trained": int(table["run_epochs_trained"].sum())}
+
+
+def optuna(data, trials, seeds, epochs, eta):
+    tick = time.perf_counter()
+    result = subprocess.run([sys.executable, ROOT / "bench" / "optuna_search.py", "--data", data, "--trials",
+                             str(trials), "--seeds", *map(str, seeds), "--epochs", str(epochs), "--eta", str(eta)],
+                            env=env_with_source(), capture_output=True, text=True)
+    seconds = time.perf_counter() - tick
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-3000:])
+    line = next(line for line in result.stdout.splitlines() if line.startswith("BENCH "))
+    return json.loads(line[6:]) | {"seconds": seconds}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--trials", type=int, default=9)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=9)
+    parser.add_argument("--eta", type=int, default=3)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-search-"))
+    rows = {"ours": [], "optuna": []}
+    for repeat in range(args.repeats):
+        for name in ("ours", "optuna"):
+            row = (ours(args.data, work, args.trials, args.seeds, args.epochs, args.eta) if name == "ours"
+                   else optuna(args.data, args.trials, args.seeds, args.epochs, args.eta))
+            rows[name].append(row)
+            print(f"{name:7s} round {repeat + 1}: {row['seconds']:7.1f} s, chose {row['best']}, validation "
+                  f"{row['val_accuracy_mean']:.4f}, test {row['test_accuracy_mean']:.4f} (mean over "
+                  f"{len(args.seeds)} seeds), {row['epochs_trained']} run-epochs trained", flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    median = {name: statistics.median(r["seconds"] for r in runs) for name, runs in rows.items()}
+    print(f"search of {args.trials} points x {len(args.seeds)} seeds, up to {args.epochs} epochs, eta {args.eta}, "
+          f"{args.repeats} round(s): ours {median['ours']:.1f} s, Optuna {median['optuna']:.1f} s (medians): "
+          f"ours {median['optuna'] / median['ours']:.2f}x faster")
+
+
+if __name__ == "__main__":
+    main()
