@@ -117,6 +117,17 @@ def test_rungs_budget_and_points_per_rung():
     assert points_per_rung(search_config(), 2) == [2, 1, 1]
 
 
+def test_grid_values_of_the_other_hyperparameters_are_crossed_with_the_samples():
+    from mnist_sweep.search import sample_points
+
+    config = search_config(trials=5, space={"learning_rate": {"low": 0.001, "high": 0.01}})
+    config["grid"]["hidden_units"] = [[64], [128]]
+    points = sample_points(config)
+    assert len(points) == 10 and [p["sample"] for p in points] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert {tuple(p["hyperparameters"]["hidden_units"]) for p in points[:2]} == {(64,), (128,)}
+    assert points[0]["hyperparameters"]["learning_rate"] == points[1]["hyperparameters"]["learning_rate"]
+
+
 def test_selection_counts_a_diverged_seed_as_zero_and_gives_ties_to_the_earlier_sample(tmp_path):
     from mnist_sweep.search import point_score, run_id, sample_points, select
 
@@ -216,6 +227,7 @@ def test_a_search_runs_its_rungs_in_one_invocation_and_is_resumed_extended_and_r
     confirmation = pd.read_csv(summary / "confirmation" / "runs.tsv", sep="\t")
     assert sorted(confirmation["seed"]) == [2, 3]
     assert best["test_accuracy_mean"] == pytest.approx(confirmation["test_accuracy"].mean())
+    assert best["search"]["run_epochs_trained"] == 16 and best["search"]["run_epochs_halving_budget"] == 16
     assert (results / "sweeps" / "search" / "figures" / "search.png").stat().st_size > 10_000
 
     again = snakemake(tmp_path, "-c2", "--configfile", str(config_file))

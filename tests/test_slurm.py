@@ -73,6 +73,10 @@ def test_sweep_packs_its_runs_into_few_gpu_jobs(tmp_path, slurm_cluster):
     assert "JobState=COMPLETED" in job
     assert re.search(r"TresPerJob=gres[:/]gpu[:=]1", job), job  # the submission asked for one GPU
     assert "Partition=gpu" in job
+    # TensorFlow's threads are the job's cpus_per_task (train_threads 1), not the node's cores.
+    assert "CPUs/Task=1" in job or "NumCPUs=1" in job, job
+    (log,) = tmp_path.glob("results/mnist_5k/packs/*/train.log")
+    assert "(1 CPU thread(s))" in log.read_text(), log.read_text()[-2000:]
     summary = tmp_path / "results" / "mnist_5k" / "sweeps" / "small" / "summary"
     assert (summary / "configs.tsv").exists() and (summary / "best.json").exists()
     assert (tmp_path / "results" / "mnist_5k" / "sweeps" / "small" / "figures" / "predictions.png").exists()

@@ -132,14 +132,15 @@ class PackBook:
     output) is written when every run of the pack has its metrics.json.
     """
 
-    def __init__(self, results: str | Path):
+    def __init__(self, results: str | Path, read_plans: bool = True):
+        """read_plans False: know no plan yet (a job reads its own one with learn)."""
         self.folder = Path(results) / "packs"
         self.pack_of: dict[str, str] = {}
         self.done: set[str] = set()
         self.cost: dict[str, int] = {}  # estimated milliseconds of each pack: the longest start first
         self.size: dict[str, int] = {}
         self.damaged: dict[str, str] = {}  # plan.json path: what is wrong (its runs are planned again)
-        for plan_file in self.folder.glob("*/plan.json"):
+        for plan_file in self.folder.glob("*/plan.json") if read_plans else []:
             try:
                 plan = json.loads(plan_file.read_text())
                 runs = [{"run_id": run["run_id"], "hyperparameters": run["hyperparameters"]} for run in plan["runs"]]

@@ -114,18 +114,11 @@ def run_state(run_dir) -> tuple[str, str | None]:
     return "finished", None
 
 
-def finished_runs(results, runs: list[dict], check_files: bool = True) -> tuple[set, dict]:
-    """(run ids that are finished, {run id: what is damaged}) among runs (dicts with run_id) under results/.
-
-    check_files False: metrics.json existing is enough (a job re-reading the workflow needs no more).
-    """
+def finished_runs(results, runs: list[dict]) -> tuple[set, dict]:
+    """(run ids that are finished, {run id: what is damaged}) among runs (dicts with run_id) under results/."""
     finished, damaged = set(), {}
     for run in runs:
         run_dir = Path(results, "runs", run["run_id"])
-        if not check_files:
-            if (run_dir / "metrics.json").exists():
-                finished.add(run["run_id"])
-            continue
         state, problem = run_state(run_dir)
         if state == "finished":
             finished.add(run["run_id"])

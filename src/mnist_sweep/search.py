@@ -373,7 +373,7 @@ def search_table(config: dict, plans: list[dict], results) -> "pd.DataFrame":
         for plan in rungs_of:
             column = f"val_accuracy_{plan['epochs']}_epochs"
             if any(other["point"] == point["point"] for other in plan["points"]):
-                row[column] = point_score(results, point, plan["epochs"], plan["seeds"])
+                row[column] = round(point_score(results, point, plan["epochs"], plan["seeds"]), 6)
                 row["epochs_reached"] = plan["epochs"]
                 trained += sum(_epochs_logged(Path(results, "runs", run_id(point, plan["epochs"], seed)))
                                for seed in plan["seeds"])
@@ -399,8 +399,13 @@ def summarize_search(config: dict, sweep_dir, results, min_seeds: int) -> dict:
     summary = sweep_dir / "summary"
     result = summarize([results / "runs" / run / "metrics.json" for run in plan["runs"]], summary, min_seeds)
     best = dict(result["best"])
-    best["search"] = {"points": len(sample_points(config)), "rungs": rungs(config),
-                      "points_per_rung": points_per_rung(config, len(sample_points(config)))}
+    plans = [json.loads((sweep_dir / "search" / f"rung-{rung}.json").read_text()) for rung in range(last + 1)]
+    planned = budget(config, len(plans[0]["points"]))
+    best["search"] = {"points": len(plans[0]["points"]), "rungs": rungs(config),
+                      "points_per_rung": [len(plan["points"]) for plan in plans],
+                      # From the runs' logs (one line per trained epoch): what the search cost.
+                      "run_epochs_trained": int(search_table(config, plans, results)["run_epochs_trained"].sum()),
+                      "run_epochs_halving_budget": planned["halving"], "run_epochs_grid": planned["grid"]}
     if config["search"]["confirm_seeds"]:
         confirmation = json.loads((sweep_dir / "search" / f"rung-{last + 1}.json").read_text())
         confirmed = summarize([results / "runs" / run / "metrics.json" for run in confirmation["runs"]],

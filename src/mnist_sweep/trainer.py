@@ -162,7 +162,8 @@ def _train_group(runs: list[dict], states: list, context: dict) -> list[dict]:
             model = build_pack(runs)
             model.bind_data(inputs["x_fit"], inputs["y_fit"])
     names = [str(run["run_dir"]) for run in runs]
-    print(f"{context['dataset']}: {len(runs)} run(s) as one packed {hp['model']} on {device}, {n_fit} training "
+    print(f"{context['dataset']}: {len(runs)} run(s) as one packed {hp['model']} on {device} "
+          f"({context['threads']} CPU thread(s)), {n_fit} training "
           f"images" + (f", resuming after epoch {resumed_from}" if resumed_from else ""), flush=True)
     for run, log in zip(runs, logs):
         log.write(f"run {run['run_dir']}: {context['dataset']}, seed {run['seed']}, {json.dumps(run['hyperparameters'])}; "

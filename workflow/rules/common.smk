@@ -82,11 +82,12 @@ wildcard_constraints:
 SEARCH = config["search"]
 SEARCH_POINTS = sample_points(config) if SEARCH else []
 SEARCH_RUNGS = rungs(config) if SEARCH else []
-SWEEP_RUNS = [] if SEARCH else sweep_runs(config)
-PACK_BOOK = PackBook(RESULTS)
-FINISHED, DAMAGED = finished_runs(
-    RESULTS, SWEEP_RUNS, check_files=workflow.is_main_process
-)
+# A cluster job reads the workflow again to train its one pack: it reads that pack's plan
+# only (PackBook.learn), not the sweep's runs and plans (20,000 file checks at 10,000 runs).
+IN_JOB = not workflow.is_main_process
+SWEEP_RUNS = [] if SEARCH or IN_JOB else sweep_runs(config)
+PACK_BOOK = PackBook(RESULTS, read_plans=not IN_JOB)
+FINISHED, DAMAGED = finished_runs(RESULTS, SWEEP_RUNS)
 
 
 # How many training jobs can run at once (the workstation's cores, or None under a cluster
@@ -131,12 +132,18 @@ onerror:
 
 
 PACKS_TO_TRAIN = sorted({pack for pack in RUN_PACK.values() if pack} - PACK_BOOK.done)
-TRAINING_THREADS = job_threads(
-    config["train_threads"],
-    CORES,
-    TRAINING_SLOTS,
-    # A search's packs are planned later, rung by rung: as if every slot had one.
-    (TRAINING_SLOTS or 1) if SEARCH else len(PACKS_TO_TRAIN),
+# In a cluster job, train_threads as the controller asked (its cpus_per_task): there Snakemake
+# sees the node's cores, which the job may not own.
+TRAINING_THREADS = (
+    config["train_threads"]
+    if IN_JOB
+    else job_threads(
+        config["train_threads"],
+        CORES,
+        TRAINING_SLOTS,
+        # A search's packs are planned later, rung by rung: as if every slot had one.
+        (TRAINING_SLOTS or 1) if SEARCH else len(PACKS_TO_TRAIN),
+    )
 )
 
 # One line on the sweep's size and progress, first thing on every invocation (also after
