@@ -42,6 +42,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import sys
 import warnings
 from pathlib import Path
 
@@ -320,6 +321,21 @@ def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1) -> di
             "seeds": seeds, "points": points, "scores_before": scores,
             "runs": [run["run_id"] for run in runs], "finished_before": len(finished),
             "packs": sorted({pack for pack in where.values() if pack})}
+
+
+def write_rung_plan(config: dict, rung: int, out, log, slots: int = 1) -> None:
+    """The checkpoint's job: plan a rung, write rung-<k>.json (out: .../sweeps/<sweep>/search/rung-<k>.json)
+    and say what it planned, on the console and in its log."""
+    from mnist_sweep.io import write_json, write_text
+
+    sweep_dir = Path(out).parents[1]
+    plan = plan_rung(config, rung, sweep_dir.parents[1], sweep_dir, slots)
+    write_json(out, plan)
+    what = "confirmation" if plan["confirmation"] else f"rung {plan['rung']} ({plan['epochs']} epochs)"
+    line = (f"search {what}: {len(plan['points'])} point(s), {len(plan['runs'])} run(s), "
+            f"{plan['finished_before']} finished before, in {len(plan['packs'])} pack(s)")
+    write_text(log, line + "\n")
+    print(line, file=sys.stderr, flush=True)
 
 
 def confirmed_points(results, points: list[dict], epochs: int, seeds, scores: dict) -> list[dict]:

@@ -19,7 +19,7 @@ from mnist_sweep.environment import prepend_pythonpath
 from mnist_sweep.locks import release_stale_lock
 from mnist_sweep.packs import PackBook, refuse_run_file_targets
 from mnist_sweep.run_files import finished_runs
-from mnist_sweep.search import describe, rungs, sample_points
+from mnist_sweep.search import describe, rungs, sample_points, write_rung_plan
 from mnist_sweep.slots import job_threads, training_slots
 from mnist_sweep.sweeps import report_sweep_config
 

@@ -19,16 +19,15 @@ checkpoint search_rung:
         f"logs/{DATASET}/{SWEEP}/search_rung-{{rung}}.log",
     wildcard_constraints:
         rung=r"\d+",
-    conda:
-        "../envs/mnist-sweep.yaml"
     params:
         # A changed search (more trials, another space) plans its rungs again; finished runs are kept.
         search=config["search"],
         seeds=config["seeds"],
         grid=config["grid"],
         slots=TRAINING_SLOTS or 1,
-    script:
-        "../scripts/plan_rung.py"
+    # In Snakemake's own process (a few file reads): no interpreter to start between rungs.
+    run:
+        write_rung_plan(config, int(wildcards.rung), output[0], log[0], params.slots)
 
 
 rule summarize_search:
