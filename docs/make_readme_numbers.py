@@ -201,6 +201,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", required=True, type=Path, help="full MNIST .npz (Keras layout)")
     parser.add_argument("--only-search", action="store_true", help="regenerate the search part only")
     args = parser.parse_args(argv)
+    for name in ("search", "headline", "log_line", "example"):  # before minutes of training, not after
+        replace_part(README.read_text(), name, "")
     work = Path(tempfile.mkdtemp(prefix="readme-numbers-"))
     found, search_seconds, stderr = run_sweep(args.data.resolve(), work, "--configfile",
                                               str(ROOT / "config" / "examples" / "search.yaml"))
