@@ -298,3 +298,46 @@ def test_a_search_runs_its_rungs_as_slurm_jobs(tmp_path, slurm_cluster):
     assert all(m["resumed_from_epoch"] == 1 and m["epochs_run"] == 2 for m in last)
     table = (results / "sweeps" / "search" / "summary" / "search.tsv").read_text()
     assert len(table.splitlines()) == 4
+
+
+def test_a_killed_controller_job_submitted_again_completes_the_sweep(tmp_path, slurm_cluster):
+    """scancel -s KILL of the controller job (its lock stays, its training job runs on), then the same
+    controller.sh again: the new controller waits for that job, removes the dead one's lock and finishes
+    the sweep; no epoch of any run is trained twice."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(".venv", ".git", "results", ".snakemake", "logs",
+                                                                   "resources", "__pycache__", ".pytest_cache"))
+    (checkout / "config" / "config.yaml").write_text((ROOT / "config" / "config.yaml").read_text()
+                                                     + "allow_cpu: true\n")
+    config = {"dataset": "mnist_5k", "seeds": [0, 1], "train_threads": 1,
+              "grid": {"dropout": [0.2, 0.5], "epochs": [30], "batch_size": [32]}}
+    (checkout / "controller.yaml").write_text(json.dumps(config))
+    env = dict(slurm_cluster, PATH=f"{Path(sys.executable).parent}{os.pathsep}{slurm_cluster['PATH']}",
+               CONTROLLER_PARTITION="debug")
+
+    def submit():
+        submitted = subprocess.run([str(checkout / "profiles" / "slurm" / "controller.sh"), *TEST_OVERRIDES,
+                                    "--configfile", "controller.yaml"], env=env, capture_output=True, text=True,
+                                   check=True)
+        return submitted.stdout.strip()
+
+    def queued():
+        return subprocess.run(["squeue", "-h", "-o", "%i %T"], env=env, capture_output=True, text=True).stdout
+
+    first = submit()
+    wait_for(lambda: any(line.split()[0] != first and line.endswith("RUNNING") for line in queued().splitlines()),
+             timeout=600, what="a training job to run")
+    subprocess.run(["scancel", "-s", "KILL", first], env=env, check=True)
+    wait_for(lambda: first not in queued(), timeout=300, what="the controller to die")
+    assert list((checkout / ".snakemake" / "locks").glob("*.lock")), "a killed controller leaves its lock"
+    second = submit()
+    wait_for(lambda: second not in queued(), timeout=900, what="the second controller to end")
+    log = (checkout / "logs" / f"controller-{second}.log").read_text()
+    assert f"removed the lock of the controller job {first}" in log, log[-3000:]
+    assert "JobState=COMPLETED" in scontrol_job(slurm_cluster, second)
+    run_logs = list(checkout.glob("results/mnist_5k/runs/**/train.log"))
+    metrics = list(checkout.glob("results/mnist_5k/runs/**/metrics.json"))
+    assert len(metrics) == 4 and len(run_logs) == 4
+    for run_log in run_logs:
+        epochs = re.findall(r"^epoch (\d+)/30:", run_log.read_text(), re.M)
+        assert sorted(map(int, epochs)) == list(range(1, 31)), f"{run_log}: epochs {epochs}"

@@ -16,7 +16,7 @@ from mnist_sweep.config import (
 )
 from mnist_sweep.data import DataError, check_same_data
 from mnist_sweep.environment import prepend_pythonpath
-from mnist_sweep.locks import release_stale_lock
+from mnist_sweep.locks import record_owner, release_stale_lock
 from mnist_sweep.packs import PackBook, refuse_run_file_targets
 from mnist_sweep.run_files import finished_runs
 from mnist_sweep.search import describe, rungs, sample_points, write_rung_plan
@@ -116,6 +116,7 @@ RUN_PACK, NEW_PACKS = PACK_BOOK.assign(
 # the package's path for every job (shell, script, conda env, SLURM job: each inherits this
 # process' environment), also where the package is not pip-installed.
 onstart:
+    record_owner()  # who holds the lock now (see mnist_sweep/locks.py)
     prepend_pythonpath(str(Path(workflow.basedir) / "src"))
     PACK_BOOK.set_aside_damaged_plans()
     PACK_BOOK.write_plans(NEW_PACKS, DATASET)

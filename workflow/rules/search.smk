@@ -25,9 +25,11 @@ checkpoint search_rung:
         seeds=config["seeds"],
         grid=config["grid"],
         slots=TRAINING_SLOTS or 1,
-    # In Snakemake's own process (a few file reads): no interpreter to start between rungs.
     run:
-        write_rung_plan(config, int(wildcards.rung), output[0], log[0], params.slots)
+        # In Snakemake's own process (a few file reads): no interpreter to start between rungs.
+        write_rung_plan(
+            config, int(wildcards.rung), output[0], log[0], params.slots
+        )
 
 
 rule summarize_search:
