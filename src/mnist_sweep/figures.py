@@ -483,7 +483,8 @@ def search_figure(table_file, log_axes, out) -> None:
         xs, ys = zip(*values)
         axes[0].plot(xs, ys, "-", color=colors[row["epochs_reached"]], alpha=0.6, linewidth=1)
         axes[0].plot(xs[-1], ys[-1], "o", color=colors[row["epochs_reached"]], markersize=4)
-    axes[0].set_xscale("log", base=2) if len(epochs) > 2 else None
+    if len(epochs) > 2:
+        axes[0].set_xscale("log", base=2)
     axes[0].set_xticks(epochs, [str(e) for e in epochs])
     axes[0].set_xlabel("epochs (rung)")
     axes[0].set_ylabel("mean validation accuracy over seeds")

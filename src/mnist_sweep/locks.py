@@ -59,7 +59,8 @@ def other_snakemake_running(workdir: Path) -> bool:
 
 
 def slurm_jobs_from(workdir: Path) -> list[str]:
-    """Ids and states of this user's SLURM jobs whose working directory is workdir (empty without SLURM)."""
+    """Ids and states of this user's SLURM jobs whose working directory is workdir (empty without SLURM),
+    except this process' own job (a controller job is not one of the workflow's jobs it waits for)."""
     if not shutil.which("squeue"):
         return []
     try:
@@ -67,10 +68,10 @@ def slurm_jobs_from(workdir: Path) -> list[str]:
                                 timeout=60)
     except (OSError, subprocess.SubprocessError):
         return []
-    jobs = []
+    jobs, own = [], own_slurm_job()
     for line in answer.stdout.splitlines():
         parts = line.strip().split("|")
-        if len(parts) == 3 and Path(parts[2]).resolve() == workdir:
+        if len(parts) == 3 and Path(parts[2]).resolve() == workdir and parts[0] != own:
             jobs.append(f"{parts[0]} ({parts[1].lower()})")
     return jobs
 
@@ -132,7 +133,7 @@ def release_stale_lock(workdir=".", log=sys.stderr, poll_seconds: float = 30) ->
         return False
     if other_snakemake_running(workdir):
         return False
-    jobs = [job for job in slurm_jobs_from(workdir) if job.split()[0] != own_job]
+    jobs = slurm_jobs_from(workdir)
     if jobs:
         print(f"note: Snakemake's lock in {state / 'locks'} is kept: SLURM jobs of this workflow are still queued or "
               f"running: {', '.join(jobs)}. Wait for them (squeue --me) or cancel them (scancel <id>), then run the "
@@ -154,7 +155,7 @@ def _release_after_controller_job(workdir: Path, owner_job: str, own_job: str, l
               f"cancel it (scancel {owner_job}) before submitting another", file=log)
         return False
     while True:
-        jobs = [job for job in slurm_jobs_from(workdir) if job.split()[0] != own_job]
+        jobs = slurm_jobs_from(workdir)
         if not jobs:
             break
         print(f"note: the controller job {owner_job} is gone; waiting for the training jobs it left: "

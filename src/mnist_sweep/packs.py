@@ -142,15 +142,19 @@ class PackBook:
         self.damaged: dict[str, str] = {}  # plan.json path: what is wrong (its runs are planned again)
         for plan_file in self.folder.glob("*/plan.json") if read_plans else []:
             try:
-                plan = json.loads(plan_file.read_text())
-                runs = [{"run_id": run["run_id"], "hyperparameters": run["hyperparameters"]} for run in plan["runs"]]
-                self._record(plan["pack"], runs, plan["dataset"])
+                plan = self._read(plan_file)
             except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
                 # Its unfinished runs get a new plan, under a fresh id (assign); onstart sets this file aside.
                 self.damaged[str(plan_file)] = f"{type(error).__name__}: {error}"
                 continue
             if (plan_file.parent / "done.json").exists():
                 self.done.add(plan["pack"])
+
+    def _read(self, plan_file: Path) -> dict:
+        """Read a plan and record its runs; raises what a damaged plan raises."""
+        plan = json.loads(plan_file.read_text())
+        self._record(plan["pack"], plan["runs"], plan["dataset"])
+        return plan
 
     def _record(self, pack: str, runs: list[dict], dataset: str) -> None:
         for run in runs:
@@ -162,9 +166,8 @@ class PackBook:
         """Read a plan written after this book was (a search plans each rung once the rung before is done)."""
         if pack not in self.size:
             try:
-                plan = json.loads(self.plan_path(pack).read_text())
-                self._record(pack, plan["runs"], plan["dataset"])
-            except (OSError, ValueError, KeyError, TypeError):
+                self._read(self.plan_path(pack))
+            except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
                 pass  # no plan to learn from: the defaults (the largest pack's memory) apply
 
     def memory_mb(self, pack: str, attempt: int = 1) -> int:

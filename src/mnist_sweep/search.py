@@ -408,7 +408,7 @@ def summarize_search(config: dict, sweep_dir, results, min_seeds: int) -> dict:
     numbers for the winner come from them alone (the search's own, chosen on the same runs, are kept as
     search_test_accuracy_mean: optimistic)."""
     from mnist_sweep.io import write_json
-    from mnist_sweep.summarize import summarize
+    from mnist_sweep.summarize import number, summarize
 
     sweep_dir, results = Path(sweep_dir), Path(results)
     last = len(rungs(config)) - 1
@@ -431,19 +431,13 @@ def summarize_search(config: dict, sweep_dir, results, min_seeds: int) -> dict:
         if best.get("run_path") in rows.index:
             row = rows.loc[best["run_path"]]
             best["search_test_accuracy_mean"] = best.get("test_accuracy_mean")
-            best |= {"test_accuracy_mean": float(row["test_accuracy_mean"]),
-                     "test_accuracy_std": None if pd_isna(row["test_accuracy_std"]) else float(row["test_accuracy_std"]),
-                     "test_accuracy_ci95": [None if pd_isna(row[c]) else float(row[c])
-                                            for c in ("test_accuracy_ci95_low", "test_accuracy_ci95_high")],
+            best |= {"test_accuracy_mean": number(row["test_accuracy_mean"]),
+                     "test_accuracy_std": number(row["test_accuracy_std"]),
+                     "test_accuracy_ci95": [number(row["test_accuracy_ci95_low"]),
+                                            number(row["test_accuracy_ci95_high"])],
                      "test_seeds": confirmation["seeds"],
                      "test_note": "test numbers from the confirmation runs alone (new seeds, not used to choose); "
                                   "the comparisons of the confirmed points are in summary/confirmation/"}
-        write_json(summary / "best.json", best)
-    else:
-        write_json(summary / "best.json", best)
+    write_json(summary / "best.json", best)
     result["best"] = best
     return result
-
-
-def pd_isna(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))

@@ -156,13 +156,15 @@ def summarize_configs(runs: pd.DataFrame, min_seeds: int = 2) -> pd.DataFrame:
                                kind="stable").reset_index(drop=True)
 
 
+def number(value) -> float | None:
+    """A table's value for JSON: a float, or None where it is missing (NaN)."""
+    return None if pd.isna(value) else float(value)
+
+
 def best_config(configs: pd.DataFrame, by_point: dict[str, pd.DataFrame], min_seeds: int = 2) -> dict:
     """The eligible grid point with the highest mean validation accuracy, reported with its test accuracy.
 
     by_point: compare.runs_by_point of the runs table."""
-    def number(value):
-        return None if pd.isna(value) else float(value)
-
     ineligible = [
         {"run_path": row["run_path"], "n_seeds": int(row["n_seeds"]), "n_runs": int(row["n_runs"]),
          "reason": f"{int(row['n_seeds'])} of {int(row['n_runs'])} seeds completed "
