@@ -49,7 +49,8 @@ def tutorial_run_fields() -> dict:
 def snakemake(workdir: Path, *args, timeout=900, popen=None, env=None):
     """Run snakemake on the project's Snakefile in workdir (which gets its own config/ and results/)."""
     (workdir / "config").mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "config" / "config.yaml", workdir / "config" / "config.yaml")
+    for name in ("config.yaml", "slurm.yaml"):
+        shutil.copy(ROOT / "config" / name, workdir / "config" / name)
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), *args]
     env = dict(env or os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     if popen:

@@ -42,12 +42,20 @@ def slurm_cluster(tmp_path_factory):
         subprocess.run(["bash", str(CLUSTER), "stop", str(directory)], env=env)
 
 
-def snakemake_slurm(workdir: Path, env: dict, *args, allow_cpu=True):
-    """The test cluster's GPU is a fake GRES that TensorFlow cannot see: jobs train on CPU only with
-    allow_cpu (written into the base config, so --config and --configfile of a test still apply)."""
+def write_config(workdir: Path, allow_cpu=True):
+    """The checkout's config/: config.yaml (with allow_cpu, see below) and, unless a test wrote its own,
+    the site's slurm.yaml."""
     (workdir / "config").mkdir(parents=True, exist_ok=True)
     base = (ROOT / "config" / "config.yaml").read_text() + ("allow_cpu: true\n" if allow_cpu else "")
     (workdir / "config" / "config.yaml").write_text(base)
+    if not (workdir / "config" / "slurm.yaml").exists():
+        shutil.copy(ROOT / "config" / "slurm.yaml", workdir / "config" / "slurm.yaml")
+
+
+def snakemake_slurm(workdir: Path, env: dict, *args, allow_cpu=True):
+    """The test cluster's GPU is a fake GRES that TensorFlow cannot see: jobs train on CPU only with
+    allow_cpu (written into the base config, so --config and --configfile of a test still apply)."""
+    write_config(workdir, allow_cpu)
     env = dict(env, PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}")
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
                "--profile", str(ROOT / "profiles" / "slurm"), *TEST_OVERRIDES, *args]
@@ -96,21 +104,31 @@ def test_failed_job_is_reported_with_its_slurm_log(tmp_path, slurm_cluster):
     assert log.exists()
 
 
-def test_gpu_guard_stops_a_gpu_job_that_tensorflow_cannot_use(tmp_path, slurm_cluster):
-    """SLURM gives the job a GPU, TensorFlow sees none: the job fails at once and says what to check."""
-    result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL), "--config", "seeds=[0]",
-                             "--retries", "0", allow_cpu=False)
+def test_gpu_guard_stops_the_sweep_after_its_first_job(tmp_path, slurm_cluster):
+    """SLURM gives the job a GPU, TensorFlow sees none: the job fails at once and says what to check, and
+    the sweep stops there: the profile's retries are not spent on it, and the other pack is not started.
+    Once fixed (here: allow_cpu), the same command trains the sweep."""
+    args = ["--configfile", str(SMALL), "--config", "seeds=[0,1]", "pack_size=1", 'grid={"dropout": [0.2]}',
+            "--jobs", "1"]
+    result = snakemake_slurm(tmp_path, slurm_cluster, *args, allow_cpu=False)
     assert result.returncode != 0
-    (log,) = tmp_path.glob("results/mnist_5k/packs/*/train.log")
+    assert "= 2 runs; 0 finished, 2 to train in 2 job(s)" in result.stderr, result.stderr[-4000:]
+    (log,) = tmp_path.glob("results/mnist_5k/packs/*/train.log")  # one pack's job, once
     text = log.read_text()
     assert "was given a GPU (SLURM_GPUS_ON_NODE=1) but TensorFlow" in text and "allow_cpu" in text, text
+    (attempts,) = tmp_path.glob("results/mnist_5k/packs/*/attempts.tsv")
+    assert len(pd.read_csv(attempts, sep="\t")) == 1, "a GPU-guard failure is not retried"
+    assert "the sweep stops: a training job failed in a way no retry can fix" in result.stderr, result.stderr[-4000:]
+    assert "was given a GPU (SLURM_GPUS_ON_NODE=1)" in result.stderr.split("the sweep stops")[1]
     assert not list(tmp_path.glob("results/mnist_5k/runs/**/metrics.json"))
+    fixed = snakemake_slurm(tmp_path, slurm_cluster, *args)
+    assert fixed.returncode == 0, fixed.stderr[-4000:]
+    assert len(list(tmp_path.glob("results/mnist_5k/runs/**/metrics.json"))) == 2
 
 
 def start_sweep(workdir: Path, env: dict, *args):
     """snakemake_slurm in the background (Popen), for tests that act on its jobs while it runs."""
-    (workdir / "config").mkdir(parents=True, exist_ok=True)
-    (workdir / "config" / "config.yaml").write_text((ROOT / "config" / "config.yaml").read_text() + "allow_cpu: true\n")
+    write_config(workdir)
     env = dict(env, PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}")
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
                "--profile", str(ROOT / "profiles" / "slurm"), *TEST_OVERRIDES, *args]
@@ -155,11 +173,14 @@ def long_run(mnist_5k_file, tmp_path_factory):
             f'grid={{"dropout": [0.2], "epochs": [{epochs}], "batch_size": [8]}}']
 
 
-def test_a_run_longer_than_its_time_limit_stops_before_it_and_resumes(tmp_path, slurm_cluster, long_run):
-    """runtime 2 minutes, given on the command line (it replaces the profile's train block): the job
-    stops itself before the limit with its state saved, the retry resumes and finishes the run."""
-    result = snakemake_slurm(tmp_path, slurm_cluster, *long_run, "--set-resources", "train:runtime=2")
+def test_a_run_longer_than_its_time_limit_continues_without_spending_a_retry(tmp_path, slurm_cluster, long_run):
+    """runtime 2 minutes, given on the command line (it replaces the profile's train block), and no
+    retries: the job stops itself before the limit with its state saved and requeues itself; the same
+    job starts again, resumes and finishes the run; Snakemake sees one successful job."""
+    result = snakemake_slurm(tmp_path, slurm_cluster, *long_run, "--set-resources", "train:runtime=2",
+                             "--retries", "0")
     assert result.returncode == 0, result.stderr[-4000:]
+    assert "Error in rule train" not in result.stderr
     (metrics_file,) = tmp_path.glob("results/mnist_5k/runs/**/metrics.json")
     metrics = json.loads(metrics_file.read_text())
     epochs = metrics["epochs"]
@@ -167,6 +188,26 @@ def test_a_run_longer_than_its_time_limit_stops_before_it_and_resumes(tmp_path, 
     assert metrics["resumed_from_epoch"] and metrics["resumed_from_epoch"] < epochs
     log = (metrics_file.parent / "train.log").read_text()
     assert "stopped before the job's time limit" in log and "resuming from the state after epoch" in log
+    # Every attempt was the same SLURM job, continued by requeueing: each attempt but the last says so.
+    (pack,) = tmp_path.glob("results/mnist_5k/packs/*/")
+    attempts = pd.read_csv(pack / "attempts.tsv", sep="\t")
+    assert len(attempts) >= 2 and attempts["slurm_job_id"].nunique() == 1
+    assert attempts["slurm_job_id"].iloc[0] == int(metrics["slurm_job_id"])
+    assert (pack / "attempts.log").read_text().count("== requeued: SLURM job") == len(attempts) - 1
+    # Every epoch was trained once, over the attempts.
+    assert [line.split("/")[0] for line in log.splitlines() if line.startswith("epoch ")] == [
+        f"epoch {n}" for n in range(1, epochs + 1)]
+
+
+def test_a_spent_requeue_budget_leaves_the_stop_to_retries(tmp_path, slurm_cluster, long_run):
+    """max_requeues 0: the stop at the time limit is a failed attempt, and with no retries the sweep
+    stops there, its state kept; the same command with the budget back resumes the run."""
+    args = [*long_run[:-1], "max_requeues=0", long_run[-1], "--set-resources", "train:runtime=2", "--retries", "0"]
+    result = snakemake_slurm(tmp_path, slurm_cluster, *args)
+    assert result.returncode != 0
+    (pack,) = tmp_path.glob("results/mnist_5k/packs/*/")
+    assert "not requeued: this pack continued 0 time(s) already (max_requeues 0)" in (pack / "attempts.log").read_text()
+    assert list(tmp_path.glob("results/mnist_5k/runs/**/resume/state.json"))
 
 
 def test_a_requeued_job_resumes_and_the_sweep_finishes(tmp_path, slurm_cluster, long_run):
@@ -186,6 +227,52 @@ def test_a_requeued_job_resumes_and_the_sweep_finishes(tmp_path, slurm_cluster, 
     metrics = json.loads(metrics_file.read_text())
     assert metrics["status"] == "completed" and metrics["resumed_from_epoch"]
     assert metrics["slurm_job_id"] == job  # a requeued job keeps its id
+
+
+def test_a_preempted_job_requeues_itself_and_resumes(tmp_path, slurm_cluster, long_run):
+    """A job of the `urgent` partition preempts the training job (cluster.sh: PreemptMode=REQUEUE with a
+    grace time): SIGTERM, the epoch ends, states are saved, and the job requeues itself (had it just
+    exited, SLURM would have ended it as failed); it resumes under its own id, and no retry is spent."""
+    process = start_sweep(tmp_path, slurm_cluster, *long_run, "--set-resources", "train:runtime=30", "--retries", "0")
+    try:
+        wait_for(lambda: any(line.startswith("epoch 3/") for log in tmp_path.glob("results/mnist_5k/runs/**/train.log")
+                             for line in log.read_text().splitlines()), what="a trained epoch")
+        (job,) = running_train_jobs(slurm_cluster)
+        subprocess.run(["sbatch", "-p", "urgent", "--exclusive", "--wrap", "sleep 5"], env=slurm_cluster,
+                       cwd=tmp_path, check=True, capture_output=True)
+        output, _ = process.communicate(timeout=900)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output[-4000:]
+    (metrics_file,) = tmp_path.glob("results/mnist_5k/runs/**/metrics.json")
+    metrics = json.loads(metrics_file.read_text())
+    assert metrics["status"] == "completed" and metrics["resumed_from_epoch"] and metrics["slurm_job_id"] == job
+    (pack,) = tmp_path.glob("results/mnist_5k/packs/*/")
+    attempts = (pack / "attempts.log").read_text()
+    assert "received SIGTERM" in attempts and "== requeued (SIGTERM): SLURM job " + job in attempts, attempts[-3000:]
+    log = (metrics_file.parent / "train.log").read_text()
+    epochs = [line.split("/")[0] for line in log.splitlines() if line.startswith("epoch ")]
+    assert epochs == [f"epoch {n}" for n in range(1, metrics["epochs"] + 1)], "every epoch once"
+
+
+def test_a_job_killed_for_memory_is_retried_with_twice_the_memory(tmp_path, slurm_cluster):
+    """job_memory_mb 600 is less than TensorFlow needs: SLURM kills the job for memory (cluster.sh:
+    OverMemoryKill), and the retry asks for 1200 MB, then 1800 MB, and so on, until the run trains."""
+    result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL), "--config", "seeds=[0]",
+                             'grid={"dropout": [0.2]}', "job_memory_mb=600")
+    assert result.returncode == 0, result.stderr[-4000:]
+    (pack,) = tmp_path.glob("results/mnist_5k/packs/*/")
+    # SLURM logs of failed jobs are kept: each names the memory limit it exceeded.
+    killed = [log for log in tmp_path.glob(f".snakemake/slurm_logs/rule_train/{pack.name}/*.log")
+              if "exceeded memory limit" in log.read_text()]
+    assert killed, result.stderr[-4000:]
+    (metrics,) = [json.loads(p.read_text()) for p in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")]
+    assert metrics["status"] == "completed"
+    job = scontrol_job(slurm_cluster, metrics["slurm_job_id"])
+    assert f"MinMemoryNode={600 * (1 + len(killed))}M" in job, job
+    for log in killed:  # each killed attempt asked for its share
+        n = sorted(killed, key=lambda path: int(path.stem)).index(log)
+        assert f"> {600 * (1 + n) * 1024 * 1024})" in log.read_text(), log.read_text()
 
 
 def test_a_cancelled_job_is_reported_and_a_rerun_trains_only_what_is_missing(tmp_path, slurm_cluster):
@@ -210,21 +297,38 @@ def test_a_cancelled_job_is_reported_and_a_rerun_trains_only_what_is_missing(tmp
     assert len(list(tmp_path.glob("results/mnist_5k/runs/**/metrics.json"))) == 4
 
 
-def test_gres_only_site_settings(tmp_path, slurm_cluster):
-    """A cluster that takes GPUs only as --gres: the profile README's settings, in a copy of the profile."""
-    profile = tmp_path / "profile"
-    shutil.copytree(ROOT / "profiles" / "slurm", profile)
-    text = (profile / "config.yaml").read_text().replace("    runtime: 60", '    runtime: 60\n    gres: "gpu:1"\n    gpu: 0')
-    (profile / "config.yaml").write_text(text)
-    work = tmp_path / "work"
-    (work / "config").mkdir(parents=True)
-    (work / "config" / "config.yaml").write_text((ROOT / "config" / "config.yaml").read_text() + "allow_cpu: true\n")
-    env = dict(slurm_cluster, PATH=f"{Path(sys.executable).parent}{os.pathsep}{slurm_cluster['PATH']}")
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--profile",
-                             str(profile), *TEST_OVERRIDES, "--configfile", str(SMALL)], cwd=work, env=env,
-                            capture_output=True, text=True, timeout=900)
+def test_site_settings_survive_the_readmes_command_line_override(tmp_path, slurm_cluster):
+    """config/slurm.yaml's partition, QOS, node feature and GPU type reach sbatch although the command
+    line replaces the profile's train block (--set-resources, as profiles/slurm/README.md shows). The account cannot be sent here: the plugin checks it with
+    sacctmgr or sshare, and this test cluster has no accounting; the dry-run shows the rule asks for it."""
+    write_config(tmp_path)
+    (tmp_path / "config" / "slurm.yaml").write_text("partition: gpu\nqos: normal\nconstraint: fakegpu\n"
+                                                    "gpu_model: fake\n")
+    result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL), "--config", "seeds=[0]",
+                             "--set-resources", "train:runtime=30")
     assert result.returncode == 0, result.stderr[-4000:]
-    metrics = [json.loads(p.read_text()) for p in work.glob("results/mnist_5k/runs/**/metrics.json")]
+    (metrics,) = [json.loads(p.read_text()) for p in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")]
+    job = scontrol_job(slurm_cluster, metrics["slurm_job_id"])
+    assert "Partition=gpu" in job and "QOS=normal" in job and "Features=fakegpu" in job, job
+    assert re.search(r"TresPerJob=gres[:/]gpu[:=]fake[:=]1", job), job
+    assert "TimeLimit=00:30:00" in job, job  # the command line's runtime, too
+    # A `slurm:` key of the config overrides the file key by key; the account goes into the rule's resources.
+    dry = snakemake_slurm(tmp_path, slurm_cluster, "-n", "--configfile", str(SMALL), "--config", "seeds=[5]",
+                          'slurm={"account": "myproject", "qos": "high"}', "--set-resources", "train:runtime=30")
+    assert dry.returncode == 0, dry.stderr[-4000:]
+    (resources,) = re.findall(r"resources: (.*slurm_partition.*)", dry.stdout + dry.stderr)
+    for expected in ("slurm_partition=gpu", "qos=high", "constraint=fakegpu", "gpu_model=fake",
+                     "slurm_account=myproject", "runtime=30"):
+        assert expected in resources, resources
+
+
+def test_gres_only_site_settings(tmp_path, slurm_cluster):
+    """A cluster that takes GPUs only as --gres: config/slurm.yaml's gres, and no --gpus beside it."""
+    write_config(tmp_path)
+    (tmp_path / "config" / "slurm.yaml").write_text("partition: gpu\ngres: gpu:1\n")
+    result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL))
+    assert result.returncode == 0, result.stderr[-4000:]
+    metrics = [json.loads(p.read_text()) for p in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")]
     job = scontrol_job(slurm_cluster, metrics[0]["slurm_job_id"])
     assert re.search(r"TresPerNode=gres[:/]gpu[:=]1", job) and "TresPerJob=gres" not in job, job
 

@@ -4,8 +4,9 @@ SLURM kills a job at its time limit. A `--signal=TERM@120` warning in the profil
 enough: a command-line `--set-resources train:...` replaces the profile's whole block (and
 its slurm_extra with it), and `--signal` without `B:` reaches only job steps. So the trainer
 asks SLURM itself how long its job has left (`squeue -j $SLURM_JOB_ID -o %L`) and stops
-after the last epoch that fits, with every run's state saved, exiting 143 like a SIGTERM:
-Snakemake's retry, or a rerun, resumes from there. Outside SLURM there is no deadline.
+after the last epoch that fits, with every run's state saved, exiting 143 like a SIGTERM
+(TimeLimitStop): the job then requeues itself (mnist_sweep.attempts), and its next start, or a
+rerun, resumes from there. Outside SLURM there is no deadline.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 import shutil
 import subprocess
 import time
+
+from mnist_sweep.signals import EXIT_PREEMPTED
 
 # Stop when less than this is left after the next epoch: saving states and writing files.
 MARGIN_SECONDS = 30
@@ -30,6 +33,13 @@ def parse_time_left(text: str) -> float | None:
         parts.insert(0, 0)
     hours, minutes, seconds = parts
     return ((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+class TimeLimitStop(SystemExit):
+    """The job stopped itself before its time limit, every run's state saved (exit code 143)."""
+
+    def __init__(self):
+        super().__init__(EXIT_PREEMPTED)
 
 
 class JobDeadline:

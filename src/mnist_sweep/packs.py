@@ -24,6 +24,7 @@ import math
 import os
 from pathlib import Path
 
+from mnist_sweep.attempts import out_of_memory_ends
 from mnist_sweep.config import HYPERPARAMETERS
 from mnist_sweep.cost import multiply_adds_per_image
 from mnist_sweep.io import write_json
@@ -170,12 +171,15 @@ class PackBook:
             except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
                 pass  # no plan to learn from: the defaults (the largest pack's memory) apply
 
-    def memory_mb(self, pack: str, attempt: int = 1) -> int:
-        """Memory to ask for a pack's job: 1.5 GB + 32 MB per replica (3.5 GB for 64 tutorial MLPs,
-        which peaked at 2.3-2.4 GB on full MNIST, bench/README.md); doubled, tripled ... on each retry,
-        so a job killed for memory is not resubmitted with the same amount."""
+    def memory_mb(self, pack: str, slurm_logs: Path | None = None, first_mb: int | None = None) -> int:
+        """Memory to ask for a pack's job: first_mb (config key job_memory_mb), or else 1.5 GB + 32 MB
+        per replica (3.5 GB for 64 tutorial MLPs, which peaked at 2.3-2.4 GB on full MNIST,
+        bench/README.md); doubled, tripled ... after each attempt that ended out of memory
+        (mnist_sweep.attempts; slurm_logs: the pack's SLURM logs), so a job killed for memory is not
+        resubmitted with the same amount, and no other retry asks for more."""
         self.learn(pack)
-        return (1500 + 32 * self.size.get(pack, MAX_PACK_SIZE)) * attempt
+        first = first_mb or 1500 + 32 * self.size.get(pack, MAX_PACK_SIZE)
+        return first * (1 + out_of_memory_ends(self.folder / pack, slurm_logs))
 
     def plan_path(self, pack: str) -> Path:
         return self.folder / pack / "plan.json"

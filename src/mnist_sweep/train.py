@@ -21,8 +21,11 @@ import time
 import traceback
 from pathlib import Path
 
+from mnist_sweep.attempts import requeue
 from mnist_sweep.config import HYPERPARAMETERS, parse_value, tutorial_hyperparameters
+from mnist_sweep.deadline import TimeLimitStop
 from mnist_sweep.io import write_json
+from mnist_sweep.signals import EXIT_PREEMPTED
 
 
 def parse_args(argv=None):
@@ -39,6 +42,8 @@ def parse_args(argv=None):
     parser.add_argument("--gpu-lock-dir", type=Path, default=Path(".snakemake/gpu-slots"))
     parser.add_argument("--allow-cpu", action="store_true", help="train on CPU even when the job was given a GPU")
     parser.add_argument("--no-model", action="store_true", help="do not write model.keras")
+    parser.add_argument("--max-requeues", type=int, default=10,
+                        help="with --pack under SLURM: times the pack's job may requeue itself at its time limit")
     parser.add_argument("--checkpoint-minutes", type=float, default=10.0,
                         help="save every run's state this often (and always when stopped); default 10")
     tutorial = tutorial_hyperparameters()
@@ -122,6 +127,9 @@ def main(argv=None) -> int:
             code = train(args)
         except SystemExit as stop:
             code = stop.code if isinstance(stop.code, int) else 1
+            if code == EXIT_PREEMPTED:  # states saved: continue as the same job, not as a retry
+                requeue(args.pack.parent, args.max_requeues,
+                        "time limit" if isinstance(stop, TimeLimitStop) else "SIGTERM")
             raise
         except BaseException:  # the traceback goes to train.log (stderr) as usual, and into attempts.log
             traceback.print_exc(file=log)
@@ -142,6 +150,7 @@ def main(argv=None) -> int:
 
 def train(args) -> int:
     from mnist_sweep.gpu_slots import take_gpu
+    from mnist_sweep.setup_failure import record_setup_failure
     from mnist_sweep.signals import StopRequested
     from mnist_sweep.tensorflow_setup import NoGpuError
     from mnist_sweep.trainer import train_pack
@@ -158,6 +167,9 @@ def train(args) -> int:
                    save_models=not args.no_model, checkpoint_minutes=args.checkpoint_minutes)
     except NoGpuError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
+        if args.pack:  # a workflow's job: no retry and no other pack would fare better (mnist_sweep.setup_failure)
+            record_setup_failure(f"{socket.gethostname()}, SLURM job {os.environ.get('SLURM_JOB_ID') or '-'}, "
+                                 f"pack {args.pack.parent.name}: {error}")
         return 3
     if args.done:
         statuses = {run["run_id"] if "run_id" in run else str(run["run_dir"]): json.loads(

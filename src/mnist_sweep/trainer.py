@@ -20,7 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from mnist_sweep.deadline import JobDeadline
+from mnist_sweep.deadline import JobDeadline, TimeLimitStop
 from mnist_sweep.packs import shape_key
 from mnist_sweep.resume import RunResume
 from mnist_sweep.run_files import (HISTORY_COLUMNS, finite_or_none, replica_scores, run_state, set_aside_damaged,
@@ -205,7 +205,8 @@ def _train_group(runs: list[dict], states: list, context: dict) -> list[dict]:
             break
         if epoch + 1 < epochs:
             reason = f"stopped by {stop.signal_name}" if stop else None
-            if not reason and not context["deadline"].allows(seconds):
+            time_limit = not reason and not context["deadline"].allows(seconds)
+            if time_limit:
                 reason = (f"stopped before the job's time limit ({context['deadline'].seconds_left():.0f} s left, "
                           f"an epoch takes {seconds:.1f} s)")
             # States are saved when the job stops, and every checkpoint_minutes of training in case it is
@@ -223,7 +224,7 @@ def _train_group(runs: list[dict], states: list, context: dict) -> list[dict]:
                 for log in logs:
                     log.write(message)
                 print(message, flush=True)
-                raise SystemExit(EXIT_PREEMPTED)
+                raise TimeLimitStop() if time_limit else SystemExit(EXIT_PREEMPTED)
 
     probabilities = model.predict(inputs["x_test"])
     # A search's run that a later rung may continue keeps its last state (mnist_sweep.search).

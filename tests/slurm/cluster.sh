@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # A real one-node SLURM cluster on this machine, for tests: slurmctld, slurmd and munged,
-# a `gpu` partition whose node has 2 GPUs (empty device files: jobs are scheduled like GPU
-# jobs, TensorFlow then runs on the CPU).
+# a `gpu` partition whose node has 2 GPUs of type `fake` and the feature `fakegpu` (empty
+# device files: jobs are scheduled like GPU jobs, TensorFlow then runs on the CPU).
+# Like a production cluster, it kills a job that uses more memory than it asked for (job
+# accounting's OverMemoryKill: every 2 s, no cgroups needed), and an `urgent` partition
+# preempts jobs of the others (they get SIGTERM, then go back to the queue).
 #
 #   tests/slurm/cluster.sh install        # apt-get install slurm-wlm munge (needs root)
 #   tests/slurm/cluster.sh start DIR      # write config under DIR, start daemons, wait for the node
@@ -93,8 +96,12 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
-JobAcctGatherType=jobacct_gather/none
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=task=2
+JobAcctGatherParams=OverMemoryKill
 AccountingStorageType=accounting_storage/none
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
 SlurmUser=root
 ReturnToService=2
 GresTypes=gpu
@@ -107,11 +114,12 @@ SlurmdSpoolDir=$dir/spool
 StateSaveLocation=$dir/state
 SlurmctldLogFile=$dir/slurmctld.log
 SlurmdLogFile=$dir/slurmd.log
-$node Gres=gpu:2 State=UNKNOWN
-PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
-PartitionName=gpu Nodes=$host MaxTime=INFINITE State=UP
+$node Gres=gpu:fake:2 Features=fakegpu State=UNKNOWN
+PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP PriorityTier=1 GraceTime=60
+PartitionName=gpu Nodes=$host MaxTime=INFINITE State=UP PriorityTier=1 GraceTime=60
+PartitionName=urgent Nodes=$host MaxTime=INFINITE State=UP PriorityTier=10 PreemptMode=OFF
 CONF
-echo "NodeName=$host Name=gpu Count=2 File=$dir/fakegpu[0-1]" > "$dir/gres.conf"
+echo "NodeName=$host Name=gpu Type=fake Count=2 File=$dir/fakegpu[0-1]" > "$dir/gres.conf"
 
 link_config
 export SLURM_CONF=$dir/slurm.conf

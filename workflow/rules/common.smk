@@ -1,5 +1,6 @@
 import json
 import sys
+import time
 from pathlib import Path
 
 from snakemake.utils import Paramspace
@@ -19,16 +20,24 @@ from mnist_sweep.environment import prepend_pythonpath
 from mnist_sweep.locks import record_owner, release_stale_lock
 from mnist_sweep.packs import PackBook, refuse_run_file_targets
 from mnist_sweep.run_files import finished_runs
+from mnist_sweep.setup_failure import clear_setup_failure, stop_if_setup_failed
 from mnist_sweep.search import describe, rungs, sample_points, write_rung_plan
 from mnist_sweep.slots import job_threads, training_slots
+from mnist_sweep.slurm_site import train_resources, with_site_file
 from mnist_sweep.sweeps import report_sweep_config
+
+STARTED = (
+    time.time()
+)  # what jobs record from now on is this invocation's (mnist_sweep/setup_failure.py)
 
 # Bad config stops here, before any job, with one line naming the key and what is allowed.
 # In place, so jobs (snakemake.config in scripts) see the defaults too.
+# The site's SLURM settings come from config/slurm.yaml whatever the command line says
+# (see mnist_sweep/slurm_site.py).
 try:
     config.update(
         validate_config(
-            config,
+            with_site_file(config),
             load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
         )
     )
@@ -117,6 +126,7 @@ RUN_PACK, NEW_PACKS = PACK_BOOK.assign(
 # process' environment), also where the package is not pip-installed.
 onstart:
     record_owner()  # who holds the lock now (see mnist_sweep/locks.py)
+    clear_setup_failure()  # an earlier invocation's, fixed or not: the first job tells
     prepend_pythonpath(str(Path(workflow.basedir) / "src"))
     PACK_BOOK.set_aside_damaged_plans()
     PACK_BOOK.write_plans(NEW_PACKS, DATASET)
@@ -241,9 +251,18 @@ def get_training_priority(wildcards):
     return PACK_BOOK.cost.get(wildcards.pack, 0)
 
 
-def get_training_memory(wildcards, attempt):
-    """mem_mb of a pack's job, growing with the attempt (see mnist_sweep/packs.py)."""
-    return PACK_BOOK.memory_mb(wildcards.pack, attempt)
+def get_training_memory(wildcards):
+    """mem_mb of a pack's job, more after each attempt that ran out of memory (see
+    mnist_sweep/attempts.py; the SLURM plugin's logs are where it puts them by default).
+    """
+    # Evaluated before each training job starts, retries too: the place to stop a sweep whose setup
+    # is broken (see mnist_sweep/setup_failure.py).
+    stop_if_setup_failed(since=STARTED)
+    return PACK_BOOK.memory_mb(
+        wildcards.pack,
+        Path(".snakemake/slurm_logs/rule_train", wildcards.pack),
+        config["job_memory_mb"],
+    )
 
 
 def get_final_outputs():

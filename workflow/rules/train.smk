@@ -5,6 +5,10 @@
 
 GPU_IDS = ",".join(str(i) for i in config["gpu_ids"])
 PACK_DIR = f"{RESULTS}/packs/{{pack}}"
+try:
+    TRAIN_SITE_RESOURCES = train_resources(config["slurm"])
+except ConfigError as error:
+    sys.exit(f"error: {error}")
 
 
 rule train:
@@ -22,9 +26,10 @@ rule train:
     # train_threads, or more on a workstation with spare cores (see mnist_sweep/slots.py).
     threads: TRAINING_THREADS
     # In the rule, not the profile: a command-line --set-resources replaces the profile's
-    # whole block, and these must survive it.
+    # whole block, and these must survive it. One GPU, and the site's settings (config key
+    # slurm: partition, account, qos, ...; see mnist_sweep/slurm_site.py).
     resources:
-        gpu=1,
+        **TRAIN_SITE_RESOURCES,
         cpus_per_task=config["train_threads"],
         mem_mb=get_training_memory,
     params:
@@ -34,5 +39,5 @@ rule train:
     shell:
         "python -m mnist_sweep.train --data {input.data} --pack {params.plan} --done {output} "
         f"--threads {{threads}} --validation-split {config['validation_split']} --gpu-ids '{GPU_IDS}' "
-        f"--checkpoint-minutes {config['checkpoint_minutes']} "
+        f"--checkpoint-minutes {config['checkpoint_minutes']} --max-requeues {config['max_requeues']} "
         "{params.allow_cpu} {params.no_model} > {log} 2>&1"

@@ -1,0 +1,104 @@
+"""What a pack's earlier job attempts say: how often it continued after a time limit, how often it
+ran out of memory; and the continuation itself.
+
+Every attempt of a pack's job appends to `<pack>/attempts.log` (mnist_sweep.train). Two things
+follow from it, each so that a retry is spent only on a real failure:
+
+- **A time limit or a preemption is not a failure.** A job that stops before its time limit
+  (mnist_sweep.deadline), or on SIGTERM while SLURM still runs it (a preemption's grace time), has
+  saved every run's state; it then requeues itself (`scontrol requeue $SLURM_JOB_ID`, as submitit
+  does): SLURM puts the same job back in the queue, Snakemake keeps waiting for it, and the next
+  start resumes the runs. No Snakemake retry is spent and no error is logged. A pack may do this
+  `max_requeues` times (config key; each continuation is one more job length); after that, or
+  where the site forbids requeueing, the stop is a failed attempt as before and Snakemake's
+  `retries` continue it.
+- **Memory grows only after running out of it.** A retry asks for more memory only for each
+  earlier attempt that ended out of memory: SLURM's kill message in the job's SLURM log (cgroup
+  `oom_kill`, or the job accounting's "exceeded memory limit"), or a Python/TensorFlow allocation
+  error in attempts.log. A retry after a node failure or a bug asks for the same memory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+REQUEUED = "== requeued"
+# SLURM's words for a job it killed for memory (task/cgroup; jobacct_gather's OverMemoryKill; the
+# OUT_OF_MEMORY state), and Python's and TensorFlow's for an allocation that failed.
+OUT_OF_MEMORY = re.compile(r"oom[-_ ]kill|out[-_ ]of[-_ ]memory|exceeded memory limit|MemoryError|"
+                           r"ResourceExhaustedError|OOM when allocating", re.IGNORECASE)
+
+
+def _attempts_log(pack_dir: Path) -> str:
+    try:
+        return (Path(pack_dir) / "attempts.log").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def requeues(pack_dir: Path) -> int:
+    """How many times this pack's job continued itself after a time limit."""
+    return sum(line.startswith(REQUEUED) for line in _attempts_log(pack_dir).splitlines())
+
+
+def out_of_memory_ends(pack_dir: Path, slurm_logs: Path | None = None) -> int:
+    """How many of the pack's attempts ended out of memory: attempts.log's attempts that say so, and
+    SLURM logs (one per job, in slurm_logs: the plugin's .snakemake/slurm_logs/rule_train/<pack>/)
+    that do."""
+    attempts = _attempts_log(pack_dir).split("== attempt started")[1:]
+    count = sum(bool(OUT_OF_MEMORY.search(attempt)) for attempt in attempts)
+    if slurm_logs is not None and Path(slurm_logs).is_dir():
+        for log in Path(slurm_logs).glob("*.log"):
+            try:
+                count += bool(OUT_OF_MEMORY.search(log.read_text(errors="replace")))
+            except OSError:
+                pass
+    return count
+
+
+def slurm_job_state(job: str) -> str | None:
+    """SLURM's state of a job (RUNNING, COMPLETING, ...), or None where squeue cannot tell."""
+    try:
+        answer = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return answer.stdout.strip() or None
+
+
+def requeue(pack_dir: Path, max_requeues: int, why: str) -> bool:
+    """Put this SLURM job back in the queue (its runs' states are saved) after it stopped before its
+    time limit or on SIGTERM; False where it does not (not a SLURM job, SLURM is ending it anyway,
+    the pack's budget of continuations spent, the site refuses). Says which in the log.
+
+    Only while SLURM still runs the job: a preemption with a grace time sends SIGTERM and would end
+    the job as failed if it exited first, so it requeues itself; after `scancel` (or SLURM's own
+    requeue, or its time limit) the job is already COMPLETING: a cancelled job stays cancelled."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return False
+    state = slurm_job_state(job)
+    if state != "RUNNING":
+        print(f"not requeued from here: SLURM is ending this job ({state or 'state unknown'}; cancelled, or "
+              "requeued by SLURM itself)", flush=True)
+        return False
+    done = requeues(pack_dir)
+    if done >= max_requeues:
+        print(f"not requeued: this pack continued {done} time(s) already (max_requeues {max_requeues}); "
+              "the stop counts as a failed attempt, Snakemake's retries continue it", flush=True)
+        return False
+    try:
+        answer = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as error:
+        answer = subprocess.CompletedProcess([], 1, "", str(error))
+    if answer.returncode != 0:
+        print(f"not requeued: scontrol requeue {job} said: {answer.stderr.strip() or answer.returncode}; "
+              "the stop counts as a failed attempt, Snakemake's retries continue it", flush=True)
+        return False
+    # Logged before SLURM ends this attempt, so the next one counts it.
+    print(f"{REQUEUED} ({why}): SLURM job {job} goes back to the queue and continues these runs "
+          f"(continuation {done + 1} of at most {max_requeues}; SLURM starts it again after about 2 minutes)",
+          flush=True)
+    return True

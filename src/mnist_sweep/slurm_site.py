@@ -1,0 +1,61 @@
+"""A site's SLURM settings for the training jobs (config/slurm.yaml, config key `slurm`), as the
+SLURM plugin's resources of the train rule.
+
+They are read by the workflow, not from the profile: a command-line `--set-resources train:...`
+replaces the profile's whole `set-resources: train:` block, and a job then asked for any GPU, with
+no QOS, in the default partition. They have a file of their own, apart from the sweep's config:
+they belong to the cluster, not to a sweep a colleague may rerun elsewhere. config/slurm.yaml is
+read on every invocation, and a `slurm:` key of the config (a config file, --config) overrides it
+key by key. A resource given with --set-resources still wins over both
+(Snakemake's order), one key at a time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from mnist_sweep.config import ConfigError
+
+SITE_FILE = Path("config/slurm.yaml")
+
+# config key -> the plugin's resource (snakemake-executor-plugin-slurm: sbatch flag)
+RESOURCES = {
+    "partition": "slurm_partition",  # --partition
+    "account": "slurm_account",  # --account
+    "qos": "qos",  # --qos
+    "constraint": "constraint",  # --constraint
+    "gpu_model": "gpu_model",  # --gpus=<model>:<gpu>
+    "gres": "gres",  # --gres
+}
+
+
+def train_resources(site: dict) -> dict:
+    """The train rule's resources besides cpus_per_task and mem_mb: one GPU (--gpus=1, or the
+    site's model or GRES), and the site's settings."""
+    if site.get("gres") and site.get("gpu_model"):
+        raise ConfigError(f"slurm: give either gres ({site['gres']!r}) or gpu_model ({site['gpu_model']!r}), "
+                          "not both: gres takes the GPU type itself, e.g. gpu:a100:1")
+    resources = {RESOURCES[key]: str(value) for key, value in site.items() if value is not None}
+    # With a GRES the GPU is asked for there: gpu 0, else sbatch gets both --gres and --gpus.
+    resources["gpu"] = 0 if site.get("gres") else 1
+    return resources
+
+
+def with_site_file(config: dict, site_file: Path = SITE_FILE) -> dict:
+    """The config's `slurm` settings on top of the site file's (none where there is no file)."""
+    try:
+        text = site_file.read_text()
+    except FileNotFoundError:
+        return config
+    try:
+        site = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{site_file}: not valid YAML ({error})") from None
+    if not isinstance(site, dict):
+        raise ConfigError(f"{site_file}: must be a mapping of keys to values ({', '.join(RESOURCES)})")
+    given = config.get("slurm") or {}
+    if not isinstance(given, dict):
+        return config  # the schema names the problem
+    return {**config, "slurm": {**site, **given}}

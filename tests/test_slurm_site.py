@@ -1,0 +1,55 @@
+"""config/slurm.yaml and the config key `slurm`: the train rule's SLURM resources (sbatch itself: test_slurm.py)."""
+
+import pytest
+
+from mnist_sweep.config import ConfigError, validate_config
+from mnist_sweep.slurm_site import train_resources, with_site_file
+
+
+def site_config(tmp_path, text, given=None):
+    site = tmp_path / "slurm.yaml"
+    site.write_text(text)
+    config = {} if given is None else {"slurm": given}
+    return validate_config(with_site_file(config, site))
+
+
+def test_the_site_file_gives_each_setting_its_sbatch_resource(tmp_path):
+    config = site_config(tmp_path, "partition: gpu\naccount: 123456\nqos: normal\nconstraint: a100|h100\n"
+                                   "gpu_model: 3g.40gb\n")
+    assert train_resources(config["slurm"]) == {
+        "slurm_partition": "gpu", "slurm_account": "123456", "qos": "normal", "constraint": "a100|h100",
+        "gpu_model": "3g.40gb", "gpu": 1}
+
+
+def test_the_config_key_overrides_the_file_key_by_key(tmp_path):
+    config = site_config(tmp_path, "partition: gpu\nqos: normal\n", {"qos": "long"})
+    assert config["slurm"] == {"partition": "gpu", "qos": "long"}
+
+
+def test_a_gres_replaces_the_gpus_flag(tmp_path):
+    config = site_config(tmp_path, "gres: gpu:a100:1\n")
+    assert train_resources(config["slurm"]) == {"gres": "gpu:a100:1", "gpu": 0}
+
+
+def test_no_site_file_and_an_empty_one_send_one_gpu_only(tmp_path):
+    assert train_resources(validate_config(with_site_file({}, tmp_path / "absent.yaml"))["slurm"]) == {"gpu": 1}
+    assert train_resources(site_config(tmp_path, "# all commented out\n")["slurm"]) == {"gpu": 1}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("qos: two words\n", "slurm.qos = \"two words\" is not allowed"),
+    ("partiton: gpu\n", "unknown key 'partiton' in 'slurm'; allowed keys: account, constraint"),
+    ("gres: gpu:a100:x1\n", "slurm.gres"),
+    ("gpu_model: 'a100'''\n", "slurm.gpu_model"),
+    ("- gpu\n", "must be a mapping of keys to values"),
+    ("partition: [gpu\n", "not valid YAML"),
+])
+def test_bad_site_settings_stop_before_any_job(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        site_config(tmp_path, text)
+
+
+def test_gres_and_gpu_model_together_are_refused(tmp_path):
+    config = site_config(tmp_path, "gres: gpu:1\ngpu_model: a100\n")
+    with pytest.raises(ConfigError, match="either gres .* or gpu_model .*, not both"):
+        train_resources(config["slurm"])
