@@ -18,10 +18,10 @@ from conftest import ROOT, SMALL, run_python
 
 pytestmark = pytest.mark.slow
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
-# Only what this test cluster needs on top of the production profile: it has no accounting
-# database (so job states come from squeue), and a short first wait and latency suit one node.
+# Only what this test cluster needs on top of the production profile: a short first wait and
+# latency suit one node. Job states come from sacct, as on a production cluster (cluster.sh runs
+# slurmdbd).
 TEST_OVERRIDES = [
-    "--slurm-status-command", "squeue",
     "--slurm-init-seconds-before-status-checks", "5",
     "--latency-wait", "5",
 ]
@@ -193,7 +193,7 @@ def test_a_run_longer_than_its_time_limit_continues_without_spending_a_retry(tmp
     attempts = pd.read_csv(pack / "attempts.tsv", sep="\t")
     assert len(attempts) >= 2 and attempts["slurm_job_id"].nunique() == 1
     assert attempts["slurm_job_id"].iloc[0] == int(metrics["slurm_job_id"])
-    assert (pack / "attempts.log").read_text().count("== requeued: SLURM job") == len(attempts) - 1
+    assert (pack / "attempts.log").read_text().count("== requeued (time limit): SLURM job") == len(attempts) - 1
     # Every epoch was trained once, over the attempts.
     assert [line.split("/")[0] for line in log.splitlines() if line.startswith("epoch ")] == [
         f"epoch {n}" for n in range(1, epochs + 1)]
@@ -298,27 +298,27 @@ def test_a_cancelled_job_is_reported_and_a_rerun_trains_only_what_is_missing(tmp
 
 
 def test_site_settings_survive_the_readmes_command_line_override(tmp_path, slurm_cluster):
-    """config/slurm.yaml's partition, QOS, node feature and GPU type reach sbatch although the command
-    line replaces the profile's train block (--set-resources, as profiles/slurm/README.md shows). The account cannot be sent here: the plugin checks it with
-    sacctmgr or sshare, and this test cluster has no accounting; the dry-run shows the rule asks for it."""
+    """config/slurm.yaml's partition, account, QOS, node feature and GPU type reach sbatch although the
+    command line replaces the profile's train block (--set-resources, as profiles/slurm/README.md shows)."""
     write_config(tmp_path)
-    (tmp_path / "config" / "slurm.yaml").write_text("partition: gpu\nqos: normal\nconstraint: fakegpu\n"
-                                                    "gpu_model: fake\n")
+    (tmp_path / "config" / "slurm.yaml").write_text("partition: gpu\naccount: testaccount\nqos: normal\n"
+                                                    "constraint: fakegpu\ngpu_model: fake\n")
     result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL), "--config", "seeds=[0]",
-                             "--set-resources", "train:runtime=30")
+                             'grid={"dropout": [0.2]}', "--set-resources", "train:runtime=30")
     assert result.returncode == 0, result.stderr[-4000:]
     (metrics,) = [json.loads(p.read_text()) for p in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")]
     job = scontrol_job(slurm_cluster, metrics["slurm_job_id"])
-    assert "Partition=gpu" in job and "QOS=normal" in job and "Features=fakegpu" in job, job
+    assert "Partition=gpu" in job and "Account=testaccount" in job and "QOS=normal" in job, job
+    assert "Features=fakegpu" in job, job
     assert re.search(r"TresPerJob=gres[:/]gpu[:=]fake[:=]1", job), job
     assert "TimeLimit=00:30:00" in job, job  # the command line's runtime, too
-    # A `slurm:` key of the config overrides the file key by key; the account goes into the rule's resources.
+    # A `slurm:` key of the config overrides the file key by key.
     dry = snakemake_slurm(tmp_path, slurm_cluster, "-n", "--configfile", str(SMALL), "--config", "seeds=[5]",
-                          'slurm={"account": "myproject", "qos": "high"}', "--set-resources", "train:runtime=30")
+                          'grid={"dropout": [0.2]}', 'slurm={"qos": "high"}', "--set-resources", "train:runtime=30")
     assert dry.returncode == 0, dry.stderr[-4000:]
     (resources,) = re.findall(r"resources: (.*slurm_partition.*)", dry.stdout + dry.stderr)
-    for expected in ("slurm_partition=gpu", "qos=high", "constraint=fakegpu", "gpu_model=fake",
-                     "slurm_account=myproject", "runtime=30"):
+    for expected in ("slurm_partition=gpu", "slurm_account=testaccount", "qos=high", "constraint=fakegpu",
+                     "gpu_model=fake", "runtime=30"):
         assert expected in resources, resources
 
 

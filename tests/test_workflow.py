@@ -51,6 +51,15 @@ def test_dry_run_plans_one_training_job_per_pack_and_writes_nothing(tmp_path):
     assert refused.returncode != 0 and "runs are trained in packs" in refused.stderr
 
 
+def test_a_local_training_job_never_requeues_a_slurm_allocation(tmp_path):
+    """`snakemake -c` inside a SLURM allocation: its train command carries no --max-requeues, so a
+    stop (Ctrl-C, the allocation's time limit) never requeues the user's own job; only jobs the SLURM
+    executor submitted do (tests/test_slurm.py)."""
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(SMALL), "--config", "max_requeues=5")
+    assert result.returncode == 0, result.stderr
+    assert "python -m mnist_sweep.train" in result.stdout and "--max-requeues" not in result.stdout
+
+
 def test_a_live_snakemake_keeps_its_lock(tmp_path):
     """The stale-lock release never touches the lock of a Snakemake that still runs."""
     from mnist_sweep.locks import release_stale_lock

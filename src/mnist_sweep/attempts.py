@@ -40,7 +40,7 @@ def _attempts_log(pack_dir: Path) -> str:
 
 
 def requeues(pack_dir: Path) -> int:
-    """How many times this pack's job continued itself after a time limit."""
+    """How many times this pack's job put itself back in the queue (time limit, preemption)."""
     return sum(line.startswith(REQUEUED) for line in _attempts_log(pack_dir).splitlines())
 
 

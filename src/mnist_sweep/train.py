@@ -42,8 +42,9 @@ def parse_args(argv=None):
     parser.add_argument("--gpu-lock-dir", type=Path, default=Path(".snakemake/gpu-slots"))
     parser.add_argument("--allow-cpu", action="store_true", help="train on CPU even when the job was given a GPU")
     parser.add_argument("--no-model", action="store_true", help="do not write model.keras")
-    parser.add_argument("--max-requeues", type=int, default=10,
-                        help="with --pack under SLURM: times the pack's job may requeue itself at its time limit")
+    parser.add_argument("--max-requeues", type=int, default=None,
+                        help="with --pack, in a job the workflow submitted to SLURM: times the pack's job may requeue "
+                             "itself after a stop (time limit, preemption); default: never")
     parser.add_argument("--checkpoint-minutes", type=float, default=10.0,
                         help="save every run's state this often (and always when stopped); default 10")
     tutorial = tutorial_hyperparameters()
@@ -127,7 +128,7 @@ def main(argv=None) -> int:
             code = train(args)
         except SystemExit as stop:
             code = stop.code if isinstance(stop.code, int) else 1
-            if code == EXIT_PREEMPTED:  # states saved: continue as the same job, not as a retry
+            if code == EXIT_PREEMPTED and args.max_requeues is not None:  # states saved: the same job continues
                 requeue(args.pack.parent, args.max_requeues,
                         "time limit" if isinstance(stop, TimeLimitStop) else "SIGTERM")
             raise

@@ -2,11 +2,12 @@
 # A real one-node SLURM cluster on this machine, for tests: slurmctld, slurmd and munged,
 # a `gpu` partition whose node has 2 GPUs of type `fake` and the feature `fakegpu` (empty
 # device files: jobs are scheduled like GPU jobs, TensorFlow then runs on the CPU).
-# Like a production cluster, it kills a job that uses more memory than it asked for (job
+# Like a production cluster, it has accounting (slurmdbd on a MariaDB of its own: sacct,
+# sacctmgr, an account `testaccount`), kills a job that uses more memory than it asked for (job
 # accounting's OverMemoryKill: every 2 s, no cgroups needed), and an `urgent` partition
 # preempts jobs of the others (they get SIGTERM, then go back to the queue).
 #
-#   tests/slurm/cluster.sh install        # apt-get install slurm-wlm munge (needs root)
+#   tests/slurm/cluster.sh install        # apt-get install slurm-wlm munge slurmdbd mariadb-server (root)
 #   tests/slurm/cluster.sh start DIR      # write config under DIR, start daemons, wait for the node
 #   tests/slurm/cluster.sh stop DIR       # stop the daemons started by `start DIR`, by pid
 #
@@ -16,9 +17,10 @@ set -euo pipefail
 command=${1:?usage: cluster.sh install|start DIR|stop DIR}
 
 if [[ $command == install ]]; then
-    if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+    if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null || ! command -v slurmdbd >/dev/null \
+        || ! command -v mariadbd >/dev/null; then
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge slurmdbd mariadb-server >/dev/null
     fi
     exit 0
 fi
@@ -72,6 +74,8 @@ if [[ $command == stop ]]; then
     fi
     stop_pidfile "$dir/slurmd.pid"
     stop_pidfile "$dir/slurmctld.pid"
+    stop_pidfile "$dir/slurmdbd.pid"
+    stop_pidfile "$dir/mysql.pid"
     stop_pidfile "$dir/munged.pid"
     unlink_config
     exit 0
@@ -99,7 +103,10 @@ SelectTypeParameters=CR_Core_Memory
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=task=2
 JobAcctGatherParams=OverMemoryKill
-AccountingStorageType=accounting_storage/none
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=$host
+AccountingStoragePort=16819
+AccountingStoragePass=$dir/munge/munge.socket
 PreemptType=preempt/partition_prio
 PreemptMode=REQUEUE
 SlurmUser=root
@@ -121,11 +128,43 @@ PartitionName=urgent Nodes=$host MaxTime=INFINITE State=UP PriorityTier=10 Preem
 CONF
 echo "NodeName=$host Name=gpu Type=fake Count=2 File=$dir/fakegpu[0-1]" > "$dir/gres.conf"
 
+# slurmdbd reads slurmdbd.conf beside slurm.conf; it must be private to its user.
+cat > "$dir/slurmdbd.conf" <<CONF
+AuthType=auth/munge
+AuthInfo=socket=$dir/munge/munge.socket
+DbdHost=$host
+DbdPort=16819
+SlurmUser=root
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=16820
+StorageUser=slurm
+StoragePass=test
+StorageLoc=slurm_acct_db
+PidFile=$dir/slurmdbd.pid
+LogFile=$dir/slurmdbd.log
+CONF
+chmod 600 "$dir/slurmdbd.conf"
+
 link_config
 export SLURM_CONF=$dir/slurm.conf
 # A munged of our own (own socket and pid file), so it can be stopped by pid.
 munged --force --socket="$dir/munge/munge.socket" --pid-file="$dir/munged.pid" \
     --seed-file="$dir/munge/seed" --log-file="$dir/munge/munged.log"
+# Accounting: a MariaDB of our own (its files, socket and pid under $dir; TCP on 127.0.0.1
+# only), then slurmdbd, then the cluster, an account and this user in it.
+mariadb-install-db --user="$(id -un)" --datadir="$dir/mysql" --auth-root-authentication-method=normal \
+    --skip-test-db >"$dir/mysql-install.log" 2>&1
+mariadbd --user="$(id -un)" --datadir="$dir/mysql" --socket="$dir/mysql.sock" --pid-file="$dir/mysql.pid" \
+    --port=16820 --bind-address=127.0.0.1 --log-error="$dir/mysql.err" >/dev/null 2>&1 &
+for _ in $(seq 60); do [[ -S $dir/mysql.sock && -f $dir/mysql.pid ]] && break; sleep 0.5; done
+mariadb --socket="$dir/mysql.sock" -u root -e "CREATE DATABASE slurm_acct_db;
+    CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY 'test'; GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';"
+slurmdbd
+for _ in $(seq 60); do sacctmgr -n list cluster >/dev/null 2>&1 && break; sleep 0.5; done
+sacctmgr -i add cluster testcluster >/dev/null
+sacctmgr -i add account testaccount cluster=testcluster >/dev/null
+sacctmgr -i add user "$(id -un)" account=testaccount >/dev/null
 slurmctld
 slurmd
 for _ in $(seq 60); do

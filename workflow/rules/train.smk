@@ -36,8 +36,11 @@ rule train:
         plan=f"{PACK_DIR}/plan.json",
         allow_cpu="--allow-cpu" if config["allow_cpu"] else "",
         no_model="--no-model" if config["models"] == "none" else "",
+        # Only a job the SLURM executor submitted puts itself back in the queue, never the
+        # allocation around a local `snakemake -c` (see mnist_sweep/attempts.py).
+        requeues=f"--max-requeues {config['max_requeues']}" if IN_JOB else "",
     shell:
         "python -m mnist_sweep.train --data {input.data} --pack {params.plan} --done {output} "
         f"--threads {{threads}} --validation-split {config['validation_split']} --gpu-ids '{GPU_IDS}' "
-        f"--checkpoint-minutes {config['checkpoint_minutes']} --max-requeues {config['max_requeues']} "
-        "{params.allow_cpu} {params.no_model} > {log} 2>&1"
+        f"--checkpoint-minutes {config['checkpoint_minutes']} "
+        "{params.allow_cpu} {params.no_model} {params.requeues} > {log} 2>&1"
