@@ -103,3 +103,13 @@ def test_command_line_refuses_bad_file_with_one_line(tmp_path):
     assert "y_train holds labels 0..12; need labels 0-9" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out.npz").exists()
+
+
+@pytest.mark.parametrize("content", [b"corrupted", b"PK\x03\x04 not a whole zip", b""])
+def test_damaged_prepared_data_says_to_delete_it(tmp_path, content):
+    from mnist_sweep.data import DataError, load_prepared
+
+    path = tmp_path / "mnist.npz"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match="mnist.npz is damaged .*delete it and run the same command again"):
+        load_prepared(path)

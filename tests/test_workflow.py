@@ -60,6 +60,26 @@ def test_a_local_training_job_never_requeues_a_slurm_allocation(tmp_path):
     assert "python -m mnist_sweep.train" in result.stdout and "--max-requeues" not in result.stdout
 
 
+@pytest.mark.slow
+def test_damaged_prepared_data_stops_the_sweep_after_the_first_job(tmp_path):
+    """No retry or other pack could read it either: one attempt in all, then Snakemake stops with the
+    job's message (mnist_sweep.setup_failure); once the file is deleted, the same command trains."""
+    data = tmp_path / "resources" / "data" / "mnist_5k.npz"
+    data.parent.mkdir(parents=True)
+    data.write_bytes(b"PK\x03\x04 not a whole zip")  # newer than nothing: it is not prepared again
+    args = ["-c1", "--configfile", str(SMALL), "--config", "pack_size=1", "seeds=[0]", "--retries", "2"]
+    result = snakemake(tmp_path, *args)
+    assert result.returncode != 0
+    assert "the sweep stops: a training job failed in a way no retry can fix" in result.stderr, result.stderr[-3000:]
+    assert f"{data.relative_to(tmp_path)} is damaged" in result.stderr.split("the sweep stops")[1]
+    attempts = list(tmp_path.glob("results/mnist_5k/packs/*/attempts.tsv"))
+    assert len(attempts) == 1 and len(pd.read_csv(attempts[0], sep="\t")) == 1, "one job, one attempt"
+    data.unlink()
+    fixed = snakemake(tmp_path, *args)
+    assert fixed.returncode == 0, fixed.stderr[-3000:]
+    assert len(list(tmp_path.glob("results/mnist_5k/runs/**/metrics.json"))) == 2
+
+
 def test_a_live_snakemake_keeps_its_lock(tmp_path):
     """The stale-lock release never touches the lock of a Snakemake that still runs."""
     from mnist_sweep.locks import release_stale_lock

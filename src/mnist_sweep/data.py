@@ -16,6 +16,7 @@ import hashlib
 import os
 import sys
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -239,8 +240,14 @@ def prepare(dataset: str, out: Path, data_path: Path | None = None, download_dir
 
 
 def load_prepared(path: Path) -> dict:
-    with np.load(path) as npz:
-        return {key: npz[key] for key in npz.files}
+    """The prepared data (prepare_data's .npz); DataError if its content is damaged. A missing or
+    unreadable file raises OSError as usual: on a shared file system that may pass."""
+    try:
+        with np.load(path) as npz:
+            return {key: npz[key] for key in npz.files}
+    except (ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        raise DataError(f"{path} is damaged ({error}); delete it and run the same command again: "
+                        "it is prepared anew") from None
 
 
 def content_digest(arrays: dict) -> str:

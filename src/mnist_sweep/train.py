@@ -150,6 +150,7 @@ def main(argv=None) -> int:
 
 
 def train(args) -> int:
+    from mnist_sweep.data import DataError
     from mnist_sweep.gpu_slots import take_gpu
     from mnist_sweep.setup_failure import record_setup_failure
     from mnist_sweep.signals import StopRequested
@@ -166,7 +167,7 @@ def train(args) -> int:
         train_pack(args.data, runs, dataset, args.threads, args.validation_split, stop, pack=pack,
                    pack_dir=str(args.pack.parent) if args.pack else None, allow_cpu=args.allow_cpu,
                    save_models=not args.no_model, checkpoint_minutes=args.checkpoint_minutes)
-    except NoGpuError as error:
+    except (NoGpuError, DataError) as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         if args.pack:  # a workflow's job: no retry and no other pack would fare better (mnist_sweep.setup_failure)
             record_setup_failure(f"{socket.gethostname()}, SLURM job {os.environ.get('SLURM_JOB_ID') or '-'}, "
