@@ -20,15 +20,14 @@ from mnist_sweep.environment import prepend_pythonpath
 from mnist_sweep.locks import record_owner, release_stale_lock
 from mnist_sweep.packs import PackBook, refuse_run_file_targets
 from mnist_sweep.run_files import finished_runs
-from mnist_sweep.setup_failure import clear_setup_failure, stop_if_setup_failed
 from mnist_sweep.search import describe, rungs, sample_points, write_rung_plan
+from mnist_sweep.setup_failure import clear_setup_failure, stop_if_setup_failed
 from mnist_sweep.slots import job_threads, training_slots
 from mnist_sweep.slurm_site import train_resources, with_site_file
 from mnist_sweep.sweeps import report_sweep_config
 
-STARTED = (
-    time.time()
-)  # what jobs record from now on is this invocation's (mnist_sweep/setup_failure.py)
+# What jobs record from now on is this invocation's (see mnist_sweep/setup_failure.py).
+STARTED = time.time()
 
 # Bad config stops here, before any job, with one line naming the key and what is allowed.
 # In place, so jobs (snakemake.config in scripts) see the defaults too.
