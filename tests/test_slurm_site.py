@@ -50,6 +50,5 @@ def test_bad_site_settings_stop_before_any_job(tmp_path, text, message):
 
 
 def test_gres_and_gpu_model_together_are_refused(tmp_path):
-    config = site_config(tmp_path, "gres: gpu:1\ngpu_model: a100\n")
     with pytest.raises(ConfigError, match="either gres .* or gpu_model .*, not both"):
-        train_resources(config["slurm"])
+        site_config(tmp_path, "gres: gpu:1\ngpu_model: a100\n")

@@ -188,6 +188,10 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     for name in HYPERPARAMETERS:
         _check_no_duplicates(f"grid.{name}", config["grid"][name])
     _check_data_path(config["data_path"])
+    site = config["slurm"]
+    if site.get("gres") and site.get("gpu_model"):
+        raise ConfigError(f"slurm: give either gres ({site['gres']!r}) or gpu_model ({site['gpu_model']!r}), "
+                          "not both: gres takes the GPU type itself, e.g. gpu:a100:1")
     if config["search"] is not None:
         from mnist_sweep.search import check_search  # here: search.py builds on this module
 

@@ -33,10 +33,7 @@ RESOURCES = {
 
 def train_resources(site: dict) -> dict:
     """The train rule's resources besides cpus_per_task and mem_mb: one GPU (--gpus=1, or the
-    site's model or GRES), and the site's settings."""
-    if site.get("gres") and site.get("gpu_model"):
-        raise ConfigError(f"slurm: give either gres ({site['gres']!r}) or gpu_model ({site['gpu_model']!r}), "
-                          "not both: gres takes the GPU type itself, e.g. gpu:a100:1")
+    site's model or GRES), and the site's settings (checked by config.validate_config)."""
     resources = {RESOURCES[key]: str(value) for key, value in site.items() if value is not None}
     # With a GRES the GPU is asked for there: gpu 0, else sbatch gets both --gres and --gpus.
     resources["gpu"] = 0 if site.get("gres") else 1

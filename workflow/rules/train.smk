@@ -5,10 +5,7 @@
 
 GPU_IDS = ",".join(str(i) for i in config["gpu_ids"])
 PACK_DIR = f"{RESULTS}/packs/{{pack}}"
-try:
-    TRAIN_SITE_RESOURCES = train_resources(config["slurm"])
-except ConfigError as error:
-    sys.exit(f"error: {error}")
+TRAIN_SITE_RESOURCES = train_resources(config["slurm"])
 
 
 rule train:
