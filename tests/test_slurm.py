@@ -173,6 +173,17 @@ def long_run(mnist_5k_file, tmp_path_factory):
             f'grid={{"dropout": [0.2], "epochs": [{epochs}], "batch_size": [8]}}']
 
 
+def the_long_run(workdir: Path) -> tuple[dict, str]:
+    """The long-run tests' one run: its metrics.json and its train.log."""
+    (metrics_file,) = workdir.glob("results/mnist_5k/runs/**/metrics.json")
+    return json.loads(metrics_file.read_text()), (metrics_file.parent / "train.log").read_text()
+
+
+def epochs_logged(run_log: str) -> list[int]:
+    """The epochs a run's train.log records, in order, over all its attempts."""
+    return [int(epoch) for epoch in re.findall(r"^epoch (\d+)/\d+:", run_log, re.M)]
+
+
 def test_a_run_longer_than_its_time_limit_continues_without_spending_a_retry(tmp_path, slurm_cluster, long_run):
     """runtime 2 minutes, given on the command line (it replaces the profile's train block), and no
     retries: the job stops itself before the limit with its state saved and requeues itself; the same
@@ -181,12 +192,10 @@ def test_a_run_longer_than_its_time_limit_continues_without_spending_a_retry(tmp
                              "--retries", "0")
     assert result.returncode == 0, result.stderr[-4000:]
     assert "Error in rule train" not in result.stderr
-    (metrics_file,) = tmp_path.glob("results/mnist_5k/runs/**/metrics.json")
-    metrics = json.loads(metrics_file.read_text())
+    metrics, log = the_long_run(tmp_path)
     epochs = metrics["epochs"]
     assert metrics["status"] == "completed" and metrics["epochs_run"] == epochs
     assert metrics["resumed_from_epoch"] and metrics["resumed_from_epoch"] < epochs
-    log = (metrics_file.parent / "train.log").read_text()
     assert "stopped before the job's time limit" in log and "resuming from the state after epoch" in log
     # Every attempt was the same SLURM job, continued by requeueing: each attempt but the last says so.
     (pack,) = tmp_path.glob("results/mnist_5k/packs/*/")
@@ -195,8 +204,7 @@ def test_a_run_longer_than_its_time_limit_continues_without_spending_a_retry(tmp
     assert attempts["slurm_job_id"].iloc[0] == int(metrics["slurm_job_id"])
     assert (pack / "attempts.log").read_text().count("== requeued (time limit): SLURM job") == len(attempts) - 1
     # Every epoch was trained once, over the attempts.
-    assert [line.split("/")[0] for line in log.splitlines() if line.startswith("epoch ")] == [
-        f"epoch {n}" for n in range(1, epochs + 1)]
+    assert epochs_logged(log) == list(range(1, epochs + 1))
 
 
 def test_a_spent_requeue_budget_leaves_the_stop_to_retries(tmp_path, slurm_cluster, long_run):
@@ -223,8 +231,7 @@ def test_a_requeued_job_resumes_and_the_sweep_finishes(tmp_path, slurm_cluster, 
     finally:
         process.kill()
     assert process.returncode == 0, output[-4000:]
-    (metrics_file,) = tmp_path.glob("results/mnist_5k/runs/**/metrics.json")
-    metrics = json.loads(metrics_file.read_text())
+    metrics, _ = the_long_run(tmp_path)
     assert metrics["status"] == "completed" and metrics["resumed_from_epoch"]
     assert metrics["slurm_job_id"] == job  # a requeued job keeps its id
 
@@ -244,15 +251,12 @@ def test_a_preempted_job_requeues_itself_and_resumes(tmp_path, slurm_cluster, lo
     finally:
         process.kill()
     assert process.returncode == 0, output[-4000:]
-    (metrics_file,) = tmp_path.glob("results/mnist_5k/runs/**/metrics.json")
-    metrics = json.loads(metrics_file.read_text())
+    metrics, log = the_long_run(tmp_path)
     assert metrics["status"] == "completed" and metrics["resumed_from_epoch"] and metrics["slurm_job_id"] == job
     (pack,) = tmp_path.glob("results/mnist_5k/packs/*/")
     attempts = (pack / "attempts.log").read_text()
     assert "received SIGTERM" in attempts and "== requeued (SIGTERM): SLURM job " + job in attempts, attempts[-3000:]
-    log = (metrics_file.parent / "train.log").read_text()
-    epochs = [line.split("/")[0] for line in log.splitlines() if line.startswith("epoch ")]
-    assert epochs == [f"epoch {n}" for n in range(1, metrics["epochs"] + 1)], "every epoch once"
+    assert epochs_logged(log) == list(range(1, metrics["epochs"] + 1)), "every epoch once"
 
 
 def test_a_job_killed_for_memory_is_retried_with_twice_the_memory(tmp_path, slurm_cluster):
@@ -446,5 +450,5 @@ def test_a_killed_controller_job_submitted_again_completes_the_sweep(tmp_path, s
     metrics = list(checkout.glob("results/mnist_5k/runs/**/metrics.json"))
     assert len(metrics) == 4 and len(run_logs) == 4
     for run_log in run_logs:
-        epochs = re.findall(r"^epoch (\d+)/30:", run_log.read_text(), re.M)
-        assert sorted(map(int, epochs)) == list(range(1, 31)), f"{run_log}: epochs {epochs}"
+        epochs = epochs_logged(run_log.read_text())
+        assert sorted(epochs) == list(range(1, 31)), f"{run_log}: epochs {epochs}"
