@@ -233,18 +233,28 @@ class PackedMLP:
 
     # --- Per-replica state: for per-seed model files and for resuming -------------------
 
-    def replica_weights(self, index: int) -> list:
-        """[kernel, bias, kernel, bias, ...] of one replica, in Keras Dense order and shapes."""
-        return [np.array(v.numpy()[index]).reshape(v.shape[-2:] if position % 2 == 0 else v.shape[-1:])
-                for position, v in enumerate(self.variables)]
+    def replica_models(self, hyperparameters: list[dict]):
+        """Each replica as a plain Keras model (no optimizer state, loadable with keras.models.load_model),
+        one at a time: hyperparameters[i] is replica i's (its dropout goes into the model's config).
 
-    def replica_model(self, index: int, hyperparameters: dict):
-        """One replica as a plain Keras model (no optimizer state), loadable with keras.models.load_model."""
+        Each variable is copied off the device once for all replicas (copying it per replica made
+        saving a 64-run pack's models copy the whole pack 64 times), and replicas with the same
+        hyperparameters (seeds of one point) share one Keras model, its weights set for each in turn
+        (building one took 0.12 s on 2 CPU cores).
+        """
+        import json
+
         from mnist_sweep.model import build_model
 
-        model = build_model(hyperparameters, compile=False)
-        model.set_weights(self.replica_weights(index))
-        return model
+        values = [variable.numpy() for variable in self.variables]
+        models = {}
+        for index, hp in enumerate(hyperparameters):
+            key = json.dumps(hp, sort_keys=True)
+            model = models[key] = models.get(key) or build_model(hp, compile=False)
+            # Keras Dense order and shapes: kernel (in, out), bias (out,).
+            model.set_weights([value[index] if position % 2 == 0 else value[index, 0]
+                               for position, value in enumerate(values)])
+            yield model
 
     def replica_states(self) -> list[dict]:
         """Everything needed to continue each replica: weights and optimizer slots, one dict per replica.
@@ -321,12 +331,13 @@ class KerasReplicas:
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         return np.stack([model.predict(x, batch_size=batch_size, verbose=0) for model in self.models])
 
-    def replica_model(self, index: int, hyperparameters: dict):
+    def replica_models(self, hyperparameters: list[dict]):
         from mnist_sweep.model import build_model
 
-        model = build_model(hyperparameters, compile=False)
-        model.set_weights(self.models[index].get_weights())
-        return model
+        for model, hp in zip(self.models, hyperparameters, strict=True):
+            plain = build_model(hp, compile=False)
+            plain.set_weights(model.get_weights())
+            yield plain
 
     def replica_states(self) -> list[dict]:
         return [self.replica_state(index) for index in range(self.size)]

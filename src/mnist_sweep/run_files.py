@@ -15,7 +15,6 @@ import math
 import os
 import platform
 import socket
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -46,17 +45,6 @@ def replica_scores(probabilities: np.ndarray, labels: np.ndarray):
     loss, accuracy = (np.array(column) for column in zip(*pairs))
     loss[~np.isfinite(probabilities).all(axis=(1, 2))] = np.nan
     return loss, accuracy
-
-
-def deflate_zip(path: Path) -> None:
-    """Keras stores a .keras file's members uncompressed; deflated, the tutorial's weights take 2.5 MB
-    instead of 2.7 MB (a run directory stays under 3 MB). keras.models.load_model reads either."""
-    path = Path(path)
-    packed = path.with_name(path.name + ".deflate")
-    with zipfile.ZipFile(path) as source, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as target:
-        for member in source.infolist():
-            target.writestr(member, source.read(member), compress_type=zipfile.ZIP_DEFLATED)
-    os.replace(packed, path)
 
 
 def write_history(path: Path, history: list) -> None:
@@ -156,8 +144,9 @@ def write_run_files(run_dir, model, history: list, probabilities: np.ndarray, in
             np.savez_compressed(f, predicted=predicted, probabilities=probabilities.astype("float32"), label=labels)
     if save_model:
         with atomic_path(run_dir / "model.keras") as partial:
+            # Stored as Keras writes it, not deflated: float weights deflate by 7% (2.5 instead of 2.7 MB
+            # for the tutorial), for 0.14 s per run on 2 CPU cores, 9 s at the end of a 64-run pack.
             model.save(partial)
-            deflate_zip(partial)
     write_history(run_dir / "history.tsv", history)
     last = history[-1] if history else {}
     hyperparameters = info["hyperparameters"]

@@ -238,9 +238,10 @@ def _train_group(runs: list[dict], states: list, context: dict) -> list[dict]:
     trained_epochs = sum(len(history) - len(state["history"] if state else []) for history, state in
                          zip(histories, states))
     samples_per_second = round(n_fit * trained_epochs / training_seconds, 1) if training_seconds else None
-    for index, run in enumerate(runs):
+    models = model.replica_models([run["hyperparameters"] for run in runs])
+    for index, (run, replica_model) in enumerate(zip(runs, models)):
         status = "diverged" if diverged[index] else "completed"
-        metrics = write_run_files(run["run_dir"], model.replica_model(index, run["hyperparameters"]),
+        metrics = write_run_files(run["run_dir"], replica_model,
                                   histories[index], probabilities[index], inputs, status, {
                                       "dataset": context["dataset"], "hyperparameters": run["hyperparameters"],
                                       "seed": run["seed"], "training_seconds": seconds_so_far[index] + training_seconds,

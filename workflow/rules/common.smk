@@ -20,7 +20,7 @@ from mnist_sweep.environment import prepend_pythonpath
 from mnist_sweep.locks import record_owner, release_stale_lock
 from mnist_sweep.packs import PackBook, refuse_run_file_targets
 from mnist_sweep.run_files import finished_runs
-from mnist_sweep.search import describe, rungs, sample_points, write_rung_plan
+from mnist_sweep.search import describe, plan_config, rungs, sample_points
 from mnist_sweep.setup_failure import clear_setup_failure, stop_if_setup_failed
 from mnist_sweep.slots import job_threads, training_slots
 from mnist_sweep.slurm_site import train_resources, with_site_file
@@ -88,7 +88,6 @@ wildcard_constraints:
 # damaged run is trained again (its job sets the damaged files aside). See run_files.run_state.
 # A search plans its runs rung by rung, inside the DAG (workflow/rules/search.smk): none here.
 SEARCH = config["search"]
-SEARCH_POINTS = sample_points(config) if SEARCH else []
 SEARCH_RUNGS = rungs(config) if SEARCH else []
 # A cluster job reads the workflow again to train its one pack: it reads that pack's plan
 # only (PackBook.learn), not the sweep's runs and plans (20,000 file checks at 10,000 runs).
@@ -159,6 +158,8 @@ TRAINING_THREADS = (
 # One line on the sweep's size and progress, first thing on every invocation (also after
 # a restart).
 if workflow.is_main_process and SEARCH:
+    # Sampled here for this line only (the checkpoint samples again): a job's start skips it.
+    SEARCH_POINTS = sample_points(config)
     planned = len(list(Path(SWEEP_DIR, "search").glob("rung-*.json")))
     print(
         f"mnist-sweep {SWEEP}: {describe(config, SEARCH_POINTS)}; "

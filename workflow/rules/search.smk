@@ -19,17 +19,17 @@ checkpoint search_rung:
         f"logs/{DATASET}/{SWEEP}/search_rung-{{rung}}.log",
     wildcard_constraints:
         rung=r"\d+",
+    conda:
+        "../envs/mnist-sweep.yaml"
     params:
         # A changed search (more trials, another space) plans its rungs again; finished runs are kept.
-        search=config["search"],
-        seeds=config["seeds"],
-        grid=config["grid"],
+        config=plan_config(config),
         slots=TRAINING_SLOTS or 1,
-    run:
-        # In Snakemake's own process (a few file reads): no interpreter to start between rungs.
-        write_rung_plan(
-            config, int(wildcards.rung), output[0], log[0], params.slots
-        )
+    # A process of its own that imports only our package: a `run:` block would start a second
+    # Snakemake, which reads the whole workflow again (3-4 s per rung).
+    shell:
+        "python -m mnist_sweep.search --config {params.config:q} --rung {wildcards.rung} "
+        "--out {output} --log {log} --slots {params.slots}"
 
 
 rule summarize_search:
