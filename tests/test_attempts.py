@@ -1,6 +1,8 @@
 """A pack's earlier attempts: continuations counted from attempts.log, and when a job does not requeue
 itself. The requeue itself, its budget and the preemption run on the SLURM test cluster (tests/test_slurm.py)."""
 
+import pytest
+
 from mnist_sweep.attempts import REQUEUED, requeue, requeues
 
 
@@ -28,3 +30,40 @@ def test_no_requeue_unless_slurm_says_the_job_still_runs(tmp_path, monkeypatch, 
     assert requeue(tmp_path, 10, "SIGTERM") is False
     assert "not requeued from here: SLURM is ending this job (state unknown" in capsys.readouterr().out
     assert requeues(tmp_path) == 0
+
+
+def test_an_attempt_killed_outright_is_charged_by_the_next_one(tmp_path):
+    """An attempt that wrote no end (kill -9, out of memory, node failure) gets its attempts.tsv row from the
+    next attempt: from its start to attempts.log's last write, exit code `killed`. Once only; an ended
+    attempt, one still running, or an older start line without a pid are left alone."""
+    import datetime
+    import os
+    import socket
+    import subprocess
+
+    import pandas as pd
+
+    from mnist_sweep.attempts import charge_unended_attempt, record_attempt, start_line
+
+    log = tmp_path / "attempts.log"
+    started = datetime.datetime(2026, 12, 1, 10, 0, 0, tzinfo=datetime.timezone.utc)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    line = start_line(started).replace(f"(pid {os.getpid()})", f"(pid {dead.pid})")
+    assert line.startswith("== attempt started 2026-12-01T10:00:00+00:00 on ")
+    record_attempt(tmp_path, "2026-12-01T09:00:00+00:00", 60.0, 0, "node1", "")
+    log.write_text(f"{line}\nepoch 1/4: ...\n")
+    last_output = started.timestamp() + 754.5
+    os.utime(log, (last_output, last_output))
+    assert charge_unended_attempt(tmp_path) == pytest.approx(754.5)
+    rows = pd.read_csv(tmp_path / "attempts.tsv", sep="\t", dtype=str)
+    assert rows["exit_code"].tolist() == ["0", "killed"] and float(rows["seconds"].iloc[1]) == pytest.approx(754.5)
+    assert rows["host"].iloc[1] == socket.gethostname()
+    assert "== attempt ended without a word" in log.read_text()
+    assert charge_unended_attempt(tmp_path) is None  # recorded once
+    # Still running (this very process), or a start line of the older format: nothing recorded.
+    log.write_text(start_line(started) + "\n")
+    assert charge_unended_attempt(tmp_path) is None
+    log.write_text("== attempt started 2026-12-01T10:00:00+00:00 on node1, SLURM job -\n")
+    assert charge_unended_attempt(tmp_path) is None
+    assert len(pd.read_csv(tmp_path / "attempts.tsv", sep="\t")) == 2

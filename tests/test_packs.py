@@ -158,3 +158,17 @@ def test_only_an_attempt_that_ran_out_of_memory_makes_a_retry_ask_for_more(tmp_p
     assert book.memory_mb(pack, slurm_logs) == 3 * first
     assert book.memory_mb(pack, tmp_path / "no such folder") == 2 * first
     assert book.memory_mb(pack, slurm_logs, first_mb=1000) == 3000  # config key job_memory_mb, grown the same
+
+
+def test_a_job_with_several_gpus_takes_that_many_times_the_runs_and_memory(tmp_path):
+    """gpus per cluster job (config/slurm.yaml): one process per GPU, so up to gpus x 64 runs per job."""
+    runs = runs_of(seeds=list(range(200)), grid={"hidden_units": [[8, 8]], "epochs": [1]})
+    assert [len(job) for job in plan_packs(runs, "mnist", job_minutes=30)] == [50] * 4
+    assert [len(job) for job in plan_packs(runs, "mnist", job_minutes=30, gpus=4)] == [200]
+    long_runs = runs_of(seeds=list(range(4)), grid={"hidden_units": [[2048, 2048]], "epochs": [29]})  # 20 min each
+    assert [len(job) for job in plan_packs(long_runs, "mnist", job_minutes=30)] == [1, 1, 1, 1]
+    assert [len(job) for job in plan_packs(long_runs, "mnist", job_minutes=30, gpus=2)] == [2, 2]
+    book = PackBook(tmp_path)
+    _, new = book.assign(runs, set(), "mnist", 30, gpus=4)
+    (pack,) = new
+    assert book.memory_mb(pack, gpus=4) == 4 * 1500 + 32 * 200  # a TensorFlow process per GPU

@@ -277,6 +277,10 @@ def test_a_job_killed_for_memory_is_retried_with_twice_the_memory(tmp_path, slur
     for log in killed:  # each killed attempt asked for its share
         n = sorted(killed, key=lambda path: int(path.stem)).index(log)
         assert f"> {600 * (1 + n) * 1024 * 1024})" in log.read_text(), log.read_text()
+    # A killed attempt cannot record itself: the next one charges it (until its last output).
+    attempts = pd.read_csv(pack / "attempts.tsv", sep="\t", dtype=str)
+    assert attempts["exit_code"].tolist() == ["killed"] * len(killed) + ["0"], attempts
+    assert sorted(attempts["slurm_job_id"][:-1]) == sorted(log.stem for log in killed)  # the killed jobs' ids
 
 
 def test_a_cancelled_job_is_reported_and_a_rerun_trains_only_what_is_missing(tmp_path, slurm_cluster):
@@ -338,6 +342,27 @@ def test_gres_only_site_settings(tmp_path, slurm_cluster):
     metrics = [json.loads(p.read_text()) for p in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")]
     job = scontrol_job(slurm_cluster, metrics[0]["slurm_job_id"])
     assert re.search(r"TresPerNode=gres[:/]gpu[:=]1", job) and "TresPerJob=gres" not in job, job
+
+
+def test_a_job_with_two_gpus_trains_one_process_per_gpu(tmp_path, slurm_cluster):
+    """`gpus: 2` in config/slurm.yaml: the 4 runs are one job asking --gpus=2 (and 2 CPUs); SLURM gives it
+    both fake GPUs (CUDA_VISIBLE_DEVICES=0,1) and the job trains two processes, one per GPU."""
+    write_config(tmp_path)
+    (tmp_path / "config" / "slurm.yaml").write_text("partition: gpu\ngpus: 2\n")
+    result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL))
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "4 to train in 1 job(s)" in result.stderr
+    metrics = [json.loads(p.read_text()) for p in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")]
+    assert sorted(m["cuda_visible_devices"] for m in metrics) == ["0", "0", "1", "1"]
+    assert {m["slurm_gpus"] for m in metrics} == {"2"} and {m["pack_size"] for m in metrics} == {4}
+    job = scontrol_job(slurm_cluster, metrics[0]["slurm_job_id"])
+    assert "TresPerJob=gres/gpu:2" in job.replace("gres:gpu:2", "gres/gpu:2") and "NumCPUs=2" in job, job
+    (pack,) = tmp_path.glob("results/mnist_5k/packs/*/")
+    log = (pack / "attempts.log").read_text()
+    assert "2 GPUs (0,1): one training process per GPU, 1 CPU thread(s) each" in log and "[GPU 1] " in log, log
+    runs = pd.read_csv(next(tmp_path.glob("results/mnist_5k/sweeps/*/summary/runs.tsv")), sep="\t")
+    # Each run's share of the job, times the 2 GPUs it held.
+    assert runs["gpu_hours"].tolist() == pytest.approx((2 * runs["job_seconds"] / 3600).tolist())
 
 
 def test_stale_lock_is_kept_while_slurm_jobs_of_the_workflow_run(tmp_path, slurm_cluster):

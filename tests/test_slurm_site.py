@@ -52,3 +52,19 @@ def test_bad_site_settings_stop_before_any_job(tmp_path, text, message):
 def test_gres_and_gpu_model_together_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="either gres .* or gpu_model .*, not both"):
         site_config(tmp_path, "gres: gpu:1\ngpu_model: a100\n")
+
+
+def test_several_gpus_per_job_from_gpus_or_a_gres_count(tmp_path):
+    """`gpus: 4` asks --gpus=4 (with a gpu_model: the plugin's --gpus=a100:4); a GRES gives its own count."""
+    from mnist_sweep.slurm_site import gpus_per_job
+
+    config = site_config(tmp_path, "gpu_model: a100\ngpus: 4\n")
+    assert train_resources(config["slurm"]) == {"gpu_model": "a100", "gpu": 4}
+    assert gpus_per_job(config["slurm"]) == 4
+    assert [gpus_per_job({"gres": gres}) for gres in ("gpu:a100:2", "gpu:3", "gpu", "gpu:a100")] == [2, 3, 1, 1]
+    assert gpus_per_job({}) == 1
+    with pytest.raises(ConfigError, match="either gres .* or gpus .*, not both"):
+        site_config(tmp_path, "gres: gpu:2\ngpus: 2\n")
+    for bad in ("gpus: 0\n", "gpus: 1.5\n", "gpus: 65\n"):
+        with pytest.raises(ConfigError, match="slurm.gpus"):
+            site_config(tmp_path, bad)

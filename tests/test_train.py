@@ -383,3 +383,55 @@ def test_a_second_trainer_of_the_same_run_waits_and_does_not_train_it_again(tmp_
     log = (tmp_path / "run" / "train.log").read_text()
     assert log.count("done: status completed") == 1
     assert not (tmp_path / "run" / ".training.lock").exists()  # a finished run keeps no lock file
+
+
+def test_a_job_given_several_gpus_trains_one_process_per_gpu_and_stops_as_one(tmp_path, mnist_5k_file):
+    """CUDA_VISIBLE_DEVICES=0,1 (here without GPUs, so --allow-cpu): the pack's 3 runs train in two processes,
+    one per GPU id, each run with the numbers it gets in one process. A SIGTERM to the job reaches both parts:
+    every run's state is saved, the job exits 143 with one attempt logged, and the rerun resumes and finishes."""
+    from mnist_sweep.config import tutorial_hyperparameters
+
+    base = dict(tutorial_hyperparameters(), hidden_units=[64, 32], epochs=4, batch_size=32)
+    plan = tmp_path / "results" / "mnist_5k" / "packs" / "abc" / "plan.json"
+    plan.parent.mkdir(parents=True)
+    plan.write_text(json.dumps({"pack": "abc", "dataset": "mnist_5k", "runs": [
+        {"run_id": f"point/seed~{seed}", "seed": seed, "hyperparameters": dict(base, dropout=0.1 * seed)}
+        for seed in range(3)]}))
+    done = plan.parent / "done.json"
+    args = ["-m", "mnist_sweep.train", "--data", str(mnist_5k_file), "--pack", str(plan), "--threads", "2",
+            "--done", str(done), "--allow-cpu"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), CUDA_VISIBLE_DEVICES="0,1")
+    process = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    output, sent = [], False
+    for line in process.stdout:
+        output.append(line)
+        if " epoch 1/4: " in line and not sent:
+            process.send_signal(signal.SIGTERM)
+            sent = True
+    assert process.wait(timeout=300) == 143, "".join(output)
+    text = "".join(output)
+    assert "2 GPUs (0,1): one training process per GPU, 1 CPU thread(s) each" in text
+    assert "[GPU 0] " in text and "[GPU 1] " in text and not done.exists()
+    runs = [tmp_path / "results/mnist_5k/runs/point" / f"seed~{seed}" for seed in range(3)]
+    assert all((run / "resume" / "state.json").exists() for run in runs), text
+
+    resumed = run_python(*args, env=env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert json.loads(done.read_text())["pack"] == "abc"
+    metrics = [json.loads((run / "metrics.json").read_text()) for run in runs]
+    # Part 0 holds seeds 0 and 2, part 1 seed 1: each process sees only its own GPU id.
+    assert [m["cuda_visible_devices"] for m in metrics] == ["0", "1", "0"]
+    assert all(m["resumed_from_epoch"] for m in metrics)
+    assert [m["pack_size"] for m in metrics] == [3, 3, 3]  # the job's runs: summarize shares its time among them
+    attempts = pd.read_csv(plan.parent / "attempts.tsv", sep="\t")
+    assert attempts["exit_code"].tolist() == [143, 0]  # the parts are not attempts of their own
+    assert "[GPU 1] " in (plan.parent / "attempts.log").read_text()
+    # The numbers of one process: seed 1 trained alone with the same settings.
+    flags = {name: ("-".join(map(str, value)) if name == "hidden_units" else value)
+             for name, value in dict(base, dropout=0.1).items()}
+    solo = run_python(*train_args(mnist_5k_file, tmp_path / "solo", seed=1, **flags))
+    assert solo.returncode == 0, solo.stdout + solo.stderr
+    alone, in_part = comparable(json.loads((tmp_path / "solo" / "metrics.json").read_text())), comparable(metrics[1])
+    assert in_part.pop("status") == alone.pop("status") == "completed"
+    assert in_part == pytest.approx(alone, rel=1e-5)

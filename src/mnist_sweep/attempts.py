@@ -12,6 +12,10 @@ follow from it, each so that a retry is spent only on a real failure:
   `max_requeues` times (config key; each continuation is one more job length); after that, or
   where the site forbids requeueing, the stop is a failed attempt as before and Snakemake's
   `retries` continue it.
+- **Every attempt is charged, a killed one too.** An attempt killed outright (out of memory,
+  kill -9, a node failure) cannot write its end; the next attempt of the pack does it for it
+  (charge_unended_attempt), charging it from its start to its last output (the time attempts.log
+  was last written), a lower bound, so job hours count every attempt.
 - **Memory grows only after running out of it.** A retry asks for more memory only for each
   earlier attempt that ended out of memory: SLURM's kill message in the job's SLURM log (cgroup
   `oom_kill`, or the job accounting's "exceeded memory limit"), or a Python/TensorFlow allocation
@@ -20,12 +24,19 @@ follow from it, each so that a retry is spent only on a real failure:
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
+import socket
 import subprocess
 from pathlib import Path
 
 REQUEUED = "== requeued"
+STARTED = "== attempt started"
+ENDED = "== attempt ended"
+# The start line train.main writes: == attempt started <UTC time> on <host> (pid <pid>), SLURM job <id or ->
+START_LINE = re.compile(rf"{STARTED} (\S+) on (\S+) \(pid (\d+)\), SLURM job (\S+)")
+ATTEMPTS_COLUMNS = ("started", "seconds", "exit_code", "host", "slurm_job_id")
 # SLURM's words for a job it killed for memory (task/cgroup; jobacct_gather's OverMemoryKill; the
 # OUT_OF_MEMORY state), and Python's and TensorFlow's for an allocation that failed.
 OUT_OF_MEMORY = re.compile(r"oom[-_ ]kill|out[-_ ]of[-_ ]memory|exceeded memory limit|MemoryError|"
@@ -48,7 +59,7 @@ def out_of_memory_ends(pack_dir: Path, slurm_logs: Path | None = None) -> int:
     """How many of the pack's attempts ended out of memory: attempts.log's attempts that say so, and
     SLURM logs (one per job, in slurm_logs: the plugin's .snakemake/slurm_logs/rule_train/<pack>/)
     that do."""
-    attempts = _attempts_log(pack_dir).split("== attempt started")[1:]
+    attempts = _attempts_log(pack_dir).split(STARTED)[1:]
     count = sum(bool(OUT_OF_MEMORY.search(attempt)) for attempt in attempts)
     if slurm_logs is not None and Path(slurm_logs).is_dir():
         for log in Path(slurm_logs).glob("*.log"):
@@ -102,3 +113,63 @@ def requeue(pack_dir: Path, max_requeues: int, why: str) -> bool:
           f"(continuation {done + 1} of at most {max_requeues}; SLURM starts it again after about 2 minutes)",
           flush=True)
     return True
+
+
+def start_line(started: datetime.datetime) -> str:
+    """The line that opens an attempt in attempts.log (START_LINE reads it back)."""
+    return (f"{STARTED} {started.isoformat(timespec='seconds')} on {socket.gethostname()} (pid {os.getpid()}), "
+            f"SLURM job {os.environ.get('SLURM_JOB_ID') or '-'}")
+
+
+def record_attempt(pack_dir: Path, started: str, seconds: float, exit_code, host: str, slurm_job: str) -> None:
+    """One row of <pack>/attempts.tsv (summarize adds up the seconds: job_seconds, gpu_hours)."""
+    path = Path(pack_dir) / "attempts.tsv"
+    new = not path.exists()
+    with open(path, "a") as f:
+        if new:
+            f.write("\t".join(ATTEMPTS_COLUMNS) + "\n")
+        f.write(f"{started}\t{seconds:.3f}\t{exit_code}\t{host}\t{slurm_job}\n")
+
+
+def _still_running(host: str, pid: int, slurm_job: str) -> bool:
+    """Is the attempt that wrote this start line alive (another trainer of the pack, e.g. after a killed
+    controller)? Its own SLURM job restarted (a requeue) means no."""
+    if slurm_job != "-":
+        if slurm_job == os.environ.get("SLURM_JOB_ID"):
+            return False
+        return slurm_job_state(slurm_job) in ("RUNNING", "PENDING", "CONFIGURING", "COMPLETING", "SUSPENDED")
+    if host != socket.gethostname():
+        return False  # not a SLURM job, on another machine: it cannot be asked
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def charge_unended_attempt(pack_dir: Path) -> float | None:
+    """Record the pack's last attempt if it was killed outright (its start line has no end): in attempts.tsv
+    from its start to its last output (attempts.log's last write), exit code `killed`. Returns its seconds,
+    or None when there is none to record (no attempt, it ended, it is still running)."""
+    log_path = Path(pack_dir) / "attempts.log"
+    text = _attempts_log(pack_dir)
+    start = text.rfind(STARTED)
+    if start < 0 or ENDED in text[start:]:
+        return None
+    found = START_LINE.match(text[start:].splitlines()[0])
+    if not found:
+        return None  # an older start line: its time stays unknown
+    started, host, pid, slurm_job = found[1], found[2], int(found[3]), found[4]
+    if _still_running(host, pid, slurm_job):
+        return None
+    try:
+        seconds = max(0.0, log_path.stat().st_mtime - datetime.datetime.fromisoformat(started).timestamp())
+    except (OSError, ValueError):
+        return None
+    with open(log_path, "a") as log:
+        print(f"{ENDED} without a word (killed outright: out of memory, kill -9, node failure?); charged "
+              f"{seconds:.1f} s, from its start to its last output", file=log, flush=True)
+    record_attempt(pack_dir, started, seconds, "killed", host, "" if slurm_job == "-" else slurm_job)
+    return seconds

@@ -192,6 +192,9 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     if site.get("gres") and site.get("gpu_model"):
         raise ConfigError(f"slurm: give either gres ({site['gres']!r}) or gpu_model ({site['gpu_model']!r}), "
                           "not both: gres takes the GPU type itself, e.g. gpu:a100:1")
+    if site.get("gres") and site.get("gpus"):
+        raise ConfigError(f"slurm: give either gres ({site['gres']!r}) or gpus ({site['gpus']!r}), not both: "
+                          "gres takes the count itself, e.g. gpu:a100:4")
     if config["search"] is not None:
         from mnist_sweep.search import check_search  # here: search.py builds on this module
 

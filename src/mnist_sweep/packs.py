@@ -60,7 +60,7 @@ def pack_id(run_ids, attempt: int = 0) -> str:
 
 
 def plan_packs(runs: list[dict], dataset: str, job_minutes: float, pack_size: int | None = None,
-               slots: int = 1) -> list[list[dict]]:
+               slots: int = 1, gpus: int = 1) -> list[list[dict]]:
     """Cut runs (dicts with run_id, seed, hyperparameters) into jobs ("packs" in the plans).
 
     With pack_size: each shape's runs in packs of at most pack_size, sizes differing by at
@@ -75,6 +75,9 @@ def plan_packs(runs: list[dict], dataset: str, job_minutes: float, pack_size: in
     keep a GPU busy). A sweep that fits in one round of the slots is dealt out instead, so
     its jobs end together. A job trains its shapes one after the other in one process and
     pays TensorFlow's start-up and the data loading once.
+
+    gpus: GPUs of each cluster job (config/slurm.yaml). Such a job trains one process per GPU
+    (mnist_sweep.gpu_processes), so it takes up to gpus x MAX_PACK_SIZE runs and gpus x the work.
     """
     groups: dict[str, list[dict]] = {}
     for run in runs:
@@ -97,8 +100,8 @@ def plan_packs(runs: list[dict], dataset: str, job_minutes: float, pack_size: in
                     key=lambda shape: -shape[0])
     costs = [(run, seconds) for seconds, group in shapes for run in group]
     total = sum(cost for _, cost in costs)
-    job_seconds = job_minutes * 60
-    wanted = min(len(runs), max(slots, math.ceil(total / job_seconds), math.ceil(len(runs) / MAX_PACK_SIZE)))
+    job_seconds, most = job_minutes * 60 * gpus, MAX_PACK_SIZE * gpus
+    wanted = min(len(runs), max(slots, math.ceil(total / job_seconds), math.ceil(len(runs) / most)))
     if 1 < wanted == min(slots, len(runs)):
         # The sweep fits in one round of the workstation's slots: each run, longest first, goes to
         # the job with the least work so far, so the jobs end together (each holds a share of every
@@ -113,7 +116,7 @@ def plan_packs(runs: list[dict], dataset: str, job_minutes: float, pack_size: in
     jobs, current, current_seconds = [], [], 0.0
     for index, (run, seconds) in enumerate(costs):
         if current:
-            full = current_seconds + seconds > job_seconds or len(current) >= MAX_PACK_SIZE
+            full = current_seconds + seconds > job_seconds or len(current) >= most
             # Past its share once the run would land more than half inside the next one; the
             # last job takes what is left (rounding), unless it is full.
             past_share = current_seconds + seconds / 2 > share and len(jobs) + 1 < wanted
@@ -171,14 +174,15 @@ class PackBook:
             except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
                 pass  # no plan to learn from: the defaults (the largest pack's memory) apply
 
-    def memory_mb(self, pack: str, slurm_logs: Path | None = None, first_mb: int | None = None) -> int:
-        """Memory to ask for a pack's job: first_mb (config key job_memory_mb), or else 1.5 GB + 32 MB
-        per replica (3.5 GB for 64 tutorial MLPs, which peaked at 2.3-2.4 GB on full MNIST,
-        bench/README.md); doubled, tripled ... after each attempt that ended out of memory
-        (mnist_sweep.attempts; slurm_logs: the pack's SLURM logs), so a job killed for memory is not
-        resubmitted with the same amount, and no other retry asks for more."""
+    def memory_mb(self, pack: str, slurm_logs: Path | None = None, first_mb: int | None = None,
+                  gpus: int = 1) -> int:
+        """Memory to ask for a pack's job: first_mb (config key job_memory_mb), or else 1.5 GB per
+        training process (one per GPU) + 32 MB per replica (3.5 GB for 64 tutorial MLPs, which peaked
+        at 2.3-2.4 GB on full MNIST, bench/README.md); doubled, tripled ... after each attempt that
+        ended out of memory (mnist_sweep.attempts; slurm_logs: the pack's SLURM logs), so a job killed
+        for memory is not resubmitted with the same amount, and no other retry asks for more."""
         self.learn(pack)
-        first = first_mb or 1500 + 32 * self.size.get(pack, MAX_PACK_SIZE)
+        first = first_mb or 1500 * gpus + 32 * self.size.get(pack, MAX_PACK_SIZE * gpus)
         return first * (1 + out_of_memory_ends(self.folder / pack, slurm_logs))
 
     def plan_path(self, pack: str) -> Path:
@@ -188,7 +192,8 @@ class PackBook:
         return self.folder / pack / "done.json"
 
     def assign(self, runs: list[dict], finished: set[str], dataset: str, job_minutes: float,
-               pack_size: int | None = None, slots: int = 1) -> tuple[dict[str, str], dict[str, list[dict]]]:
+               pack_size: int | None = None, slots: int = 1,
+               gpus: int = 1) -> tuple[dict[str, str], dict[str, list[dict]]]:
         """Where each run's result will come from: {run_id: pack id, or None if finished outside any pack}.
 
         Runs that are neither finished nor in a pack that can still train them are packed anew,
@@ -205,7 +210,7 @@ class PackBook:
             else:
                 unplanned.append(run)  # never planned, or its metrics.json was removed after its pack
         new = {}
-        for members in plan_packs(unplanned, dataset, job_minutes, pack_size, slots):
+        for members in plan_packs(unplanned, dataset, job_minutes, pack_size, slots, gpus):
             run_ids = [run["run_id"] for run in members]
             pack, attempt = pack_id(run_ids), 0
             # The same runs were packed before (their files were removed or damaged, or the plan was):

@@ -32,12 +32,21 @@ RESOURCES = {
 
 
 def train_resources(site: dict) -> dict:
-    """The train rule's resources besides cpus_per_task and mem_mb: one GPU (--gpus=1, or the
-    site's model or GRES), and the site's settings (checked by config.validate_config)."""
-    resources = {RESOURCES[key]: str(value) for key, value in site.items() if value is not None}
-    # With a GRES the GPU is asked for there: gpu 0, else sbatch gets both --gres and --gpus.
-    resources["gpu"] = 0 if site.get("gres") else 1
+    """The train rule's resources besides cpus_per_task and mem_mb: the GPUs (--gpus=<gpus>, default 1,
+    or the site's model or GRES), and the site's settings (checked by config.validate_config)."""
+    resources = {RESOURCES[key]: str(value) for key, value in site.items() if value is not None and key in RESOURCES}
+    # With a GRES the GPUs are asked for there: gpu 0, else sbatch gets both --gres and --gpus.
+    resources["gpu"] = 0 if site.get("gres") else gpus_per_job(site)
     return resources
+
+
+def gpus_per_job(site: dict) -> int:
+    """GPUs of each training job: the `gpus` key (default 1), or the count that ends a GRES (gpu:a100:4)."""
+    gres = site.get("gres")
+    if gres:
+        count = str(gres).rsplit(":", 1)[-1]
+        return int(count) if count.isdigit() and ":" in str(gres) else 1
+    return int(site.get("gpus") or 1)
 
 
 def with_site_file(config: dict, site_file: Path = SITE_FILE) -> dict:
@@ -51,7 +60,7 @@ def with_site_file(config: dict, site_file: Path = SITE_FILE) -> dict:
     except yaml.YAMLError as error:
         raise ConfigError(f"{site_file}: not valid YAML ({error})") from None
     if not isinstance(site, dict):
-        raise ConfigError(f"{site_file}: must be a mapping of keys to values ({', '.join(RESOURCES)})")
+        raise ConfigError(f"{site_file}: must be a mapping of keys to values ({', '.join([*RESOURCES, 'gpus'])})")
     given = config.get("slurm") or {}
     if not isinstance(given, dict):
         return config  # the schema names the problem

@@ -59,9 +59,10 @@ def read_runs(metrics_files) -> pd.DataFrame:
         row["pack_size"] = int(metrics.get("pack_size") or 1)
         if row["job_seconds"] is not None:
             row["job_seconds"] /= row["pack_size"]
-        # GPU hours: the job's wall time if it held a GPU (SLURM gave one, or TensorFlow used one).
-        on_gpu = bool(metrics.get("slurm_gpus")) or str(metrics.get("device", "")).startswith("GPU")
-        row["gpu_hours"] = row["job_seconds"] / 3600 if on_gpu and row["job_seconds"] is not None else 0.0
+        # GPU hours: the job's wall time times the GPUs it held (SLURM's count, or the one TensorFlow used).
+        gpus = str(metrics.get("slurm_gpus") or "")
+        held = int(gpus) if gpus.isdigit() else 1 if gpus or str(metrics.get("device", "")).startswith("GPU") else 0
+        row["gpu_hours"] = held * row["job_seconds"] / 3600 if row["job_seconds"] is not None else 0.0
         for name in HYPERPARAMETERS:
             row[name] = format_value(name, metrics[name])
         rows.append(row)

@@ -21,9 +21,10 @@ import time
 import traceback
 from pathlib import Path
 
-from mnist_sweep.attempts import requeue
+from mnist_sweep.attempts import ENDED, charge_unended_attempt, record_attempt, requeue, start_line
 from mnist_sweep.config import HYPERPARAMETERS, parse_value, tutorial_hyperparameters
 from mnist_sweep.deadline import TimeLimitStop
+from mnist_sweep.gpu_processes import part_of, train_on_each_gpu, visible_gpus
 from mnist_sweep.io import write_json
 from mnist_sweep.signals import EXIT_PREEMPTED
 
@@ -47,6 +48,8 @@ def parse_args(argv=None):
                              "itself after a stop (time limit, preemption); default: never")
     parser.add_argument("--checkpoint-minutes", type=float, default=10.0,
                         help="save every run's state this often (and always when stopped); default 10")
+    parser.add_argument("--part", help="with --pack: train only part i/n of its runs (one process per GPU, "
+                                       "started by the pack's job: mnist_sweep.gpu_processes)")
     tutorial = tutorial_hyperparameters()
     for name in HYPERPARAMETERS:
         default = tutorial[name]
@@ -56,6 +59,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if (args.pack is None) == (args.out is None):
         parser.error("give either --pack (a pack's plan.json) or --out (a run directory)")
+    if args.part and not args.pack:
+        parser.error("--part needs --pack")
     if args.out and len(args.seed) > 1 and "{seed}" not in args.out:
         parser.error("with several seeds, --out must contain {seed}, e.g. results/run/seed~{seed}")
     args.hyperparameters = {name: parse_value(name, getattr(args, name)) for name in HYPERPARAMETERS}
@@ -73,7 +78,7 @@ def runs_of(args) -> tuple[list[dict], str, str | None]:
                  "hyperparameters": run["hyperparameters"], "keep_state": run.get("keep_state", False),
                  **({"continue_from": results / "runs" / run["continue_from"]} if run.get("continue_from") else {})}
                 for run in plan["runs"]]
-        return runs, plan["dataset"], plan["pack"]
+        return (part_of(runs, args.part) if args.part else runs), plan["dataset"], plan["pack"]
     runs = [{"run_dir": Path(args.out.replace("{seed}", str(seed))), "seed": seed,
              "hyperparameters": args.hyperparameters} for seed in args.seed]
     return runs, args.dataset, None
@@ -114,14 +119,14 @@ def main(argv=None) -> int:
     summarize adds up: a job stopped at its time limit, or rerun after a killed Snakemake, is
     charged every attempt."""
     args = parse_args(argv)
-    if not args.pack:
+    if not args.pack or args.part:  # by hand, or one GPU's part of a job: the job keeps the pack's records
         return train(args)
     started = datetime.datetime.now(datetime.timezone.utc)
     tick = time.monotonic()
     code = 1
+    charge_unended_attempt(args.pack.parent)  # the attempt before, if it was killed outright
     with open(args.pack.parent / "attempts.log", "a") as log:
-        print(f"== attempt started {started.isoformat(timespec='seconds')} on {socket.gethostname()}, "
-              f"SLURM job {os.environ.get('SLURM_JOB_ID') or '-'}", file=log, flush=True)
+        print(start_line(started), file=log, flush=True)
         stdout, stderr = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = _Tee(stdout, log), _Tee(stderr, log)
         try:
@@ -138,14 +143,9 @@ def main(argv=None) -> int:
         finally:
             sys.stdout, sys.stderr = stdout, stderr
             seconds = time.monotonic() - tick
-            print(f"== attempt ended with exit code {code} after {seconds:.1f} s", file=log, flush=True)
-            attempts = args.pack.parent / "attempts.tsv"
-            new = not attempts.exists()
-            with open(attempts, "a") as f:
-                if new:
-                    f.write("started\tseconds\texit_code\thost\tslurm_job_id\n")
-                f.write(f"{started.isoformat(timespec='seconds')}\t{seconds:.3f}\t{code}\t{socket.gethostname()}\t"
-                        f"{os.environ.get('SLURM_JOB_ID') or ''}\n")
+            print(f"{ENDED} with exit code {code} after {seconds:.1f} s", file=log, flush=True)
+            record_attempt(args.pack.parent, started.isoformat(timespec="seconds"), seconds, code,
+                           socket.gethostname(), os.environ.get("SLURM_JOB_ID") or "")
     return code
 
 
@@ -163,10 +163,15 @@ def train(args) -> int:
     if gpu is not None:
         print(f"using GPU {gpu} (CUDA_VISIBLE_DEVICES={gpu})", flush=True)
     runs, dataset, pack = runs_of(args)
+    gpus = visible_gpus()
+    if args.pack and not args.part and len(gpus) > 1 and len(runs) > 1:
+        return train_parts(args, gpus, runs, pack)
     try:
         train_pack(args.data, runs, dataset, args.threads, args.validation_split, stop, pack=pack,
                    pack_dir=str(args.pack.parent) if args.pack else None, allow_cpu=args.allow_cpu,
-                   save_models=not args.no_model, checkpoint_minutes=args.checkpoint_minutes)
+                   save_models=not args.no_model, checkpoint_minutes=args.checkpoint_minutes,
+                   # One GPU's part of a job: metrics.json records the job's runs (summarize shares its time).
+                   pack_size=len(json.loads(args.pack.read_text())["runs"]) if args.part else None)
     except (NoGpuError, DataError) as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         if args.pack:  # a workflow's job: no retry and no other pack would fare better (mnist_sweep.setup_failure)
@@ -174,10 +179,30 @@ def train(args) -> int:
                                  f"pack {args.pack.parent.name}: {error}")
         return 3
     if args.done:
-        statuses = {run["run_id"] if "run_id" in run else str(run["run_dir"]): json.loads(
-            (Path(run["run_dir"]) / "metrics.json").read_text())["status"] for run in runs}
-        write_json(args.done, {"pack": pack, "runs": statuses})
+        write_done(args, runs, pack)
     return 0
+
+
+def train_parts(args, gpus: list[str], runs: list[dict], pack: str) -> int:
+    """A job with several GPUs: one process per GPU (mnist_sweep.gpu_processes), then done.json or the stop."""
+    argv = ["--data", str(args.data), "--pack", str(args.pack), "--validation-split", str(args.validation_split),
+            "--checkpoint-minutes", str(args.checkpoint_minutes)]
+    argv += ["--allow-cpu"] * args.allow_cpu + ["--no-model"] * args.no_model
+    code, signal_name = train_on_each_gpu(argv, gpus, len(runs), args.threads)
+    if code == EXIT_PREEMPTED:  # every part saved its states: the job stops (and requeues) as one process would
+        message = f"stopped by {signal_name}" if signal_name else "stopped before the job's time limit"
+        print(f"{message}: every part saved its runs' states, rerun to resume", flush=True)
+        raise SystemExit(EXIT_PREEMPTED) if signal_name else TimeLimitStop()
+    if code == 0 and args.done:
+        write_done(args, runs, pack)
+    return code
+
+
+def write_done(args, runs: list[dict], pack: str | None) -> None:
+    """The pack's done.json: every run's status (the train job's output)."""
+    statuses = {run["run_id"] if "run_id" in run else str(run["run_dir"]): json.loads(
+        (Path(run["run_dir"]) / "metrics.json").read_text())["status"] for run in runs}
+    write_json(args.done, {"pack": pack, "runs": statuses})
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from mnist_sweep.run_files import finished_runs
 from mnist_sweep.search import describe, plan_config, rungs, sample_points
 from mnist_sweep.setup_failure import clear_setup_failure, stop_if_setup_failed
 from mnist_sweep.slots import job_threads, training_slots
-from mnist_sweep.slurm_site import train_resources, with_site_file
+from mnist_sweep.slurm_site import gpus_per_job, train_resources, with_site_file
 from mnist_sweep.sweeps import report_sweep_config
 
 # What jobs record from now on is this invocation's (see mnist_sweep/setup_failure.py).
@@ -109,6 +109,9 @@ CORES = global_resource("_cores")
 TRAINING_SLOTS = training_slots(
     CORES, global_resource("_nodes"), global_resource("gpu"), config["train_threads"]
 )
+# GPUs of each cluster job (config/slurm.yaml): one training process per GPU, packs that many
+# times larger (see mnist_sweep/gpu_processes.py). A workstation's job takes one GPU.
+GPUS_PER_JOB = gpus_per_job(config["slurm"]) if IN_JOB or TRAINING_SLOTS is None else 1
 RUN_PACK, NEW_PACKS = PACK_BOOK.assign(
     SWEEP_RUNS,
     FINISHED,
@@ -116,6 +119,7 @@ RUN_PACK, NEW_PACKS = PACK_BOOK.assign(
     config["job_minutes"],
     config["pack_size"],
     TRAINING_SLOTS or 1,
+    GPUS_PER_JOB,
 )
 
 
@@ -141,10 +145,10 @@ onerror:
 
 
 PACKS_TO_TRAIN = sorted({pack for pack in RUN_PACK.values() if pack} - PACK_BOOK.done)
-# In a cluster job, train_threads as the controller asked (its cpus_per_task): there Snakemake
-# sees the node's cores, which the job may not own.
+# In a cluster job, train_threads per GPU as the controller asked (its cpus_per_task): there
+# Snakemake sees the node's cores, which the job may not own.
 TRAINING_THREADS = (
-    config["train_threads"]
+    config["train_threads"] * GPUS_PER_JOB
     if IN_JOB
     else job_threads(
         config["train_threads"],
@@ -262,6 +266,7 @@ def get_training_memory(wildcards):
         wildcards.pack,
         Path(".snakemake/slurm_logs/rule_train", wildcards.pack),
         config["job_memory_mb"],
+        GPUS_PER_JOB,
     )
 
 

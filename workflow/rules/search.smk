@@ -25,11 +25,12 @@ checkpoint search_rung:
         # A changed search (more trials, another space) plans its rungs again; finished runs are kept.
         config=plan_config(config),
         slots=TRAINING_SLOTS or 1,
+        gpus=GPUS_PER_JOB,
     # A process of its own that imports only our package: a `run:` block would start a second
     # Snakemake, which reads the whole workflow again (3-4 s per rung).
     shell:
         "python -m mnist_sweep.search --config {params.config:q} --rung {wildcards.rung} "
-        "--out {output} --log {log} --slots {params.slots}"
+        "--out {output} --log {log} --slots {params.slots} --gpus-per-job {params.gpus}"
 
 
 rule summarize_search:

@@ -23,11 +23,11 @@ rule train:
     # train_threads, or more on a workstation with spare cores (see mnist_sweep/slots.py).
     threads: TRAINING_THREADS
     # In the rule, not the profile: a command-line --set-resources replaces the profile's
-    # whole block, and these must survive it. One GPU, and the site's settings (config key
-    # slurm: partition, account, qos, ...; see mnist_sweep/slurm_site.py).
+    # whole block, and these must survive it. The GPUs (one by default), and the site's settings
+    # (config key slurm: partition, account, qos, ...; see mnist_sweep/slurm_site.py).
     resources:
         **TRAIN_SITE_RESOURCES,
-        cpus_per_task=config["train_threads"],
+        cpus_per_task=config["train_threads"] * GPUS_PER_JOB,
         mem_mb=get_training_memory,
     params:
         plan=f"{PACK_DIR}/plan.json",
