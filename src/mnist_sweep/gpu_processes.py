@@ -67,8 +67,18 @@ def train_on_each_gpu(argv: list[str], gpus: list[str], runs: int, threads: int)
     per_part = max(1, threads // count)
     print(f"{count} GPUs ({','.join(gpus[:count])}): one training process per GPU, {per_part} CPU thread(s) each",
           flush=True)
-    lock = threading.Lock()
     parts, relays = [], []
+    received = []
+
+    def pass_on(signum, frame):
+        received.append(signal.Signals(signum).name)
+        for part in parts:
+            if part.poll() is None:
+                part.send_signal(signum)
+
+    # Before the parts start: a signal that comes while they start reaches them too.
+    previous = {signum: signal.signal(signum, pass_on) for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
+    lock = threading.Lock()
     for index in range(count):
         env = dict(os.environ, CUDA_VISIBLE_DEVICES=gpus[index])
         command = [sys.executable, "-m", "mnist_sweep.train", *argv, "--threads", str(per_part),
@@ -80,15 +90,6 @@ def train_on_each_gpu(argv: list[str], gpus: list[str], runs: int, threads: int)
         parts.append(part)
         relays.append(relay)
 
-    received = []
-
-    def pass_on(signum, frame):
-        received.append(signal.Signals(signum).name)
-        for part in parts:
-            if part.poll() is None:
-                part.send_signal(signum)
-
-    previous = {signum: signal.signal(signum, pass_on) for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
     try:
         codes = [part.wait() for part in parts]
     finally:

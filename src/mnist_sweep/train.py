@@ -24,7 +24,7 @@ from pathlib import Path
 from mnist_sweep.attempts import ENDED, charge_unended_attempt, record_attempt, requeue, start_line
 from mnist_sweep.config import HYPERPARAMETERS, parse_value, tutorial_hyperparameters
 from mnist_sweep.deadline import TimeLimitStop
-from mnist_sweep.gpu_processes import part_of, train_on_each_gpu, visible_gpus
+from mnist_sweep.gpu_processes import EXIT_SETUP_FAILED, part_of, train_on_each_gpu, visible_gpus
 from mnist_sweep.io import write_json
 from mnist_sweep.signals import EXIT_PREEMPTED
 
@@ -177,7 +177,7 @@ def train(args) -> int:
         if args.pack:  # a workflow's job: no retry and no other pack would fare better (mnist_sweep.setup_failure)
             record_setup_failure(f"{socket.gethostname()}, SLURM job {os.environ.get('SLURM_JOB_ID') or '-'}, "
                                  f"pack {args.pack.parent.name}: {error}")
-        return 3
+        return EXIT_SETUP_FAILED
     if args.done:
         write_done(args, runs, pack)
     return 0
