@@ -148,6 +148,14 @@ def test_a_seed_trains_the_same_alone_and_in_a_pack(tmp_path, mnist_5k_file):
         assert (a["predicted"] != b["predicted"]).sum() <= 1  # a near-tie may flip, nothing more
     others = [json.loads((tmp_path / "pack" / f"seed~{s}" / "metrics.json").read_text()) for s in (1, 5)]
     assert all(abs(o["test_loss"] - alone["test_loss"]) > 1e-3 for o in others)
+    # The seeds of one point share one Keras model while their files are written: each model.keras is its own.
+    import keras
+
+    images = np.load(mnist_5k_file)["x_test"].reshape(-1, 784).astype("float32") / 255
+    for seed in (1, 3, 5):
+        model = keras.models.load_model(tmp_path / "pack" / f"seed~{seed}" / "model.keras")
+        with np.load(tmp_path / "pack" / f"seed~{seed}" / "predictions.npz") as saved:
+            assert np.allclose(model.predict(images, verbose=0), saved["probabilities"], atol=1e-5), seed
 
 
 def test_a_seed_agrees_alone_and_in_a_pack_with_other_hyperparameters(tmp_path, mnist_5k_file):

@@ -250,7 +250,9 @@ class PackedMLP:
         models = {}
         for index, hp in enumerate(hyperparameters):
             key = json.dumps(hp, sort_keys=True)
-            model = models[key] = models.get(key) or build_model(hp, compile=False)
+            if key not in models:
+                models[key] = build_model(hp, compile=False)
+            model = models[key]
             # Keras Dense order and shapes: kernel (in, out), bias (out,).
             model.set_weights([value[index] if position % 2 == 0 else value[index, 0]
                                for position, value in enumerate(values)])
