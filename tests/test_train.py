@@ -264,6 +264,7 @@ def test_sigterm_saves_each_runs_state_and_a_run_resumes_in_another_pack(tmp_pat
     whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
     again = json.loads((run_dir / "metrics.json").read_text())
     assert again["resumed_from_epoch"] == stopped_after
+    assert again["samples_per_second"] > 0  # the epochs trained since the resume (it read 0.0 before)
     # Its first epochs trained in a pack of two, the rest alone: equal to the pack tests' tolerance.
     again, whole = comparable(again), comparable(whole)
     assert again.pop("status") == whole.pop("status") == "completed"

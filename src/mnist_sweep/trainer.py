@@ -155,7 +155,8 @@ def _train_group(runs: list[dict], states: list, context: dict) -> list[dict]:
     if states[0] is not None:
         try:
             model.load_replica_states([state["arrays"] for state in states])
-            histories = [state["history"] for state in states]
+            # Copies: the states' own histories must keep their length (the throughput counts the epochs since).
+            histories = [list(state["history"]) for state in states]
             seconds_so_far = [state["training_seconds"] for state in states]
             step, resumed_from = states[0]["step"], states[0]["epochs_done"]
         except (KeyError, ValueError) as error:  # a state of another layout: start over
