@@ -172,3 +172,43 @@ def test_a_job_with_several_gpus_takes_that_many_times_the_runs_and_memory(tmp_p
     _, new = book.assign(runs, set(), "mnist", 30, gpus=4)
     (pack,) = new
     assert book.memory_mb(pack, gpus=4) == 4 * 1500 + 32 * 200  # a TensorFlow process per GPU
+
+
+def test_packs_for_gpu_nodes_hold_what_the_gpus_memory_holds_and_last_what_gpus_measured(tmp_path):
+    """gpu_memory_gb (config/slurm.yaml): runs per GPU from its memory, not 64; a job's length from the
+    FLOP/s that finished GPU packs of the same shape measured (their done.json), else the CPU figure."""
+    from mnist_sweep.gpu_memory import MAX_RUNS_PER_GPU, replica_bytes, runs_per_gpu
+    from mnist_sweep.packs import ASSUMED_FLOPS, shape_key
+
+    runs = runs_of(seeds=list(range(600)))  # the tutorial MLP, 4 epochs: 15 s each on 2 CPU cores
+    tutorial = runs[0]["hyperparameters"]
+    assert replica_bytes(tutorial) == 4 * (4 * 669_706 + (3 * 128 + 500) * (784 + 512 + 512 + 10))
+    small = runs_per_gpu(tutorial, 60_000, gpu_memory_gb=4)  # a 4 GB slice: 3.6 GB usable - 1.5 - the images
+    assert small == int((0.9 * 4e9 - 1.5e9 - 4 * 784 * 60_000) // replica_bytes(tutorial)) == 111
+    assert runs_per_gpu(tutorial, 60_000, gpu_memory_gb=141) == MAX_RUNS_PER_GPU
+    assert runs_per_gpu(dict(tutorial, hidden_units=[8192, 8192]), 60_000, gpu_memory_gb=2) == 1  # never 0
+    assert [len(job) for job in plan_packs(runs, "mnist", 30)] == [60] * 10  # not sized for GPUs: 64 at most
+    # Without a measured speed, the CPU estimate bounds a job (30 min: 93 runs of 19 s).
+    by_cpu_estimate = [len(job) for job in plan_packs(runs, "mnist", 30, gpu_memory_gb=141)]
+    assert by_cpu_estimate == [86] * 6 + [84]
+    # 10-hour jobs: the memory bounds them (600 runs: 3 jobs of at most 256, 6 of at most 111 on 4 GB).
+    assert [len(job) for job in plan_packs(runs, "mnist", 600, gpu_memory_gb=141)] == [200] * 3
+    assert [len(job) for job in plan_packs(runs, "mnist", 600, gpu_memory_gb=4)] == [100] * 6
+    assert [len(job) for job in plan_packs(runs, "mnist", 600, gpus=2, gpu_memory_gb=4)] == [200] * 3  # 2 x 111
+    measured = {shape_key(tutorial): 100 * ASSUMED_FLOPS}  # 0.19 s per run
+    assert [len(job) for job in plan_packs(runs, "mnist", 30, gpu_memory_gb=141, gpu_flops=measured)] == [200] * 3
+    other_shape = {shape_key(dict(tutorial, hidden_units=[64])): 100 * ASSUMED_FLOPS}
+    assert [len(job) for job in plan_packs(runs, "mnist", 30, gpu_memory_gb=141, gpu_flops=other_shape)] == by_cpu_estimate
+
+    # The measurements: each finished pack's done.json, GPU entries only, the median per shape.
+    book = PackBook(tmp_path)
+    _, new = book.assign(runs[:3], set(), "mnist", 30)
+    (pack,) = new
+    book.write_plans(new, "mnist")
+    entries = [("GPU:0 (NVIDIA H100)", 3e12), ("GPU:0 (NVIDIA H100)", 5e12), ("GPU:1 (NVIDIA H100)", 4e12),
+               ("CPU (x86_64)", 5e10)]
+    book.done_path(pack).write_text(json.dumps({"pack": pack, "runs": {}, "throughput": [
+        {"device": device, "shape": shape_key(tutorial), "flops_per_second": flops} for device, flops in entries]}))
+    assert PackBook(tmp_path).measured_gpu_flops() == {shape_key(tutorial): 4e12}
+    book.done_path(pack).write_text("{not json")  # damaged: no measurement, no error
+    assert PackBook(tmp_path).measured_gpu_flops() == {}

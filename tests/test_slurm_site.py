@@ -68,3 +68,14 @@ def test_several_gpus_per_job_from_gpus_or_a_gres_count(tmp_path):
     for bad in ("gpus: 0\n", "gpus: 1.5\n", "gpus: 65\n"):
         with pytest.raises(ConfigError, match="slurm.gpus"):
             site_config(tmp_path, bad)
+
+
+def test_gpu_memory_is_a_planning_setting_not_an_sbatch_flag(tmp_path):
+    """gpu_memory_gb sizes packs (packs.plan_packs); it sends nothing to sbatch. A whole number is fine."""
+    for text, value in (("gpu_memory_gb: 80\n", 80), ("gpu_memory_gb: 19.5\n", 19.5)):
+        config = site_config(tmp_path, text)
+        assert config["slurm"]["gpu_memory_gb"] == value
+        assert train_resources(config["slurm"]) == {"gpu": 1}
+    for bad in ("gpu_memory_gb: 0\n", "gpu_memory_gb: -8\n", "gpu_memory_gb: 80GB\n", "gpu_memory_gb: 2000\n"):
+        with pytest.raises(ConfigError, match="slurm.gpu_memory_gb"):
+            site_config(tmp_path, bad)

@@ -181,6 +181,7 @@ def test_a_run_trains_the_same_packed_with_other_dropout_learning_rates_and_weig
     """Runs of one model shape pack across grid points: each replica has its own dropout, learning
     rate and weight decay, and a run's numbers are those it gets alone."""
     from mnist_sweep.config import tutorial_hyperparameters
+    from mnist_sweep.packs import shape_key
 
     base = dict(tutorial_hyperparameters(), hidden_units=[64, 32], epochs=2)
     members = [(1, dict(base, dropout=0.0, learning_rate=0.01, weight_decay=0.05)), (0, base),
@@ -193,7 +194,11 @@ def test_a_run_trains_the_same_packed_with_other_dropout_learning_rates_and_weig
     packed = run_python("-m", "mnist_sweep.train", "--data", str(mnist_5k_file), "--pack", str(plan), "--threads", "1",
                         "--done", str(plan.parent / "done.json"))
     assert packed.returncode == 0, packed.stdout + packed.stderr
-    assert json.loads((plan.parent / "done.json").read_text())["pack"] == "abc"
+    done = json.loads((plan.parent / "done.json").read_text())
+    assert done["pack"] == "abc"
+    # The speed the pack trained at (later packs on GPU nodes are sized from GPU entries): one process, one shape.
+    (speed,) = done["throughput"]
+    assert speed["device"].startswith("CPU") and speed["shape"] == shape_key(base) and speed["flops_per_second"] > 0
     # Each attempt of a pack's job is kept: its output and its wall time.
     attempts = pd.read_csv(plan.parent / "attempts.tsv", sep="\t")
     assert len(attempts) == 1 and attempts["exit_code"].tolist() == [0] and attempts["seconds"].gt(0).all()

@@ -51,6 +51,18 @@ def test_dry_run_plans_one_training_job_per_pack_and_writes_nothing(tmp_path):
     assert refused.returncode != 0 and "runs are trained in packs" in refused.stderr
 
 
+def test_a_clusters_gpu_memory_sizes_its_packs(tmp_path):
+    """Under a cluster (--jobs), gpu_memory_gb of config/slurm.yaml lets a GPU take more than 64 runs."""
+    sweep = ["--jobs", "5", "--configfile", str(SMALL), "--config", f"seeds={list(range(100))}", "job_minutes=600"]
+    plain = snakemake(tmp_path, "-n", *sweep)
+    sized = snakemake(tmp_path, "-n", *sweep, 'slurm={"gpu_memory_gb": 80}')
+    assert plain.returncode == sized.returncode == 0, plain.stderr + sized.stderr
+    # 2 grid points x 100 seeds of tiny MLPs: 64 runs per job at most, or all on one 80 GB GPU.
+    assert "200 to train in 4 job(s)" in plain.stderr and "200 to train in 1 job(s)" in sized.stderr
+    local = snakemake(tmp_path, "-n", "-c1", *sweep[2:], 'slurm={"gpu_memory_gb": 80}')  # a workstation: not sized
+    assert "200 to train in 4 job(s)" in local.stderr
+
+
 def test_a_local_training_job_never_requeues_a_slurm_allocation(tmp_path):
     """`snakemake -c` inside a SLURM allocation: its train command carries no --max-requeues, so a
     stop (Ctrl-C, the allocation's time limit) never requeues the user's own job; only jobs the SLURM

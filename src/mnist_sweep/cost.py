@@ -21,3 +21,25 @@ def multiply_adds_per_image(model: str, hidden_units: list[int]) -> int:
     widths = [IMAGE_PIXELS, *hidden_units, NUM_CLASSES]
     return sum(a * b for a, b in zip(widths, widths[1:]))
 
+
+
+# Parameters and activations per image of the Keras convnet example: its 34,826 weights (the count
+# Keras reports), and the outputs of its conv, pool, flatten and dense layers (26x26x32, 13x13x32,
+# 11x11x64, 5x5x64, 1600, 10).
+CNN_PARAMETERS = 34_826
+CNN_ACTIVATIONS = 26 * 26 * 32 + 13 * 13 * 32 + 11 * 11 * 64 + 5 * 5 * 64 + 1600 + NUM_CLASSES
+
+
+def parameter_count(model: str, hidden_units: list[int]) -> int:
+    """Weights and biases of one model (what the optimizer keeps two more copies of, for Adam)."""
+    if model == "cnn":
+        return CNN_PARAMETERS
+    widths = [IMAGE_PIXELS, *hidden_units, NUM_CLASSES]
+    return sum(a * b + b for a, b in zip(widths, widths[1:]))
+
+
+def activations_per_image(model: str, hidden_units: list[int]) -> int:
+    """Values one image leaves in the model's layers (inputs included), which training keeps for the backward pass."""
+    if model == "cnn":
+        return IMAGE_PIXELS + CNN_ACTIVATIONS
+    return IMAGE_PIXELS + sum(hidden_units) + NUM_CLASSES

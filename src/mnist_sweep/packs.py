@@ -27,6 +27,7 @@ from pathlib import Path
 from mnist_sweep.attempts import out_of_memory_ends
 from mnist_sweep.config import HYPERPARAMETERS
 from mnist_sweep.cost import multiply_adds_per_image
+from mnist_sweep.gpu_memory import runs_per_gpu
 from mnist_sweep.io import write_json
 from mnist_sweep.packed import PER_REPLICA_KEYS
 
@@ -43,11 +44,15 @@ TRAINING_IMAGES = {"mnist": 60_000, "fashion_mnist": 60_000, "mnist_5k": 4_000}
 ASSUMED_FLOPS = 5e10
 
 
-def estimated_seconds(hyperparameters: dict, dataset: str) -> float:
-    """Training time of one run on 2 CPU cores: 6 FLOPs per multiply-add (forward, backward)."""
-    macs = multiply_adds_per_image(hyperparameters["model"], hyperparameters["hidden_units"])
+def training_flops_per_image(hyperparameters: dict) -> int:
+    """6 FLOPs per multiply-add of the forward pass (forward and backward)."""
+    return 6 * multiply_adds_per_image(hyperparameters["model"], hyperparameters["hidden_units"])
+
+
+def estimated_seconds(hyperparameters: dict, dataset: str, flops: float = ASSUMED_FLOPS) -> float:
+    """Training time of one run: on 2 CPU cores, or at flops (FLOP/s measured on a GPU, see measured_gpu_flops)."""
     images = TRAINING_IMAGES.get(dataset, 60_000) * hyperparameters["epochs"]
-    return 6 * macs * images / ASSUMED_FLOPS
+    return training_flops_per_image(hyperparameters) * images / flops
 
 
 def shape_key(hyperparameters: dict) -> str:
@@ -60,7 +65,8 @@ def pack_id(run_ids, attempt: int = 0) -> str:
 
 
 def plan_packs(runs: list[dict], dataset: str, job_minutes: float, pack_size: int | None = None,
-               slots: int = 1, gpus: int = 1) -> list[list[dict]]:
+               slots: int = 1, gpus: int = 1, gpu_memory_gb: float | None = None,
+               gpu_flops: dict[str, float] | None = None) -> list[list[dict]]:
     """Cut runs (dicts with run_id, seed, hyperparameters) into jobs ("packs" in the plans).
 
     With pack_size: each shape's runs in packs of at most pack_size, sizes differing by at
@@ -78,6 +84,12 @@ def plan_packs(runs: list[dict], dataset: str, job_minutes: float, pack_size: in
 
     gpus: GPUs of each cluster job (config/slurm.yaml). Such a job trains one process per GPU
     (mnist_sweep.gpu_processes), so it takes up to gpus x MAX_PACK_SIZE runs and gpus x the work.
+
+    Sized for GPU nodes (gpu_memory_gb, config/slurm.yaml): a GPU takes as many runs as its memory
+    holds (mnist_sweep.gpu_memory; the fewest of the shapes planned), not MAX_PACK_SIZE, and a run's
+    time is estimated from gpu_flops ({shape_key: FLOP/s per GPU}, measured by this results
+    folder's finished GPU packs: PackBook.measured_gpu_flops) where its shape was measured, else
+    from the 2-core CPU figure (a first sweep: shorter jobs than need be, never longer).
     """
     groups: dict[str, list[dict]] = {}
     for run in runs:
@@ -96,11 +108,15 @@ def plan_packs(runs: list[dict], dataset: str, job_minutes: float, pack_size: in
     if not runs:
         return []
     # A run's estimate depends on its shape only: once per shape, longest shape first.
-    shapes = sorted(((estimated_seconds(group[0]["hyperparameters"], dataset), group) for group in groups.values()),
-                    key=lambda shape: -shape[0])
+    speeds = gpu_flops or {}
+    shapes = sorted(((estimated_seconds(group[0]["hyperparameters"], dataset, speeds.get(key, ASSUMED_FLOPS)), group)
+                     for key, group in groups.items()), key=lambda shape: -shape[0])
     costs = [(run, seconds) for seconds, group in shapes for run in group]
     total = sum(cost for _, cost in costs)
-    job_seconds, most = job_minutes * 60 * gpus, MAX_PACK_SIZE * gpus
+    per_gpu = MAX_PACK_SIZE if not gpu_memory_gb else min(
+        runs_per_gpu(group[0]["hyperparameters"], TRAINING_IMAGES.get(dataset, 60_000), gpu_memory_gb)
+        for group in groups.values())
+    job_seconds, most = job_minutes * 60 * gpus, per_gpu * gpus
     wanted = min(len(runs), max(slots, math.ceil(total / job_seconds), math.ceil(len(runs) / most)))
     if 1 < wanted == min(slots, len(runs)):
         # The sweep fits in one round of the workstation's slots: each run, longest first, goes to
@@ -185,6 +201,20 @@ class PackBook:
         first = first_mb or 1500 * gpus + 32 * self.size.get(pack, MAX_PACK_SIZE * gpus)
         return first * (1 + out_of_memory_ends(self.folder / pack, slurm_logs))
 
+    def measured_gpu_flops(self) -> dict[str, float]:
+        """{shape_key: the median training FLOP/s per GPU} over the finished packs trained on a GPU
+        (each done.json's throughput, written by the train job); shapes never trained on a GPU are absent."""
+        measured: dict[str, list[float]] = {}
+        for pack in sorted(self.done):
+            try:
+                throughput = json.loads(self.done_path(pack).read_text()).get("throughput", [])
+                for entry in throughput:
+                    if str(entry["device"]).startswith("GPU") and entry["flops_per_second"] > 0:
+                        measured.setdefault(entry["shape"], []).append(float(entry["flops_per_second"]))
+            except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+                continue  # an older or damaged done.json: no measurement
+        return {shape: sorted(values)[len(values) // 2] for shape, values in measured.items()}
+
     def plan_path(self, pack: str) -> Path:
         return self.folder / pack / "plan.json"
 
@@ -192,12 +222,13 @@ class PackBook:
         return self.folder / pack / "done.json"
 
     def assign(self, runs: list[dict], finished: set[str], dataset: str, job_minutes: float,
-               pack_size: int | None = None, slots: int = 1,
-               gpus: int = 1) -> tuple[dict[str, str], dict[str, list[dict]]]:
+               pack_size: int | None = None, slots: int = 1, gpus: int = 1,
+               gpu_memory_gb: float | None = None) -> tuple[dict[str, str], dict[str, list[dict]]]:
         """Where each run's result will come from: {run_id: pack id, or None if finished outside any pack}.
 
         Runs that are neither finished nor in a pack that can still train them are packed anew,
-        returned as {pack id: runs}: write_plans writes them before the jobs start.
+        returned as {pack id: runs}: write_plans writes them before the jobs start. gpu_memory_gb
+        (a cluster's GPUs, config/slurm.yaml): new packs sized for GPU nodes (see plan_packs).
         """
         where, unplanned = {}, []
         for run in runs:
@@ -210,7 +241,8 @@ class PackBook:
             else:
                 unplanned.append(run)  # never planned, or its metrics.json was removed after its pack
         new = {}
-        for members in plan_packs(unplanned, dataset, job_minutes, pack_size, slots, gpus):
+        gpu_flops = self.measured_gpu_flops() if gpu_memory_gb and unplanned else None
+        for members in plan_packs(unplanned, dataset, job_minutes, pack_size, slots, gpus, gpu_memory_gb, gpu_flops):
             run_ids = [run["run_id"] for run in members]
             pack, attempt = pack_id(run_ids), 0
             # The same runs were packed before (their files were removed or damaged, or the plan was):

@@ -292,7 +292,8 @@ def confirm_seeds(config: dict) -> list[int]:
     return list(range(start, start + config["search"]["confirm_seeds"]))
 
 
-def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1, gpus: int = 1) -> dict:
+def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1, gpus: int = 1,
+              gpu_memory_gb: float | None = None) -> dict:
     """Plan rung `rung` (the search's checkpoint job; rung len(rungs) is the confirmation): choose its
     points from the rung before, pack its unfinished runs (packs.PackBook, so a rerun or a resumed
     search finds the same packs) and write the plans. Returns what rung-<k>.json records."""
@@ -322,7 +323,7 @@ def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1, gpus:
     finished, _ = finished_runs(results, runs)
     book = PackBook(results)
     where, new = book.assign(runs, finished, config["dataset"], config["job_minutes"], config["pack_size"], slots,
-                             gpus)
+                             gpus, gpu_memory_gb)
     book.set_aside_damaged_plans()
     book.write_plans(new, config["dataset"])
     return {"rung": rung, "epochs": epochs[min(rung, len(epochs) - 1)], "confirmation": rung == len(epochs),
@@ -331,13 +332,14 @@ def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1, gpus:
             "packs": sorted({pack for pack in where.values() if pack})}
 
 
-def write_rung_plan(config: dict, rung: int, out, log, slots: int = 1, gpus: int = 1) -> None:
+def write_rung_plan(config: dict, rung: int, out, log, slots: int = 1, gpus: int = 1,
+                    gpu_memory_gb: float | None = None) -> None:
     """The checkpoint's job: plan a rung, write rung-<k>.json (out: .../sweeps/<sweep>/search/rung-<k>.json)
     and say what it planned, on the console and in its log."""
     from mnist_sweep.io import write_json, write_text
 
     sweep_dir = Path(out).parents[1]
-    plan = plan_rung(config, rung, sweep_dir.parents[1], sweep_dir, slots, gpus)
+    plan = plan_rung(config, rung, sweep_dir.parents[1], sweep_dir, slots, gpus, gpu_memory_gb)
     write_json(out, plan)
     what = "confirmation" if plan["confirmation"] else f"rung {plan['rung']} ({plan['epochs']} epochs)"
     line = (f"search {what}: {len(plan['points'])} point(s), {len(plan['runs'])} run(s), "
@@ -470,8 +472,11 @@ def main(argv=None) -> None:
     parser.add_argument("--log", required=True)
     parser.add_argument("--slots", type=int, default=1, help="training jobs that can run at once here")
     parser.add_argument("--gpus-per-job", type=int, default=1, help="GPUs of each cluster job (packs.plan_packs)")
+    parser.add_argument("--gpu-memory-gb", type=float, default=0,
+                        help="memory of a cluster job's GPU (config/slurm.yaml gpu_memory_gb); 0 = packs not sized for GPUs")
     args = parser.parse_args(argv)
-    write_rung_plan(json.loads(args.config), args.rung, args.out, args.log, args.slots, args.gpus_per_job)
+    write_rung_plan(json.loads(args.config), args.rung, args.out, args.log, args.slots, args.gpus_per_job,
+                    args.gpu_memory_gb or None)
 
 
 if __name__ == "__main__":

@@ -199,10 +199,20 @@ def train_parts(args, gpus: list[str], runs: list[dict], pack: str) -> int:
 
 
 def write_done(args, runs: list[dict], pack: str | None) -> None:
-    """The pack's done.json: every run's status (the train job's output)."""
-    statuses = {run["run_id"] if "run_id" in run else str(run["run_dir"]): json.loads(
-        (Path(run["run_dir"]) / "metrics.json").read_text())["status"] for run in runs}
-    write_json(args.done, {"pack": pack, "runs": statuses})
+    """The pack's done.json (the train job's output): every run's status, and the training speed each
+    process reached per shape (FLOP/s of all its replicas: what later packs on GPU nodes are sized
+    from, packs.PackBook.measured_gpu_flops)."""
+    from mnist_sweep.packs import shape_key, training_flops_per_image
+
+    statuses, throughput = {}, {}
+    for run in runs:
+        metrics = json.loads((Path(run["run_dir"]) / "metrics.json").read_text())
+        statuses[run["run_id"] if "run_id" in run else str(run["run_dir"])] = metrics["status"]
+        if metrics.get("samples_per_second") and "hyperparameters" in run:  # images per second of its process
+            entry = {"device": metrics["device"], "shape": shape_key(run["hyperparameters"]),
+                     "flops_per_second": round(metrics["samples_per_second"] * training_flops_per_image(run["hyperparameters"]))}
+            throughput[json.dumps(entry, sort_keys=True)] = entry  # one per process and shape
+    write_json(args.done, {"pack": pack, "runs": statuses, "throughput": list(throughput.values())})
 
 
 if __name__ == "__main__":

@@ -112,6 +112,8 @@ TRAINING_SLOTS = training_slots(
 # GPUs of each cluster job (config/slurm.yaml): one training process per GPU, packs that many
 # times larger (see mnist_sweep/gpu_processes.py). A workstation's job takes one GPU.
 GPUS_PER_JOB = gpus_per_job(config["slurm"]) if IN_JOB or TRAINING_SLOTS is None else 1
+# Packs sized for the cluster's GPU nodes, where config/slurm.yaml gives their memory (packs.plan_packs).
+GPU_MEMORY_GB = config["slurm"].get("gpu_memory_gb") if TRAINING_SLOTS is None else None
 RUN_PACK, NEW_PACKS = PACK_BOOK.assign(
     SWEEP_RUNS,
     FINISHED,
@@ -120,6 +122,7 @@ RUN_PACK, NEW_PACKS = PACK_BOOK.assign(
     config["pack_size"],
     TRAINING_SLOTS or 1,
     GPUS_PER_JOB,
+    GPU_MEMORY_GB,
 )
 
 

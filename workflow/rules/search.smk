@@ -26,11 +26,13 @@ checkpoint search_rung:
         config=plan_config(config),
         slots=TRAINING_SLOTS or 1,
         gpus=GPUS_PER_JOB,
+        gpu_memory=GPU_MEMORY_GB or 0,
     # A process of its own that imports only our package: a `run:` block would start a second
     # Snakemake, which reads the whole workflow again (3-4 s per rung).
     shell:
         "python -m mnist_sweep.search --config {params.config:q} --rung {wildcards.rung} "
-        "--out {output} --log {log} --slots {params.slots} --gpus-per-job {params.gpus}"
+        "--out {output} --log {log} --slots {params.slots} --gpus-per-job {params.gpus} "
+        "--gpu-memory-gb {params.gpu_memory}"
 
 
 rule summarize_search:
