@@ -2,6 +2,7 @@
 
     python bench/pack_epoch.py --data /path/to/mnist.npz --size 4 --threads 1
     python bench/pack_epoch.py --data ... --size 4 --threads 1 --variant float-dropout
+    python bench/pack_epoch.py --data ... --size 64 --images 6400      # a big pack, short epochs
 
 Variants (what bench/README.md compares; the workflow trains the first):
   workflow          the pack as mnist_sweep.packed.PackedMLP trains it
@@ -32,6 +33,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--variant", choices=VARIANTS, default="workflow")
+    parser.add_argument("--images", type=int, default=None,
+                        help="train on the first N training images only (short epochs for big packs); default all")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from mnist_sweep.tensorflow_setup import configure_tensorflow
@@ -68,12 +71,13 @@ def main(argv=None):
                                              beta1_power=tf.pow(0.9, step_count), beta2_power=tf.pow(0.999, step_count),
                                              lr=0.001, beta1=0.9, beta2=0.999, epsilon=1e-7, grad=gradient)
         model._apply_gradients = fused_adam
-    model.bind_data(inputs["x_fit"], inputs["y_fit"])
+    model.bind_data(inputs["x_fit"][: args.images], inputs["y_fit"][: args.images])
     step = 0
     for epoch in range(args.epochs):
         tick = time.perf_counter()
         loss, _, step = model.train_epoch(epoch, 128, step)
-        print(f"K={args.size} hidden={args.hidden} dropout={dropout} threads={args.threads} {args.variant}: "
+        print(f"K={args.size} hidden={args.hidden} dropout={dropout} threads={args.threads} {args.variant} "
+              f"images={len(inputs['x_fit'][: args.images])}: "
               f"epoch {epoch + 1} {time.perf_counter() - tick:.2f} s (loss of replica 0: {loss[0]:.4f})", flush=True)
     return 0
 
