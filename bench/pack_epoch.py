@@ -54,7 +54,7 @@ def main(argv=None):
     if args.variant == "float-dropout":
         def float_dropout(hidden, step, layer):
             batch = tf.shape(hidden)[1]
-            draws = [tf.random.stateless_uniform((batch, hidden.shape[-1]), seed=tf.stack([model.seed_tensor[i], step * 64 + layer]))
+            draws = [tf.random.stateless_uniform((batch, hidden.shape[-1]), seed=tf.stack([tf.constant(model.seeds[i], tf.int64), step * 64 + layer]))
                      for i in range(model.size)]
             rates = model.dropouts.astype("float32")
             return hidden * tf.cast(tf.stack(draws) >= rates, hidden.dtype) / (1.0 - rates)

@@ -48,6 +48,32 @@ def test_model_shapes():
     assert build_model(dict(tutorial, hidden_units=[64])).count_params() == 784 * 64 + 64 + 64 * 10 + 10
 
 
+def test_dropout_masks_drop_the_rate_and_depend_on_the_seed_step_and_layer_only():
+    """Hashed masks (packed._dropout): the rate to 2^-16, a replica's mask the same in any pack,
+    no two replicas, steps or layers alike."""
+    import tensorflow as tf
+
+    from mnist_sweep.config import tutorial_hyperparameters
+    from mnist_sweep.packed import PackedMLP
+
+    rates = [0.2, 0.2, 0.5, 0.9]
+    pack = PackedMLP([3, 4, 3, 5], [dict(tutorial_hyperparameters(), dropout=rate) for rate in rates])
+    scales = pack._dropout_scales(tf.constant(512), 512, tf.constant(7, tf.int64), 1).numpy()  # (4, 512, 512)
+    for rate, replica in zip(rates, scales):
+        kept = replica > 0
+        assert replica[kept] == pytest.approx(1 / (1 - rate))
+        assert abs(1 - kept.mean() - rate) < 4 * np.sqrt(rate * (1 - rate) / kept.size)  # 4 sigma
+    alone = PackedMLP([4], [dict(tutorial_hyperparameters(), dropout=0.2)])
+    np.testing.assert_array_equal(alone._dropout_scales(tf.constant(512), 512, tf.constant(7, tf.int64), 1)[0],
+                                  scales[1])  # seed 4 alone and second in a pack of four
+    dropped = scales == 0
+    assert not (dropped[0] & ~dropped[2]).any()  # seed 3: the same bits, a higher rate drops more units
+    assert abs(np.corrcoef(dropped[0].ravel(), dropped[1].ravel())[0, 1]) < 0.01  # seeds 3 and 4
+    for step, layer in ((8, 1), (7, 0)):  # the next step, another layer: other masks
+        other = alone._dropout_scales(tf.constant(512), 512, tf.constant(step, tf.int64), layer).numpy()[0] == 0
+        assert abs(np.corrcoef(other.ravel(), dropped[1].ravel())[0, 1]) < 0.01
+
+
 def test_a_hyperparameter_no_code_uses_is_refused_not_ignored():
     """A key added to the schema but read nowhere stops training with its name, instead of being
     recorded in metrics.json while changing nothing."""
