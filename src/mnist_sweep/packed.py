@@ -145,10 +145,11 @@ class PackedMLP:
         two rounds of mix32, the (key, step, layer) words entering before and after the index is
         mixed, so no two replicas, steps or layers share a stretch of masks. A unit is dropped when
         its bits are below ceil(rate * 65536): the rate is exact to 2^-16 (0.2 drops a unit with
-        probability 13108 / 65536 = 0.200012). One fused (XLA) computation for the whole pack:
-        a random op per replica (TensorFlow's stateless ops take one seed each) made a pack of 64
-        trace in 3.6 s instead of 2.2 s, and train 11% slower per step on one CPU thread
-        (bench/README.md), and would launch 2 x 64 kernels per step on a GPU.
+        probability 13108 / 65536 = 0.200012). One fused (XLA) computation for the whole pack,
+        where a random op per replica (TensorFlow's stateless ops take one seed each) put 2 x K
+        draws and their reshapes into every step's graph: on a GPU, as many kernel launches per
+        step; on one CPU thread, a first epoch (tracing) 2-9 s longer for packs of 14 and 64 and
+        later epochs the same within noise (bench/README.md, 2026-12-02).
         """
         tf = self.tf
         word = tf.cast(step, tf.uint32) * tf.constant(0x9E3779B9, tf.uint32) + tf.cast(layer + 1, tf.uint32)
