@@ -22,7 +22,6 @@ def multiply_adds_per_image(model: str, hidden_units: list[int]) -> int:
     return sum(a * b for a, b in zip(widths, widths[1:]))
 
 
-
 # Parameters and activations per image of the Keras convnet example: its 34,826 weights (the count
 # Keras reports), and the outputs of its conv, pool, flatten and dense layers (26x26x32, 13x13x32,
 # 11x11x64, 5x5x64, 1600, 10).

@@ -18,9 +18,9 @@ FLOAT_BYTES = 4
 PREDICT_BATCH = 500  # packed.PackedMLP.predict's batch
 RESERVED_GB = 1.5  # CUDA context, cuBLAS/cuDNN workspaces, XLA's compiled update
 USABLE_FRACTION = 0.9  # TensorFlow's allocator does not hand out every byte
-# Most runs per GPU whatever its memory: not measured on a GPU (none was lent to this project's
-# tests). A job's host side grows 32 MB per run (packs.PackBook.memory_mb) and its TensorFlow graph
-# by a few ops per replica (per-replica dropout draws: tracing took 3.6 s at 64 replicas on CPU).
+# Most runs per GPU whatever its memory: a bound, not a measurement (no GPU was lent to this
+# project's tests; packs were measured up to 64 on CPU). A job's host memory grows 32 MB per run
+# (packs.PackBook.memory_mb: 256 runs ask for 9.7 GB), and its saved states 8 MB per run.
 MAX_RUNS_PER_GPU = 256
 
 
