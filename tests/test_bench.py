@@ -29,7 +29,9 @@ def test_pack_epoch_variants_run(mnist_5k_file):
     """bench/pack_epoch.py, each variant, on the bundled subset (the figures in bench/README.md use full MNIST)."""
     for variant in ("workflow", "fused-kernel-adam", "float-dropout", "no-dropout"):
         result = subprocess.run([sys.executable, str(ROOT / "bench" / "pack_epoch.py"), "--data", str(mnist_5k_file),
-                                 "--size", "2", "--hidden", "16", "--epochs", "1", "--variant", variant],
+                                 "--size", "2", "--hidden", "16", "--epochs", "1", "--variant", variant,
+                                 *(["--images", "800"] if variant == "workflow" else [])],
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr[-3000:]
-        assert f"threads=1 {variant}: epoch 1 " in result.stdout
+        images = 800 if variant == "workflow" else 3600  # --images, or all 3,600 training images of mnist_5k
+        assert f"threads=1 {variant} images={images}: epoch 1 " in result.stdout
