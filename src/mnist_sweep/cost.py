@@ -1,4 +1,5 @@
-"""The arithmetic of one image through a model: what packs.py's time estimate of a run scales.
+"""The arithmetic of one image through a model: what packs.py's time estimate of a run scales
+(and, with the parameters and activations, gpu_memory.py's estimate of a replica's memory).
 
 With fewer slots than runs (cores, GPUs, the SLURM `jobs` limit), a sweep whose grid points
 differ in size ends sooner when the longest packs start first (the train rule's priority), and
@@ -20,6 +21,11 @@ def multiply_adds_per_image(model: str, hidden_units: list[int]) -> int:
         return CNN_MACS
     widths = [IMAGE_PIXELS, *hidden_units, NUM_CLASSES]
     return sum(a * b for a, b in zip(widths, widths[1:]))
+
+
+def training_flops_per_image(hyperparameters: dict) -> int:
+    """6 FLOPs per multiply-add of the forward pass (forward and backward)."""
+    return 6 * multiply_adds_per_image(hyperparameters["model"], hyperparameters["hidden_units"])
 
 
 # Parameters and activations per image of the Keras convnet example: its 34,826 weights (the count

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from mnist_sweep.attempts import out_of_memory_ends
 from mnist_sweep.config import HYPERPARAMETERS
-from mnist_sweep.cost import multiply_adds_per_image
+from mnist_sweep.cost import training_flops_per_image
 from mnist_sweep.gpu_memory import runs_per_gpu
 from mnist_sweep.io import write_json
 from mnist_sweep.packed import PER_REPLICA_KEYS
@@ -42,11 +42,6 @@ TRAINING_IMAGES = {"mnist": 60_000, "fashion_mnist": 60_000, "mnist_5k": 4_000}
 # 15 s). A GPU is faster, so on a GPU node jobs end well before the target: the estimate
 # is meant to keep jobs under job_minutes, not to predict their length.
 ASSUMED_FLOPS = 5e10
-
-
-def training_flops_per_image(hyperparameters: dict) -> int:
-    """6 FLOPs per multiply-add of the forward pass (forward and backward)."""
-    return 6 * multiply_adds_per_image(hyperparameters["model"], hyperparameters["hidden_units"])
 
 
 def estimated_seconds(hyperparameters: dict, dataset: str, flops: float = ASSUMED_FLOPS) -> float:

@@ -202,7 +202,8 @@ def write_done(args, runs: list[dict], pack: str | None) -> None:
     """The pack's done.json (the train job's output): every run's status, and the training speed each
     process reached per shape (FLOP/s of all its replicas: what later packs on GPU nodes are sized
     from, packs.PackBook.measured_gpu_flops)."""
-    from mnist_sweep.packs import shape_key, training_flops_per_image
+    from mnist_sweep.cost import training_flops_per_image
+    from mnist_sweep.packs import shape_key
 
     statuses, throughput = {}, {}
     for run in runs:
