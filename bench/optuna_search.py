@@ -58,6 +58,7 @@ def main():
     parser.add_argument("--lr-high", type=float, default=1e-2)
     parser.add_argument("--dropout-high", type=float, default=0.5)
     parser.add_argument("--hidden", type=int, default=512)
+    parser.add_argument("--sampler-seed", type=int, default=0, help="the TPE sampler's seed")
     args = parser.parse_args()
     x_fit, y_fit, x_val, labels_val, x_test, labels_test = load(args.data)
     epochs_trained = 0
@@ -79,7 +80,7 @@ def main():
         return score
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0),
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=args.sampler_seed),
                                 pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=1,
                                                                               reduction_factor=args.eta))
     study.optimize(objective, n_trials=args.trials)

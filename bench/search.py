@@ -2,6 +2,11 @@
 
     python bench/search.py --data /path/to/mnist.npz               # 9 points x 3 seeds, 1/3/9 epochs, eta 3
     python bench/search.py --data ... --repeats 3                  # alternating A, B, A, B, ...: medians
+    python bench/search.py --data ... --search-seeds 0 1 2         # the answer's quality over 3 searches each
+
+Which points a search tries is luck (Sobol's scramble, TPE's seed): one search per side says little about
+whose answer is better. --search-seeds runs each side once per search seed (ours: search.seed; Optuna: the
+TPE sampler's seed) and prints the mean test accuracy of their answers besides the time.
 
 Ours: `snakemake -c2` on a search config (Sobol, successive halving, survivors continued, packed), up to
 summary/best.json (the answer; figures left out, Optuna draws none). Optuna: bench/optuna_search.py (TPE,
@@ -29,19 +34,19 @@ sys.path.insert(0, str(ROOT / "bench"))
 from run import env_with_source  # noqa: E402
 
 
-def search_config(data, trials, seeds, epochs, eta):
+def search_config(data, trials, seeds, epochs, eta, search_seed=0):
     return {"dataset": "mnist", "data_path": str(data), "seeds": seeds, "grid": {"epochs": [epochs]},
-            "search": {"sampler": "sobol", "trials": trials, "seed": 0,
+            "search": {"sampler": "sobol", "trials": trials, "seed": search_seed,
                        "space": {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
                                  "dropout": {"low": 0.0, "high": 0.5}},
                        "halving": {"min_epochs": 1, "eta": eta}}}
 
 
-def ours(data, work, trials, seeds, epochs, eta):
+def ours(data, work, trials, seeds, epochs, eta, search_seed):
     directory = Path(tempfile.mkdtemp(dir=work))
     (directory / "config").mkdir()
     shutil.copy(ROOT / "config" / "config.yaml", directory / "config" / "config.yaml")
-    (directory / "search.yaml").write_text(yaml.safe_dump(search_config(data, trials, seeds, epochs, eta)))
+    (directory / "search.yaml").write_text(yaml.safe_dump(search_config(data, trials, seeds, epochs, eta, search_seed)))
     summary = directory / "results" / "mnist" / "sweeps" / "search" / "summary"
     tick = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", ROOT / "Snakefile", "-c2",
@@ -61,10 +66,11 @@ def ours(data, work, trials, seeds, epochs, eta):
             "epochs_trained": int(table["run_epochs_trained"].sum())}
 
 
-def optuna(data, trials, seeds, epochs, eta):
+def optuna(data, trials, seeds, epochs, eta, search_seed):
     tick = time.perf_counter()
     result = subprocess.run([sys.executable, ROOT / "bench" / "optuna_search.py", "--data", data, "--trials",
-                             str(trials), "--seeds", *map(str, seeds), "--epochs", str(epochs), "--eta", str(eta)],
+                             str(trials), "--seeds", *map(str, seeds), "--epochs", str(epochs), "--eta", str(eta),
+                             "--sampler-seed", str(search_seed)],
                             env=env_with_source(), capture_output=True, text=True)
     seconds = time.perf_counter() - tick
     if result.returncode != 0:
@@ -81,22 +87,32 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=9)
     parser.add_argument("--eta", type=int, default=3)
+    parser.add_argument("--search-seeds", type=int, nargs="+", default=[0],
+                        help="one search per side and seed (ours: search.seed, Optuna: TPE's seed); default 0")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-search-"))
     rows = {"ours": [], "optuna": []}
     for repeat in range(args.repeats):
-        for name in ("ours", "optuna"):
-            row = (ours(args.data, work, args.trials, args.seeds, args.epochs, args.eta) if name == "ours"
-                   else optuna(args.data, args.trials, args.seeds, args.epochs, args.eta))
-            rows[name].append(row)
-            print(f"{name:7s} round {repeat + 1}: {row['seconds']:7.1f} s, chose {row['best']}, validation "
-                  f"{row['val_accuracy_mean']:.4f}, test {row['test_accuracy_mean']:.4f} (mean over "
-                  f"{len(args.seeds)} seeds), {row['epochs_trained']} run-epochs trained", flush=True)
+        for search_seed in args.search_seeds:
+            for name in ("ours", "optuna"):
+                setting = (args.data, args.trials, args.seeds, args.epochs, args.eta, search_seed)
+                row = (ours(setting[0], work, *setting[1:]) if name == "ours" else optuna(*setting)) | {
+                    "search_seed": search_seed}
+                rows[name].append(row)
+                print(f"{name:7s} round {repeat + 1}, search seed {search_seed}: {row['seconds']:7.1f} s, chose "
+                      f"{row['best']}, validation {row['val_accuracy_mean']:.4f}, test {row['test_accuracy_mean']:.4f} "
+                      f"(mean over {len(args.seeds)} seeds), {row['epochs_trained']} run-epochs trained", flush=True)
     shutil.rmtree(work, ignore_errors=True)
     median = {name: statistics.median(r["seconds"] for r in runs) for name, runs in rows.items()}
     print(f"search of {args.trials} points x {len(args.seeds)} seeds, up to {args.epochs} epochs, eta {args.eta}, "
-          f"{args.repeats} round(s): ours {median['ours']:.1f} s, Optuna {median['optuna']:.1f} s (medians): "
-          f"ours {median['optuna'] / median['ours']:.2f}x faster")
+          f"{args.repeats} round(s) x {len(args.search_seeds)} search seed(s): ours {median['ours']:.1f} s, Optuna "
+          f"{median['optuna']:.1f} s (medians): ours {median['optuna'] / median['ours']:.2f}x faster")
+    # The answer's quality: each search seed once (a side's searches are deterministic), paired by seed.
+    answers = {name: {r["search_seed"]: r["test_accuracy_mean"] for r in runs} for name, runs in rows.items()}
+    differences = [answers["ours"][seed] - answers["optuna"][seed] for seed in args.search_seeds]
+    print(f"test accuracy of the answer, mean over {len(args.search_seeds)} search seed(s): ours "
+          f"{statistics.mean(answers['ours'].values()):.4f}, Optuna {statistics.mean(answers['optuna'].values()):.4f}; "
+          f"ours minus Optuna per search seed: {', '.join(f'{d:+.4f}' for d in differences)}")
 
 
 if __name__ == "__main__":
