@@ -234,6 +234,24 @@ def test_a_search_runs_its_rungs_in_one_invocation_and_is_resumed_extended_and_r
     assert again.returncode == 0 and "Nothing to be done" in again.stderr, again.stderr[-2000:]
     assert epoch_lines(results) == 16 + 8
 
+    # A damaged rung plan (truncated, or JSON of something else): set aside; a finished search needs it no
+    # more, a search whose summary is gone plans that rung again, the same points; nothing trained again.
+    plans = results / "sweeps" / "search" / "search"
+    rung1 = (plans / "rung-1.json").read_text()
+    for damage, summary_gone in ((rung1[:100], False), ("[]", True)):
+        (plans / "rung-1.json").write_text(damage)
+        if summary_gone:
+            (summary / "search.tsv").unlink()
+        repaired = snakemake(tmp_path, "-c2", "--configfile", str(config_file))
+        assert repaired.returncode == 0, repaired.stderr[-3000:]
+        assert re.search(r"warning: \S+/rung-1\.json cannot be read \(.+\); kept as rung-1\.damaged\.json, the rung "
+                         r"is planned again", repaired.stderr), repaired.stderr[-3000:]
+        assert (plans / "rung-1.damaged.json").read_text() == damage
+        assert epoch_lines(results) == 16 + 8
+    assert "search rung 1 (2 epochs): 2 point(s), 4 run(s), 4 finished before" in repaired.stderr
+    assert json.loads((plans / "rung-1.json").read_text())["points"] == json.loads(rung1)["points"]
+    assert (summary / "search.tsv").exists()
+
     # A grid sweep of a point at a rung's epochs reuses the search's runs.
     point = dict(part.split("~") for part in winner.split("/"))
     grid = {"learning_rate": [float(point["learning_rate"])], "dropout": [float(point["dropout"])], "epochs": [2]}

@@ -47,6 +47,7 @@ import argparse
 import itertools
 import json
 import math
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -330,6 +331,35 @@ def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1, gpus:
             "seeds": seeds, "points": points, "scores_before": scores,
             "runs": [run["run_id"] for run in runs], "finished_before": len(finished),
             "packs": sorted({pack for pack in where.values() if pack})}
+
+
+def rung_plan_files(sweep_dir) -> list[Path]:
+    """The rung plans written so far: search/rung-<k>.json (not a damaged one set aside)."""
+    return sorted(path for path in Path(sweep_dir, "search").glob("rung-*.json")
+                  if re.fullmatch(r"rung-\d+\.json", path.name))
+
+
+def set_aside_damaged_rung_plans(sweep_dir) -> list[str]:
+    """Rename each rung plan (search/rung-<k>.json) that cannot be read to rung-<k>.damaged.json, so the
+    checkpoint plans that rung again where a later step needs it (from the rung before's results: the same
+    points and packs, which keep their own plans; nothing finished is trained again; a finished search's
+    summary does not need it). Returns a warning line per file.
+    Before the DAG is built, dry-runs too: the workflow reads these plans while it builds it, and a damaged
+    one holds nothing to keep."""
+    warnings_ = []
+    for path in rung_plan_files(sweep_dir):
+        try:
+            plan = json.loads(path.read_text())
+            if isinstance(plan, dict) and {"epochs", "seeds", "points", "runs", "packs"} <= plan.keys():
+                continue
+            problem = "not a rung plan: no epochs, seeds, points, runs and packs"
+        except (OSError, ValueError) as error:
+            problem = error
+        aside = path.with_name(path.name.replace(".json", ".damaged.json"))
+        path.replace(aside)
+        warnings_.append(f"warning: {path} cannot be read ({problem}); kept as {aside.name}, the rung is planned "
+                         "again where a later step needs its plan (nothing finished is trained again)")
+    return warnings_
 
 
 def write_rung_plan(config: dict, rung: int, out, log, slots: int = 1, gpus: int = 1,

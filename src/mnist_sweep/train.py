@@ -67,8 +67,9 @@ def parse_args(argv=None):
     return args
 
 
-def runs_of(args) -> tuple[list[dict], str, str | None]:
-    """(runs, dataset, pack id) from a plan, or from --out and --seed."""
+def runs_of(args) -> tuple[list[dict], str, str | None, int]:
+    """(runs, dataset, pack id, runs of the whole job) from a plan (of them only part i/n with --part), or
+    from --out and --seed."""
     if args.pack:
         plan = json.loads(args.pack.read_text())
         results = args.pack.parents[2]  # results/<dataset>/packs/<id>/plan.json
@@ -78,10 +79,10 @@ def runs_of(args) -> tuple[list[dict], str, str | None]:
                  "hyperparameters": run["hyperparameters"], "keep_state": run.get("keep_state", False),
                  **({"continue_from": results / "runs" / run["continue_from"]} if run.get("continue_from") else {})}
                 for run in plan["runs"]]
-        return (part_of(runs, args.part) if args.part else runs), plan["dataset"], plan["pack"]
+        return (part_of(runs, args.part) if args.part else runs), plan["dataset"], plan["pack"], len(runs)
     runs = [{"run_dir": Path(args.out.replace("{seed}", str(seed))), "seed": seed,
              "hyperparameters": args.hyperparameters} for seed in args.seed]
-    return runs, args.dataset, None
+    return runs, args.dataset, None, len(runs)
 
 
 class _Tee:
@@ -162,7 +163,7 @@ def train(args) -> int:
     gpu = take_gpu([int(i) for i in args.gpu_ids.split(",") if i], args.gpu_lock_dir)
     if gpu is not None:
         print(f"using GPU {gpu} (CUDA_VISIBLE_DEVICES={gpu})", flush=True)
-    runs, dataset, pack = runs_of(args)
+    runs, dataset, pack, job_runs = runs_of(args)
     gpus = visible_gpus()
     if args.pack and not args.part and len(gpus) > 1 and len(runs) > 1:
         return train_parts(args, gpus, runs, pack)
@@ -171,7 +172,7 @@ def train(args) -> int:
                    pack_dir=str(args.pack.parent) if args.pack else None, allow_cpu=args.allow_cpu,
                    save_models=not args.no_model, checkpoint_minutes=args.checkpoint_minutes,
                    # One GPU's part of a job: metrics.json records the job's runs (summarize shares its time).
-                   pack_size=len(json.loads(args.pack.read_text())["runs"]) if args.part else None)
+                   pack_size=job_runs)
     except (NoGpuError, DataError) as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         if args.pack:  # a workflow's job: no retry and no other pack would fare better (mnist_sweep.setup_failure)

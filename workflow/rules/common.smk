@@ -20,7 +20,14 @@ from mnist_sweep.environment import prepend_pythonpath
 from mnist_sweep.locks import record_owner, release_stale_lock
 from mnist_sweep.packs import PackBook, refuse_run_file_targets
 from mnist_sweep.run_files import finished_runs
-from mnist_sweep.search import describe, plan_config, rungs, sample_points
+from mnist_sweep.search import (
+    describe,
+    plan_config,
+    rung_plan_files,
+    rungs,
+    sample_points,
+    set_aside_damaged_rung_plans,
+)
 from mnist_sweep.setup_failure import clear_setup_failure, stop_if_setup_failed
 from mnist_sweep.slots import job_threads, training_slots
 from mnist_sweep.slurm_site import gpus_per_job, train_resources, with_site_file
@@ -165,9 +172,12 @@ TRAINING_THREADS = (
 # One line on the sweep's size and progress, first thing on every invocation (also after
 # a restart).
 if workflow.is_main_process and SEARCH:
+    # A damaged rung plan is planned again (see mnist_sweep/search.py): before the DAG reads it.
+    for warning in set_aside_damaged_rung_plans(SWEEP_DIR):
+        print(warning, file=sys.stderr)
     # Sampled here for this line only (the checkpoint samples again): a job's start skips it.
     SEARCH_POINTS = sample_points(config)
-    planned = len(list(Path(SWEEP_DIR, "search").glob("rung-*.json")))
+    planned = len(rung_plan_files(SWEEP_DIR))
     print(
         f"mnist-sweep {SWEEP}: {describe(config, SEARCH_POINTS)}; "
         f"{planned} of {len(SEARCH_RUNGS) + bool(SEARCH['confirm_seeds'])} rung(s) planned so far; "
