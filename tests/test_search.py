@@ -48,6 +48,8 @@ def search_config(epochs=9, **search):
     (lambda c: c["search"]["space"].update(dropout={"values": [0.1, 0.1]}), "lists 0.1 more than once"),
     (lambda c: c["search"]["space"].update(dropout={"values": [0.1], "low": 0}), "has both values and a range"),
     (lambda c: c["search"].update(sampler="grid"), "search.sampler = \"grid\" is not allowed; allowed values: sobol, random"),
+    (lambda c: c["search"].update(keep_states="none"),
+     "search.keep_states = \"none\" is not allowed; allowed values: all, survivors"),
     (lambda c: c["search"].update(space={}), "search.space"),
     (lambda c: c.update(validation_split=0), "search needs a validation split"),
     (lambda c: c["grid"].update(epochs=[3, 9]), "grid.epochs = [3, 9]: a search needs one value"),
@@ -269,6 +271,27 @@ def test_a_search_runs_its_rungs_in_one_invocation_and_is_resumed_extended_and_r
     assert all(path.stat().st_mtime_ns == mtime for path, mtime in rung0.items())
     grown = pd.read_csv(summary / "search.tsv", sep="\t")
     assert grown["point"][:4].tolist() == table["point"].tolist() and len(grown) == 6
+
+
+@pytest.mark.slow
+def test_keep_states_survivors_deletes_spent_states_and_survivors_still_continue(tmp_path):
+    """keep_states: survivors. A rung's plan deletes the states of the points it stops; a continued run, once
+    finished, the state it continued. The survivors still continue (the epochs trained are the halving
+    budget, not a restart's), and a finished search leaves no state behind."""
+    config = dict(SEARCH_CONFIG, search=dict(SEARCH_CONFIG["search"], confirm_seeds=0, keep_states="survivors"))
+    config_file = tmp_path / "search.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    results = tmp_path / "results" / "mnist_5k"
+    run = snakemake(tmp_path, "-c2", "--configfile", str(config_file))
+    assert run.returncode == 0, run.stderr[-3000:]
+    # Rung 1 stops 2 of 4 points (2 seeds each), rung 2 one of the 2.
+    assert "search rung 1 (2 epochs): 2 point(s), 4 run(s), 0 finished before" in run.stderr
+    assert "; the saved states of 4 stopped run(s) deleted" in run.stderr
+    assert "; the saved states of 2 stopped run(s) deleted" in run.stderr
+    assert epoch_lines(results) == 16  # 4 x 1 + 2 x 1 + 1 x 2 per seed: every survivor continued
+    assert not list(results.glob("runs/**/state"))
+    continued = [log.read_text() for log in results.glob("runs/**/epochs~[24]/seed~*/train.log")]
+    assert len(continued) == 6 and all("continuing" in log for log in continued)
 
 
 @pytest.mark.slow

@@ -31,7 +31,10 @@ run that a later rung may continue keeps the state after its last epoch in <run 
 (8 MB for the tutorial MLP: weights and Adam's moments); the next rung's run of the same seed
 starts from it (its plan says continue_from) and trains only the epochs beyond, so its numbers
 are those of a straight run. Without that state (e.g. the run came from a grid sweep) it trains
-from the first epoch, to the same numbers.
+from the first epoch, to the same numbers. States stay (a later search with more trials may
+promote other points) unless keep_states is survivors: then a rung's plan deletes the states of
+the points it stops, and a continued run, once finished, the state it continued (its plan says
+drop_source_state), so a 10,000-point search holds at most two rungs' states, not every run's.
 
 Each rung is planned by the workflow's checkpoint `search_rung` when the rung before it has
 finished: results/<dataset>/sweeps/<sweep>/search/rung-<k>.json lists its points, runs and packs.
@@ -281,6 +284,8 @@ def rung_runs(config: dict, rung: int, points: list[dict]) -> list[dict]:
                    "hyperparameters": dict(point["hyperparameters"], epochs=epochs[rung])}
             if rung > 0:
                 run["continue_from"] = run_id(point, epochs[rung - 1], seed)
+                # keep_states survivors: the state it continues is spent once this run has finished.
+                run["drop_source_state"] = config["search"]["keep_states"] == "survivors"
             if rung < len(epochs) - 1:
                 run["keep_state"] = True
             runs.append(run)
@@ -302,6 +307,7 @@ def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1, gpus:
     from mnist_sweep.run_files import finished_runs
 
     epochs = rungs(config)
+    dropped = 0
     if rung == 0:
         points, scores = sample_points(config), {}
     else:
@@ -312,6 +318,10 @@ def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1, gpus:
             # Rung 0's plan lists every sampled point: no need to sample again (importing scipy.stats takes 1.3 s).
             sampled = len(json.loads(Path(sweep_dir, "search", "rung-0.json").read_text())["points"])
             points = select(previous, scores, points_per_rung(config, sampled)[rung])
+            if config["search"]["keep_states"] == "survivors":
+                chosen = {point["point"] for point in points}
+                dropped = drop_states(results, [run_id(point, before["epochs"], seed) for point in previous
+                                                if point["point"] not in chosen for seed in before["seeds"]])
         else:
             points = confirmed_points(results, previous, before["epochs"], before["seeds"], scores)
     if rung < len(epochs):
@@ -330,7 +340,20 @@ def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1, gpus:
     return {"rung": rung, "epochs": epochs[min(rung, len(epochs) - 1)], "confirmation": rung == len(epochs),
             "seeds": seeds, "points": points, "scores_before": scores,
             "runs": [run["run_id"] for run in runs], "finished_before": len(finished),
-            "packs": sorted({pack for pack in where.values() if pack})}
+            "packs": sorted({pack for pack in where.values() if pack}), "states_dropped": dropped}
+
+
+def drop_states(results, run_ids: list[str]) -> int:
+    """Delete the kept state/ of these runs (keep_states survivors: points stopped at their rung); how many."""
+    import shutil
+
+    dropped = 0
+    for run in run_ids:
+        state = Path(results, "runs", run, "state")
+        if state.exists():
+            shutil.rmtree(state, ignore_errors=True)
+            dropped += 1
+    return dropped
 
 
 def rung_plan_files(sweep_dir) -> list[Path]:
@@ -373,7 +396,8 @@ def write_rung_plan(config: dict, rung: int, out, log, slots: int = 1, gpus: int
     write_json(out, plan)
     what = "confirmation" if plan["confirmation"] else f"rung {plan['rung']} ({plan['epochs']} epochs)"
     line = (f"search {what}: {len(plan['points'])} point(s), {len(plan['runs'])} run(s), "
-            f"{plan['finished_before']} finished before, in {len(plan['packs'])} pack(s)")
+            f"{plan['finished_before']} finished before, in {len(plan['packs'])} pack(s)"
+            + (f"; the saved states of {plan['states_dropped']} stopped run(s) deleted" if plan["states_dropped"] else ""))
     write_text(log, line + "\n")
     print(line, file=sys.stderr, flush=True)
 

@@ -77,6 +77,7 @@ def runs_of(args) -> tuple[list[dict], str, str | None, int]:
         # continues; keep_state, that a later rung may continue this one (mnist_sweep.search).
         runs = [{"run_dir": results / "runs" / run["run_id"], "seed": run["seed"],
                  "hyperparameters": run["hyperparameters"], "keep_state": run.get("keep_state", False),
+                 "drop_source_state": run.get("drop_source_state", False),
                  **({"continue_from": results / "runs" / run["continue_from"]} if run.get("continue_from") else {})}
                 for run in plan["runs"]]
         return (part_of(runs, args.part) if args.part else runs), plan["dataset"], plan["pack"], len(runs)

@@ -253,6 +253,8 @@ def _train_group(runs: list[dict], states: list, context: dict) -> list[dict]:
                                       "pack_size": context["pack_size"]},
                                   save_model=context["save_models"])
         resumes[index].clear()
+        if run.get("drop_source_state") and run.get("continue_from"):  # spent (search keep_states: survivors)
+            RunResume(run["continue_from"], "state").clear()
         message = f"done: status {status}, test_accuracy {metrics['test_accuracy']}, test_loss {metrics['test_loss']}"
         logs[index].write(message)
         print(f"{names[index]} {message}", flush=True)
