@@ -345,13 +345,13 @@ def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1, gpus:
 
 def drop_states(results, run_ids: list[str]) -> int:
     """Delete the kept state/ of these runs (keep_states survivors: points stopped at their rung); how many."""
-    import shutil
+    from mnist_sweep.resume import RunResume
 
     dropped = 0
     for run in run_ids:
-        state = Path(results, "runs", run, "state")
-        if state.exists():
-            shutil.rmtree(state, ignore_errors=True)
+        state = RunResume(Path(results, "runs", run), "state")
+        if state.folder.exists():
+            state.clear()
             dropped += 1
     return dropped
 
