@@ -43,6 +43,8 @@ def search_config(epochs=9, **search):
     (lambda c: c["search"]["space"].update(width={"values": [1]}), "search.space.width: unknown hyperparameter"),
     (lambda c: c["search"]["space"].update(optimizer={"values": ["adam", "lion"]}), "search.space.optimizer.values = \"lion\""),
     (lambda c: c["search"]["space"].update(optimizer={"low": 1, "high": 2}), "optimizer takes values, not a range"),
+    (lambda c: c["search"]["space"].update(optimizer={"values": []}),
+     "search.space.optimizer.values is empty; give at least 1 value(s)"),
     (lambda c: c["search"]["space"].update(batch_size={"low": 32.5, "high": 64}), "batch_size.low = 32.5 is not allowed"),
     (lambda c: c["search"]["space"]["dropout"].pop("high"), "search.space.dropout has no high"),
     (lambda c: c["search"]["space"].update(dropout={"values": [0.1, 0.1]}), "lists 0.1 more than once"),

@@ -83,7 +83,8 @@ def _format_error(error: jsonschema.ValidationError, schema: dict) -> str:
     if error.validator == "type":
         return f"config: {key} = {value} has the wrong type (expected {error.validator_value}); {hint}"
     if error.validator == "minItems":
-        return f"config: {key} is empty; {hint}"
+        wanted = f"give at least {error.validator_value} value(s)"
+        return f"config: {key} is empty; {wanted}" + (f"; {hint}" if hint else "")
     return f"config: {key} = {value} is not allowed ({error.message}); {hint}"
 
 
