@@ -236,6 +236,7 @@ def test_a_search_runs_its_rungs_in_one_invocation_and_is_resumed_extended_and_r
 
     again = snakemake(tmp_path, "-c2", "--configfile", str(config_file))
     assert again.returncode == 0 and "Nothing to be done" in again.stderr, again.stderr[-2000:]
+    assert "; 4 of 4 rung(s) planned so far;" in again.stderr
     assert epoch_lines(results) == 16 + 8
 
     # A damaged rung plan (truncated, or JSON of something else): set aside; a finished search needs it no
@@ -267,6 +268,8 @@ def test_a_search_runs_its_rungs_in_one_invocation_and_is_resumed_extended_and_r
     rung0 = {path: path.stat().st_mtime_ns for path in results.glob("runs/**/epochs~1/seed~*/metrics.json")}
     more = dict(SEARCH_CONFIG, search=dict(SEARCH_CONFIG["search"], trials=6))
     config_file.write_text(yaml.safe_dump(more))
+    # The plans of 4 trials are not this search's: planned again, and the start line does not count them.
+    assert "; 0 of 4 rung(s) planned so far;" in snakemake(tmp_path, "-n", "-c2", "--configfile", str(config_file)).stderr
     extended = snakemake(tmp_path, "-c2", "--configfile", str(config_file))
     assert extended.returncode == 0, extended.stderr[-3000:]
     assert "search rung 0 (1 epochs): 6 point(s), 12 run(s), 8 finished before" in extended.stderr

@@ -340,7 +340,8 @@ def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1, gpus:
     return {"rung": rung, "epochs": epochs[min(rung, len(epochs) - 1)], "confirmation": rung == len(epochs),
             "seeds": seeds, "points": points, "scores_before": scores,
             "runs": [run["run_id"] for run in runs], "finished_before": len(finished),
-            "packs": sorted({pack for pack in where.values() if pack}), "states_dropped": dropped}
+            "packs": sorted({pack for pack in where.values() if pack}), "states_dropped": dropped,
+            "planned_for": plan_config(config)}
 
 
 def drop_states(results, run_ids: list[str]) -> int:
@@ -362,18 +363,21 @@ def rung_plan_files(sweep_dir) -> list[Path]:
                   if re.fullmatch(r"rung-\d+\.json", path.name))
 
 
-def set_aside_damaged_rung_plans(sweep_dir) -> list[str]:
-    """Rename each rung plan (search/rung-<k>.json) that cannot be read to rung-<k>.damaged.json, so the
-    checkpoint plans that rung again where a later step needs it (from the rung before's results: the same
-    points and packs, which keep their own plans; nothing finished is trained again; a finished search's
-    summary does not need it). Returns a warning line per file.
-    Before the DAG is built, dry-runs too: the workflow reads these plans while it builds it, and a damaged
-    one holds nothing to keep."""
-    warnings_ = []
+def check_rung_plans(sweep_dir, config: dict) -> tuple[int, list[str]]:
+    """Before the DAG is built (dry-runs too), each rung plan (search/rung-<k>.json) read once: returns how
+    many were planned for this config (the start line's "planned so far"; a plan of another config, e.g.
+    fewer trials, is planned again by the checkpoint, whose params changed) and a warning line per plan
+    that cannot be read. Such a plan is renamed to rung-<k>.damaged.json, so the checkpoint plans that rung
+    again where a later step needs it (from the rung before's results: the same points and packs, which keep
+    their own plans; nothing finished is trained again; a finished search's summary does not need it): the
+    workflow reads these plans while it builds the DAG, and a damaged one holds nothing to keep."""
+    current, warnings_ = 0, []
+    wanted = plan_config(config)
     for path in rung_plan_files(sweep_dir):
         try:
             plan = json.loads(path.read_text())
             if isinstance(plan, dict) and {"epochs", "seeds", "points", "runs", "packs"} <= plan.keys():
+                current += plan.get("planned_for", wanted) == wanted  # a plan from before the key: as it is
                 continue
             problem = "not a rung plan: no epochs, seeds, points, runs and packs"
         except (OSError, ValueError) as error:
@@ -382,7 +386,7 @@ def set_aside_damaged_rung_plans(sweep_dir) -> list[str]:
         path.replace(aside)
         warnings_.append(f"warning: {path} cannot be read ({problem}); kept as {aside.name}, the rung is planned "
                          "again where a later step needs its plan (nothing finished is trained again)")
-    return warnings_
+    return current, warnings_
 
 
 def write_rung_plan(config: dict, rung: int, out, log, slots: int = 1, gpus: int = 1,

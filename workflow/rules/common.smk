@@ -21,12 +21,11 @@ from mnist_sweep.locks import record_owner, release_stale_lock
 from mnist_sweep.packs import PackBook, refuse_run_file_targets
 from mnist_sweep.run_files import finished_runs
 from mnist_sweep.search import (
+    check_rung_plans,
     describe,
     plan_config,
-    rung_plan_files,
     rungs,
     sample_points,
-    set_aside_damaged_rung_plans,
 )
 from mnist_sweep.setup_failure import clear_setup_failure, stop_if_setup_failed
 from mnist_sweep.slots import job_threads, training_slots
@@ -173,11 +172,11 @@ TRAINING_THREADS = (
 # a restart).
 if workflow.is_main_process and SEARCH:
     # A damaged rung plan is planned again (see mnist_sweep/search.py): before the DAG reads it.
-    for warning in set_aside_damaged_rung_plans(SWEEP_DIR):
+    planned, warnings = check_rung_plans(SWEEP_DIR, config)
+    for warning in warnings:
         print(warning, file=sys.stderr)
     # Sampled here for this line only (the checkpoint samples again): a job's start skips it.
     SEARCH_POINTS = sample_points(config)
-    planned = len(rung_plan_files(SWEEP_DIR))
     print(
         f"mnist-sweep {SWEEP}: {describe(config, SEARCH_POINTS)}; "
         f"{planned} of {len(SEARCH_RUNGS) + bool(SEARCH['confirm_seeds'])} rung(s) planned so far; "
