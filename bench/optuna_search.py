@@ -1,6 +1,6 @@
 """The peer of a search: Optuna, as a researcher would write it for the Keras MNIST MLP tutorial.
 
-One process; TPE sampler (Optuna's default) and its SuccessiveHalvingPruner (min_resource 1 epoch,
+One process; TPE sampler (Optuna's default) and its SuccessiveHalvingPruner (min_resource --min-epochs, default 1 epoch,
 reduction factor eta); each trial trains the tutorial MLP once per seed with Keras `fit`, one epoch at a
 time, and reports the mean validation accuracy over its seeds after every epoch (what a pruning callback
 does, over seeds), so the pruner stops weak trials early. The same space, seeds, data split (last 10% of
@@ -54,6 +54,7 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=9)
     parser.add_argument("--eta", type=int, default=3)
+    parser.add_argument("--min-epochs", type=int, default=1, help="the pruner's min_resource: the first rung's epochs")
     parser.add_argument("--lr-low", type=float, default=1e-4)
     parser.add_argument("--lr-high", type=float, default=1e-2)
     parser.add_argument("--dropout-high", type=float, default=0.5)
@@ -81,7 +82,7 @@ def main():
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=args.sampler_seed),
-                                pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=1,
+                                pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=args.min_epochs,
                                                                               reduction_factor=args.eta))
     study.optimize(objective, n_trials=args.trials)
     best = study.best_trial

@@ -34,19 +34,19 @@ sys.path.insert(0, str(ROOT / "bench"))
 from run import env_with_source  # noqa: E402
 
 
-def search_config(data, trials, seeds, epochs, eta, search_seed=0):
+def search_config(data, trials, seeds, epochs, eta, search_seed=0, min_epochs=1):
     return {"dataset": "mnist", "data_path": str(data), "seeds": seeds, "grid": {"epochs": [epochs]},
             "search": {"sampler": "sobol", "trials": trials, "seed": search_seed,
                        "space": {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
                                  "dropout": {"low": 0.0, "high": 0.5}},
-                       "halving": {"min_epochs": 1, "eta": eta}}}
+                       "halving": {"min_epochs": min_epochs, "eta": eta}}}
 
 
-def ours(data, work, trials, seeds, epochs, eta, search_seed):
+def ours(data, work, trials, seeds, epochs, eta, search_seed, min_epochs):
     directory = Path(tempfile.mkdtemp(dir=work))
     (directory / "config").mkdir()
     shutil.copy(ROOT / "config" / "config.yaml", directory / "config" / "config.yaml")
-    (directory / "search.yaml").write_text(yaml.safe_dump(search_config(data, trials, seeds, epochs, eta, search_seed)))
+    (directory / "search.yaml").write_text(yaml.safe_dump(search_config(data, trials, seeds, epochs, eta, search_seed, min_epochs)))
     summary = directory / "results" / "mnist" / "sweeps" / "search" / "summary"
     tick = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", ROOT / "Snakefile", "-c2",
@@ -66,11 +66,11 @@ def ours(data, work, trials, seeds, epochs, eta, search_seed):
             "epochs_trained": int(table["run_epochs_trained"].sum())}
 
 
-def optuna(data, trials, seeds, epochs, eta, search_seed):
+def optuna(data, trials, seeds, epochs, eta, search_seed, min_epochs):
     tick = time.perf_counter()
     result = subprocess.run([sys.executable, ROOT / "bench" / "optuna_search.py", "--data", data, "--trials",
                              str(trials), "--seeds", *map(str, seeds), "--epochs", str(epochs), "--eta", str(eta),
-                             "--sampler-seed", str(search_seed)],
+                             "--sampler-seed", str(search_seed), "--min-epochs", str(min_epochs)],
                             env=env_with_source(), capture_output=True, text=True)
     seconds = time.perf_counter() - tick
     if result.returncode != 0:
@@ -87,6 +87,7 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=9)
     parser.add_argument("--eta", type=int, default=3)
+    parser.add_argument("--min-epochs", type=int, default=1, help="the first rung's epochs (Optuna: min_resource)")
     parser.add_argument("--search-seeds", type=int, nargs="+", default=[0],
                         help="one search per side and seed (ours: search.seed, Optuna: TPE's seed); default 0")
     args = parser.parse_args()
@@ -95,7 +96,7 @@ def main():
     for repeat in range(args.repeats):
         for search_seed in args.search_seeds:
             for name in ("ours", "optuna"):
-                setting = (args.data, args.trials, args.seeds, args.epochs, args.eta, search_seed)
+                setting = (args.data, args.trials, args.seeds, args.epochs, args.eta, search_seed, args.min_epochs)
                 row = (ours(setting[0], work, *setting[1:]) if name == "ours" else optuna(*setting)) | {
                     "search_seed": search_seed}
                 rows[name].append(row)
@@ -104,7 +105,7 @@ def main():
                       f"(mean over {len(args.seeds)} seeds), {row['epochs_trained']} run-epochs trained", flush=True)
     shutil.rmtree(work, ignore_errors=True)
     median = {name: statistics.median(r["seconds"] for r in runs) for name, runs in rows.items()}
-    print(f"search of {args.trials} points x {len(args.seeds)} seeds, up to {args.epochs} epochs, eta {args.eta}, "
+    print(f"search of {args.trials} points x {len(args.seeds)} seeds, {args.min_epochs} to {args.epochs} epochs, eta {args.eta}, "
           f"{args.repeats} round(s) x {len(args.search_seeds)} search seed(s): ours {median['ours']:.1f} s, Optuna "
           f"{median['optuna']:.1f} s (medians): ours {median['optuna'] / median['ours']:.2f}x faster")
     # The answer's quality: each search seed once (a side's searches are deterministic), paired by seed.
