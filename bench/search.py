@@ -42,20 +42,33 @@ def search_config(data, trials, seeds, epochs, eta, search_seed=0, min_epochs=1)
                        "halving": {"min_epochs": min_epochs, "eta": eta}}}
 
 
-def ours(data, work, trials, seeds, epochs, eta, search_seed, min_epochs):
+def new_checkout(work) -> Path:
+    """A folder to run the workflow in, with the project's config/config.yaml (nothing else of ours)."""
     directory = Path(tempfile.mkdtemp(dir=work))
     (directory / "config").mkdir()
     shutil.copy(ROOT / "config" / "config.yaml", directory / "config" / "config.yaml")
-    (directory / "search.yaml").write_text(yaml.safe_dump(search_config(data, trials, seeds, epochs, eta, search_seed, min_epochs)))
-    summary = directory / "results" / "mnist" / "sweeps" / "search" / "summary"
-    tick = time.perf_counter()
+    return directory
+
+
+def run_search(directory: Path, sweep: str, config: dict) -> Path:
+    """`snakemake -c2` on a search config as sweep `sweep`, up to summary/best.json and search.tsv (figures
+    left out); returns the summary folder."""
+    (directory / f"{sweep}.yaml").write_text(yaml.safe_dump(config))
+    summary = Path("results", "mnist", "sweeps", sweep, "summary")
     result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", ROOT / "Snakefile", "-c2",
-                             str(summary.relative_to(directory) / "best.json"),
-                             str(summary.relative_to(directory) / "search.tsv"), "--configfile", "search.yaml"],
+                             str(summary / "best.json"), str(summary / "search.tsv"), "--configfile", f"{sweep}.yaml"],
                             cwd=directory, env=env_with_source(), capture_output=True, text=True)
-    seconds = time.perf_counter() - tick
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-3000:])
+    return directory / summary
+
+
+def ours(data, work, trials, seeds, epochs, eta, search_seed, min_epochs):
+    directory = new_checkout(work)
+    config = search_config(data, trials, seeds, epochs, eta, search_seed, min_epochs)
+    tick = time.perf_counter()
+    summary = run_search(directory, "search", config)
+    seconds = time.perf_counter() - tick
     best = json.loads((summary / "best.json").read_text())
     import pandas as pd
 

@@ -21,71 +21,57 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from scipy.stats import spearmanr
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from run import env_with_source  # noqa: E402
-from search import search_config  # noqa: E402
+from search import new_checkout, run_search, search_config  # noqa: E402
 
 
-def snakemake(directory: Path, sweep: str, config: dict) -> Path:
-    (directory / f"{sweep}.yaml").write_text(yaml.safe_dump(config))
-    summary = Path("results", "mnist", "sweeps", sweep, "summary")
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", ROOT / "Snakefile", "-c2",
-                             str(summary / "best.json"), str(summary / "search.tsv"), "--configfile", f"{sweep}.yaml"],
-                            cwd=directory, env=env_with_source(), capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(result.stderr[-3000:])
-    return directory / summary
+def validation_per_epoch(run_dirs: list[Path]) -> np.ndarray:
+    """Validation accuracy after each epoch (history.tsv), mean over the runs (a point's seeds)."""
+    return np.mean([pd.read_csv(d / "history.tsv", sep="\t")["val_accuracy"].to_numpy() for d in run_dirs], axis=0)
 
 
-def mean_over_seeds(runs: Path, point: str, epochs: int, column: str) -> np.ndarray:
-    """A point's 9-epoch runs: `column` per epoch of history.tsv (or the metrics.json value), mean over seeds."""
-    run_dirs = sorted((runs / point / f"epochs~{epochs}").glob("seed~*"))
-    if column == "test_accuracy":
-        return np.mean([json.loads((d / "metrics.json").read_text())["test_accuracy"] for d in run_dirs])
-    return np.mean([pd.read_csv(d / "history.tsv", sep="\t")[column].to_numpy() for d in run_dirs], axis=0)
+def test_accuracy(run_dirs: list[Path]) -> float:
+    """Test accuracy (metrics.json), mean over the runs."""
+    return float(np.mean([json.loads((d / "metrics.json").read_text())["test_accuracy"] for d in run_dirs]))
 
 
 def horizon(data, work, search_seed, trials, seeds, epochs, eta, min_epochs):
-    directory = Path(tempfile.mkdtemp(dir=work))
-    (directory / "config").mkdir()
-    shutil.copy(ROOT / "config" / "config.yaml", directory / "config" / "config.yaml")
+    directory = new_checkout(work)
     config = search_config(data, trials, seeds, epochs, eta, search_seed, min_epochs)
-    halving = snakemake(directory, "halving", config)
-    full = snakemake(directory, "full", dict(config, search=dict(config["search"], halving=None)))
+    halving = run_search(directory, "halving", config)
+    run_search(directory, "full", dict(config, search=dict(config["search"], halving=None)))  # every point, 9 epochs
     chosen = json.loads((halving / "best.json").read_text())["run_path"].rsplit("/epochs~", 1)[0]
     table = pd.read_csv(halving / "search.tsv", sep="\t")
     rung_epochs = sorted(int(c.split("_")[2]) for c in table.columns if c.startswith("val_accuracy_"))
     runs = directory / "results" / "mnist" / "runs"
     rows = []
     for point, learning_rate, dropout in zip(table["point"], table["learning_rate"], table["dropout"]):
-        validation = mean_over_seeds(runs, point, epochs, "val_accuracy")
+        run_dirs = sorted((runs / point / f"epochs~{epochs}").glob("seed~*"))
+        validation = validation_per_epoch(run_dirs)
         rows.append({"learning_rate": learning_rate, "dropout": dropout, "chosen": point == chosen,
-                     **{f"val_{e}": validation[e - 1] for e in rung_epochs},
-                     "test_9": mean_over_seeds(runs, point, epochs, "test_accuracy")})
+                     **{f"val_{e}": validation[e - 1] for e in rung_epochs}, "test": test_accuracy(run_dirs)})
     frame = pd.DataFrame(rows).sort_values(f"val_{epochs}", ascending=False).reset_index(drop=True)
     print(f"search seed {search_seed}: the {len(frame)} points, all trained {epochs} epochs, best first "
           f"(mean over {len(seeds)} seeds; * = the search's answer)")
     for index, row in frame.iterrows():
         values = "  ".join(f"val {e:>2} ep {row[f'val_{e}']:.4f}" for e in rung_epochs)
         print(f"  {index + 1}. lr {row['learning_rate']:<9} dropout {row['dropout']:<9} {values}  "
-              f"test {row['test_9']:.4f}{'  *' if row['chosen'] else ''}")
+              f"test {row['test']:.4f}{'  *' if row['chosen'] else ''}")
     correlations = {e: spearmanr(frame[f"val_{e}"], frame[f"val_{epochs}"])[0] for e in rung_epochs[:-1]}
     rank = int(frame.index[frame["chosen"]][0]) + 1
     print(f"search seed {search_seed}: Spearman rank correlation with the {epochs}-epoch ranking: "
           + ", ".join(f"{e} epoch(s) {c:+.2f}" for e, c in correlations.items())
           + f"; the search's answer ranks {rank} of {len(frame)} at {epochs} epochs, test "
-          f"{frame['test_9'][rank - 1]:.4f} against the best's {frame['test_9'][0]:.4f}", flush=True)
+          f"{frame['test'][rank - 1]:.4f} against the best's {frame['test'][0]:.4f}", flush=True)
     shutil.rmtree(directory)
 
 
