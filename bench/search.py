@@ -3,6 +3,7 @@
     python bench/search.py --data /path/to/mnist.npz               # 9 points x 3 seeds, 1/3/9 epochs, eta 3
     python bench/search.py --data ... --repeats 3                  # alternating A, B, A, B, ...: medians
     python bench/search.py --data ... --search-seeds 0 1 2         # the answer's quality over 3 searches each
+    python bench/search.py --data ... --trials 27 --search-seeds 0 1 2   # the README's example search's scale
 
 Which points a search tries is luck (Sobol's scramble, TPE's seed): one search per side says little about
 whose answer is better. --search-seeds runs each side once per search seed (ours: search.seed; Optuna: the
