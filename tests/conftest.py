@@ -56,3 +56,13 @@ def snakemake(workdir: Path, *args, timeout=900, popen=None, env=None):
     if popen:
         return subprocess.Popen(command, cwd=workdir, env=env, **popen)
     return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tensorflow_as_in_a_training_job():
+    """Tests that train in this process train as a job does: one CPU thread, op determinism
+    (mnist_sweep.tensorflow_setup). TensorFlow takes these once per process, before its first
+    operation: so before any test runs."""
+    from mnist_sweep.tensorflow_setup import configure_tensorflow
+
+    configure_tensorflow(threads=1, allow_cpu=True)

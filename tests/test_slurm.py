@@ -16,13 +16,15 @@ import pytest
 
 from conftest import ROOT, SMALL, run_python
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 # Only what this test cluster needs on top of the production profile: a short first wait and
 # latency suit one node. Job states come from sacct, as on a production cluster (cluster.sh runs
-# slurmdbd).
+# slurmdbd). The plugin waits this long before its first status check, then 10 s more before each
+# next one until a job ends (and as long before Snakemake exits): 2 s, not its default 40 s, so
+# that the tests' short jobs are seen to end soon.
 TEST_OVERRIDES = [
-    "--slurm-init-seconds-before-status-checks", "5",
+    "--slurm-init-seconds-before-status-checks", "2",
     "--latency-wait", "5",
 ]
 
@@ -66,9 +68,14 @@ def scontrol_job(env: dict, job_id: str) -> str:
     return subprocess.run(["scontrol", "show", "job", job_id], env=env, capture_output=True, text=True).stdout
 
 
-def test_sweep_packs_its_runs_into_few_gpu_jobs(tmp_path, slurm_cluster):
-    """The 4 tiny runs share one GPU job (a pack); each run records that job's id."""
-    result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL))
+def test_sweep_packs_its_runs_into_few_gpu_jobs_with_the_sites_settings(tmp_path, slurm_cluster):
+    """The 4 tiny runs share one GPU job (a pack); each run records that job's id. config/slurm.yaml's
+    partition, account, QOS, node feature and GPU type reach sbatch although the command line replaces the
+    profile's train block (--set-resources, as profiles/slurm/README.md shows)."""
+    write_config(tmp_path)
+    (tmp_path / "config" / "slurm.yaml").write_text("partition: gpu\naccount: testaccount\nqos: normal\n"
+                                                    "constraint: fakegpu\ngpu_model: fake\n")
+    result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL), "--set-resources", "train:runtime=30")
     assert result.returncode == 0, result.stderr[-4000:]
     assert "= 4 runs; 0 finished, 4 to train in 1 job(s)" in result.stderr
     metrics = [json.loads(p.read_text()) for p in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")]
@@ -79,8 +86,10 @@ def test_sweep_packs_its_runs_into_few_gpu_jobs(tmp_path, slurm_cluster):
         assert m["slurm_gpus"] == "1" and m["pack_size"] == 4
     job = scontrol_job(slurm_cluster, job_ids.pop())
     assert "JobState=COMPLETED" in job
-    assert re.search(r"TresPerJob=gres[:/]gpu[:=]1", job), job  # the submission asked for one GPU
-    assert "Partition=gpu" in job
+    assert re.search(r"TresPerJob=gres[:/]gpu[:=]fake[:=]1", job), job  # one GPU, of the site's type
+    assert "Partition=gpu" in job and "Account=testaccount" in job and "QOS=normal" in job, job
+    assert "Features=fakegpu" in job, job
+    assert "TimeLimit=00:30:00" in job, job  # the command line's runtime, too
     # TensorFlow's threads are the job's cpus_per_task (train_threads 1), not the node's cores.
     assert "CPUs/Task=1" in job or "NumCPUs=1" in job, job
     (log,) = tmp_path.glob("results/mnist_5k/packs/*/train.log")
@@ -88,26 +97,20 @@ def test_sweep_packs_its_runs_into_few_gpu_jobs(tmp_path, slurm_cluster):
     summary = tmp_path / "results" / "mnist_5k" / "sweeps" / "small" / "summary"
     assert (summary / "configs.tsv").exists() and (summary / "best.json").exists()
     assert (tmp_path / "results" / "mnist_5k" / "sweeps" / "small" / "figures" / "predictions.png").exists()
-
-
-def test_failed_job_is_reported_with_its_slurm_log(tmp_path, slurm_cluster):
-    # A corrupted staged dataset (newer than nothing, so it is not rebuilt): training fails.
-    data = tmp_path / "resources" / "data" / "mnist_5k.npz"
-    data.parent.mkdir(parents=True)
-    data.write_bytes(b"corrupted")
-    result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL), "--config", "seeds=[0]",
-                             "--retries", "0")
-    assert result.returncode != 0
-    logs = re.findall(r"(\S*slurm_logs/rule_train/\S+\.log)", result.stderr)
-    assert logs, result.stderr[-4000:]
-    log = Path(logs[0]) if Path(logs[0]).is_absolute() else tmp_path / logs[0]
-    assert log.exists()
+    # A `slurm:` key of the config overrides the file key by key.
+    dry = snakemake_slurm(tmp_path, slurm_cluster, "-n", "--configfile", str(SMALL), "--config", "seeds=[5]",
+                          'grid={"dropout": [0.2]}', 'slurm={"qos": "high"}', "--set-resources", "train:runtime=30")
+    assert dry.returncode == 0, dry.stderr[-4000:]
+    (resources,) = re.findall(r"resources: (.*slurm_partition.*)", dry.stdout + dry.stderr)
+    for expected in ("slurm_partition=gpu", "slurm_account=testaccount", "qos=high", "constraint=fakegpu",
+                     "gpu_model=fake", "runtime=30"):
+        assert expected in resources, resources
 
 
 def test_gpu_guard_stops_the_sweep_after_its_first_job(tmp_path, slurm_cluster):
     """SLURM gives the job a GPU, TensorFlow sees none: the job fails at once and says what to check, and
-    the sweep stops there: the profile's retries are not spent on it, and the other pack is not started.
-    Once fixed (here: allow_cpu), the same command trains the sweep."""
+    the sweep stops there, naming the job's SLURM log: the profile's retries are not spent on it, and the
+    other pack is not started. Once fixed (here: allow_cpu), the sweep trains."""
     args = ["--configfile", str(SMALL), "--config", "seeds=[0,1]", "pack_size=1", 'grid={"dropout": [0.2]}',
             "--jobs", "1"]
     result = snakemake_slurm(tmp_path, slurm_cluster, *args, allow_cpu=False)
@@ -120,8 +123,12 @@ def test_gpu_guard_stops_the_sweep_after_its_first_job(tmp_path, slurm_cluster):
     assert len(pd.read_csv(attempts, sep="\t")) == 1, "a GPU-guard failure is not retried"
     assert "the sweep stops: a training job failed in a way no retry can fix" in result.stderr, result.stderr[-4000:]
     assert "was given a GPU (SLURM_GPUS_ON_NODE=1)" in result.stderr.split("the sweep stops")[1]
+    # The failed job's SLURM log is named on the console, and kept.
+    logs = re.findall(r"(\S*slurm_logs/rule_train/\S+\.log)", result.stderr)
+    assert logs, result.stderr[-4000:]
+    assert (Path(logs[0]) if Path(logs[0]).is_absolute() else tmp_path / logs[0]).exists()
     assert not list(tmp_path.glob("results/mnist_5k/runs/**/metrics.json"))
-    fixed = snakemake_slurm(tmp_path, slurm_cluster, *args)
+    fixed = snakemake_slurm(tmp_path, slurm_cluster, *args[:-2])  # both packs at once
     assert fixed.returncode == 0, fixed.stderr[-4000:]
     assert len(list(tmp_path.glob("results/mnist_5k/runs/**/metrics.json"))) == 2
 
@@ -146,38 +153,62 @@ def wait_for(condition, timeout=600, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def running_train_jobs(env: dict) -> list[str]:
-    out = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i"], env=env, capture_output=True, text=True)
-    return out.stdout.split()
+def running_train_jobs(env: dict, workdir: Path) -> list[str]:
+    """The ids of the running jobs submitted from workdir (a test's own, whatever else the cluster runs)."""
+    out = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i %Z"], env=env, capture_output=True, text=True)
+    return [job for job, _, directory in (line.partition(" ") for line in out.stdout.splitlines())
+            if Path(directory).resolve() == Path(workdir).resolve()]
 
 
-# Training the long runs below should take: more than one 2-minute job can hold (about 75 s of
-# training once start-up and the deadline's margin are taken), fewer than the 4 attempts of
-# `retries: 3`, on any CPU. Twice what one job holds: at 100 s (4/3 of it) a clean-clone run's job
-# trained faster than the calibration had measured and finished inside the limit.
-LONG_RUN_TRAINING_SECONDS = 160
+# A job of 1 minute (SLURM's shortest time limit) trains at most about 25 s: the trainer stops when less
+# than 1.5 epochs and a 30 s margin are left (mnist_sweep.deadline), after some 5-15 s of start-up. So a
+# run of this much training needs at least two attempts of such a job on any CPU, and ends in about three.
+LONG_RUN_TRAINING_SECONDS = 45
+# The runs that a requeue or a preemption interrupts: long enough to be caught training.
+INTERRUPTED_RUN_TRAINING_SECONDS = 20
 
 
 @pytest.fixture(scope="module")
-def long_run(mnist_5k_file, tmp_path_factory):
-    """Config of a run that trains about LONG_RUN_TRAINING_SECONDS on this CPU, whatever its speed:
-    the epochs follow this machine's measured epoch time (batch 8 on mnist_5k, 1 thread, as the jobs
-    train), never a fixed count that a slower CPU cannot finish in time. The median of epochs 2-4:
-    one slow epoch (the largest of two, 1.74 s where the jobs then took about 1.1 s) made the run
-    short enough to end inside the 2-minute limit that the time-limit tests need it to outlast."""
-    out = tmp_path_factory.mktemp("epoch-time")
-    measured = run_python("-m", "mnist_sweep.train", "--data", str(mnist_5k_file), "--out", str(out), "--dataset",
-                          "mnist_5k", "--threads", "1", "--epochs", "4", "--batch-size", "8", "--no-model")
-    assert measured.returncode == 0, measured.stdout + measured.stderr
-    seconds = pd.read_csv(out / "history.tsv", sep="\t")["seconds"].iloc[1:].median()  # epoch 1 also compiles
-    epochs = max(10, math.ceil(LONG_RUN_TRAINING_SECONDS / seconds))
-    print(f"long run: {epochs} epochs of {seconds:.2f} s")
+def epoch_seconds(mnist_5k_file, tmp_path_factory) -> float:
+    """One epoch of the runs below (batch 8 on mnist_5k, 1 thread, as the jobs train) on this CPU, in CPU
+    seconds: a 5-epoch training's CPU time less a 1-epoch one's, divided by 4. CPU time, not wall time, so
+    that other work on the machine (the other tests, which .ci/run runs beside these) cannot make an epoch
+    look slower than it is and the runs below shorter than they must be."""
+    from mnist_sweep.config import tutorial_hyperparameters
+    from mnist_sweep.trainer import train_pack
+
+    def cpu_seconds(epochs: int) -> float:
+        hyperparameters = dict(tutorial_hyperparameters(), epochs=epochs, batch_size=8)
+        run = {"run_dir": tmp_path_factory.mktemp("epoch-time"), "seed": 0, "hyperparameters": hyperparameters}
+        start = time.process_time()
+        train_pack(mnist_5k_file, [run], "mnist_5k", threads=1, save_models=False)
+        return time.process_time() - start
+
+    seconds = (cpu_seconds(5) - cpu_seconds(1)) / 4
+    print(f"an epoch of batch 8 on mnist_5k: {seconds:.2f} CPU seconds")
+    return seconds
+
+
+def a_run_of(seconds: float, epoch_seconds: float) -> list[str]:
+    """Config of one run that trains about `seconds` on this CPU, whatever its speed: the epochs follow the
+    measured epoch time, never a fixed count that a slower CPU cannot finish in time."""
+    epochs = max(10, math.ceil(seconds / epoch_seconds))
     return ["--configfile", str(SMALL), "--config", "seeds=[0]",
             f'grid={{"dropout": [0.2], "epochs": [{epochs}], "batch_size": [8]}}']
 
 
-def the_long_run(workdir: Path) -> tuple[dict, str]:
-    """The long-run tests' one run: its metrics.json and its train.log."""
+@pytest.fixture(scope="module")
+def long_run(epoch_seconds):
+    return a_run_of(LONG_RUN_TRAINING_SECONDS, epoch_seconds)
+
+
+@pytest.fixture(scope="module")
+def interrupted_run(epoch_seconds):
+    return a_run_of(INTERRUPTED_RUN_TRAINING_SECONDS, epoch_seconds)
+
+
+def the_only_run(workdir: Path) -> tuple[dict, str]:
+    """The one run of a test: its metrics.json and its train.log."""
     (metrics_file,) = workdir.glob("results/mnist_5k/runs/**/metrics.json")
     return json.loads(metrics_file.read_text()), (metrics_file.parent / "train.log").read_text()
 
@@ -188,14 +219,15 @@ def epochs_logged(run_log: str) -> list[int]:
 
 
 def test_a_run_longer_than_its_time_limit_continues_without_spending_a_retry(tmp_path, slurm_cluster, long_run):
-    """runtime 2 minutes, given on the command line (it replaces the profile's train block), and no
-    retries: the job stops itself before the limit with its state saved and requeues itself; the same
-    job starts again, resumes and finishes the run; Snakemake sees one successful job."""
-    result = snakemake_slurm(tmp_path, slurm_cluster, *long_run, "--set-resources", "train:runtime=2",
+    """runtime 1 minute, given on the command line (it replaces the profile's train block), and no
+    retries: the job asks SLURM how long it has left, stops itself before the limit with its state saved
+    and requeues itself; the same job starts again, resumes and finishes the run; Snakemake sees one
+    successful job."""
+    result = snakemake_slurm(tmp_path, slurm_cluster, *long_run, "--set-resources", "train:runtime=1",
                              "--retries", "0")
     assert result.returncode == 0, result.stderr[-4000:]
     assert "Error in rule train" not in result.stderr
-    metrics, log = the_long_run(tmp_path)
+    metrics, log = the_only_run(tmp_path)
     epochs = metrics["epochs"]
     assert metrics["status"] == "completed" and metrics["epochs_run"] == epochs
     assert metrics["resumed_from_epoch"] and metrics["resumed_from_epoch"] < epochs
@@ -210,51 +242,59 @@ def test_a_run_longer_than_its_time_limit_continues_without_spending_a_retry(tmp
     assert epochs_logged(log) == list(range(1, epochs + 1))
 
 
-def test_a_spent_requeue_budget_leaves_the_stop_to_retries(tmp_path, slurm_cluster, long_run):
-    """max_requeues 0: the stop at the time limit is a failed attempt, and with no retries the sweep
-    stops there, its state kept; the same command with the budget back resumes the run."""
-    args = [*long_run[:-1], "max_requeues=0", long_run[-1], "--set-resources", "train:runtime=2", "--retries", "0"]
-    result = snakemake_slurm(tmp_path, slurm_cluster, *args)
+def test_a_spent_requeue_budget_leaves_the_stop_to_retries(tmp_path, slurm_cluster):
+    """max_requeues 0 and a time limit injected (MNIST_SWEEP_TIME_LEFT_SECONDS: the job stops after its first
+    epoch, the same path as the real limit above): the stop is a failed attempt, and with no retries the
+    sweep stops there, its state kept for a rerun to resume (as test_train.py's deadline test resumes)."""
+    from mnist_sweep.deadline import INJECTED_TIME_LEFT
+
+    limited = dict(slurm_cluster, **{INJECTED_TIME_LEFT: "30"})
+    result = snakemake_slurm(tmp_path, limited, "--configfile", str(SMALL), "--config", "seeds=[0]", "max_requeues=0",
+                             'grid={"dropout": [0.2], "epochs": [3]}', "--retries", "0")
     assert result.returncode != 0
     (pack,) = tmp_path.glob("results/mnist_5k/packs/*/")
-    assert "not requeued: this pack continued 0 time(s) already (max_requeues 0)" in (pack / "attempts.log").read_text()
+    attempts = (pack / "attempts.log").read_text()
+    assert re.search(r"stopped before the job's time limit \(\d+ s left, an epoch takes .* after epoch 1;", attempts), \
+        attempts[-3000:]
+    assert "not requeued: this pack continued 0 time(s) already (max_requeues 0)" in attempts
     assert list(tmp_path.glob("results/mnist_5k/runs/**/resume/state.json"))
 
 
-def test_a_requeued_job_resumes_and_the_sweep_finishes(tmp_path, slurm_cluster, long_run):
+def test_a_requeued_job_resumes_and_the_sweep_finishes(tmp_path, slurm_cluster, interrupted_run):
     # A state saved after every epoch (checkpoint_minutes tiny), so the requeue finds one to resume from
     # whenever it comes; the save on SIGTERM itself is tested in test_train.py and by the time-limit test.
-    process = start_sweep(tmp_path, slurm_cluster, *long_run, "checkpoint_minutes=0.001",
+    process = start_sweep(tmp_path, slurm_cluster, *interrupted_run, "checkpoint_minutes=0.001",
                           "--set-resources", "train:runtime=30")
     try:
         wait_for(lambda: list(tmp_path.glob("results/mnist_5k/runs/**/resume/state.json")), what="a saved epoch")
-        (job,) = wait_for(lambda: running_train_jobs(slurm_cluster), what="the training job")
+        (job,) = wait_for(lambda: running_train_jobs(slurm_cluster, tmp_path), what="the training job")
         subprocess.run(["scontrol", "requeue", job], env=slurm_cluster, check=True)
         output, _ = process.communicate(timeout=900)
     finally:
         process.kill()
     assert process.returncode == 0, output[-4000:]
-    metrics, _ = the_long_run(tmp_path)
+    metrics, _ = the_only_run(tmp_path)
     assert metrics["status"] == "completed" and metrics["resumed_from_epoch"]
     assert metrics["slurm_job_id"] == job  # a requeued job keeps its id
 
 
-def test_a_preempted_job_requeues_itself_and_resumes(tmp_path, slurm_cluster, long_run):
+def test_a_preempted_job_requeues_itself_and_resumes(tmp_path, slurm_cluster, interrupted_run):
     """A job of the `urgent` partition preempts the training job (cluster.sh: PreemptMode=REQUEUE with a
     grace time): SIGTERM, the epoch ends, states are saved, and the job requeues itself (had it just
     exited, SLURM would have ended it as failed); it resumes under its own id, and no retry is spent."""
-    process = start_sweep(tmp_path, slurm_cluster, *long_run, "--set-resources", "train:runtime=30", "--retries", "0")
+    process = start_sweep(tmp_path, slurm_cluster, *interrupted_run, "--set-resources", "train:runtime=30",
+                          "--retries", "0")
     try:
         wait_for(lambda: any(line.startswith("epoch 3/") for log in tmp_path.glob("results/mnist_5k/runs/**/train.log")
                              for line in log.read_text().splitlines()), what="a trained epoch")
-        (job,) = running_train_jobs(slurm_cluster)
+        (job,) = running_train_jobs(slurm_cluster, tmp_path)
         subprocess.run(["sbatch", "-p", "urgent", "--exclusive", "--wrap", "sleep 5"], env=slurm_cluster,
                        cwd=tmp_path, check=True, capture_output=True)
         output, _ = process.communicate(timeout=900)
     finally:
         process.kill()
     assert process.returncode == 0, output[-4000:]
-    metrics, log = the_long_run(tmp_path)
+    metrics, log = the_only_run(tmp_path)
     assert metrics["status"] == "completed" and metrics["resumed_from_epoch"] and metrics["slurm_job_id"] == job
     (pack,) = tmp_path.glob("results/mnist_5k/packs/*/")
     attempts = (pack / "attempts.log").read_text()
@@ -290,11 +330,11 @@ def test_a_cancelled_job_is_reported_and_a_rerun_trains_only_what_is_missing(tmp
     # Job states from squeue here: sacct reports a cancelled job as "CANCELLED by <uid>", which the SLURM
     # plugin (2.8.0) does not take for CANCELLED, so with sacct Snakemake waits for that job forever
     # (seen on this cluster; profiles/slurm/README.md, "Cancellation").
-    args = ["--configfile", str(SMALL), "--config", "pack_size=2", 'grid={"dropout": [0.2, 0.5], "epochs": [60], '
+    args = ["--configfile", str(SMALL), "--config", "pack_size=2", 'grid={"dropout": [0.2, 0.5], "epochs": [10], '
             '"batch_size": [8]}', "--retries", "0", "--slurm-status-command", "squeue"]
     process = start_sweep(tmp_path, slurm_cluster, *args)
     try:
-        first = wait_for(lambda: running_train_jobs(slurm_cluster), what="a training job")[0]
+        first = wait_for(lambda: running_train_jobs(slurm_cluster, tmp_path), what="a training job")[0]
         subprocess.run(["scancel", first], env=slurm_cluster, check=True)
         output, _ = process.communicate(timeout=900)
     finally:
@@ -311,47 +351,12 @@ def test_a_cancelled_job_is_reported_and_a_rerun_trains_only_what_is_missing(tmp
     assert len(list(tmp_path.glob("results/mnist_5k/runs/**/metrics.json"))) == 4
 
 
-def test_site_settings_survive_the_readmes_command_line_override(tmp_path, slurm_cluster):
-    """config/slurm.yaml's partition, account, QOS, node feature and GPU type reach sbatch although the
-    command line replaces the profile's train block (--set-resources, as profiles/slurm/README.md shows)."""
+def test_a_gres_only_job_with_two_gpus_trains_one_process_per_gpu(tmp_path, slurm_cluster):
+    """A cluster that takes GPUs only as --gres: `gres: gpu:2` in config/slurm.yaml, and no --gpus beside it.
+    The 4 runs are one job asking --gres=gpu:2 (and 2 CPUs); SLURM gives it both fake GPUs
+    (CUDA_VISIBLE_DEVICES=0,1) and the job trains two processes, one per GPU."""
     write_config(tmp_path)
-    (tmp_path / "config" / "slurm.yaml").write_text("partition: gpu\naccount: testaccount\nqos: normal\n"
-                                                    "constraint: fakegpu\ngpu_model: fake\n")
-    result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL), "--config", "seeds=[0]",
-                             'grid={"dropout": [0.2]}', "--set-resources", "train:runtime=30")
-    assert result.returncode == 0, result.stderr[-4000:]
-    (metrics,) = [json.loads(p.read_text()) for p in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")]
-    job = scontrol_job(slurm_cluster, metrics["slurm_job_id"])
-    assert "Partition=gpu" in job and "Account=testaccount" in job and "QOS=normal" in job, job
-    assert "Features=fakegpu" in job, job
-    assert re.search(r"TresPerJob=gres[:/]gpu[:=]fake[:=]1", job), job
-    assert "TimeLimit=00:30:00" in job, job  # the command line's runtime, too
-    # A `slurm:` key of the config overrides the file key by key.
-    dry = snakemake_slurm(tmp_path, slurm_cluster, "-n", "--configfile", str(SMALL), "--config", "seeds=[5]",
-                          'grid={"dropout": [0.2]}', 'slurm={"qos": "high"}', "--set-resources", "train:runtime=30")
-    assert dry.returncode == 0, dry.stderr[-4000:]
-    (resources,) = re.findall(r"resources: (.*slurm_partition.*)", dry.stdout + dry.stderr)
-    for expected in ("slurm_partition=gpu", "slurm_account=testaccount", "qos=high", "constraint=fakegpu",
-                     "gpu_model=fake", "runtime=30"):
-        assert expected in resources, resources
-
-
-def test_gres_only_site_settings(tmp_path, slurm_cluster):
-    """A cluster that takes GPUs only as --gres: config/slurm.yaml's gres, and no --gpus beside it."""
-    write_config(tmp_path)
-    (tmp_path / "config" / "slurm.yaml").write_text("partition: gpu\ngres: gpu:1\n")
-    result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL))
-    assert result.returncode == 0, result.stderr[-4000:]
-    metrics = [json.loads(p.read_text()) for p in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")]
-    job = scontrol_job(slurm_cluster, metrics[0]["slurm_job_id"])
-    assert re.search(r"TresPerNode=gres[:/]gpu[:=]1", job) and "TresPerJob=gres" not in job, job
-
-
-def test_a_job_with_two_gpus_trains_one_process_per_gpu(tmp_path, slurm_cluster):
-    """`gpus: 2` in config/slurm.yaml: the 4 runs are one job asking --gpus=2 (and 2 CPUs); SLURM gives it
-    both fake GPUs (CUDA_VISIBLE_DEVICES=0,1) and the job trains two processes, one per GPU."""
-    write_config(tmp_path)
-    (tmp_path / "config" / "slurm.yaml").write_text("partition: gpu\ngpus: 2\n")
+    (tmp_path / "config" / "slurm.yaml").write_text("partition: gpu\ngres: gpu:2\n")
     result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL))
     assert result.returncode == 0, result.stderr[-4000:]
     assert "4 to train in 1 job(s)" in result.stderr
@@ -359,7 +364,8 @@ def test_a_job_with_two_gpus_trains_one_process_per_gpu(tmp_path, slurm_cluster)
     assert sorted(m["cuda_visible_devices"] for m in metrics) == ["0", "0", "1", "1"]
     assert {m["slurm_gpus"] for m in metrics} == {"2"} and {m["pack_size"] for m in metrics} == {4}
     job = scontrol_job(slurm_cluster, metrics[0]["slurm_job_id"])
-    assert "TresPerJob=gres/gpu:2" in job.replace("gres:gpu:2", "gres/gpu:2") and "NumCPUs=2" in job, job
+    assert re.search(r"TresPerNode=gres[:/]gpu[:=]2", job) and "TresPerJob=gres" not in job, job
+    assert "NumCPUs=2" in job, job
     (pack,) = tmp_path.glob("results/mnist_5k/packs/*/")
     log = (pack / "attempts.log").read_text()
     assert "2 GPUs (0,1): one training process per GPU, 1 CPU thread(s) each" in log and "[GPU 1] " in log, log
@@ -395,28 +401,6 @@ def test_stale_lock_is_kept_while_slurm_jobs_of_the_workflow_run(tmp_path, slurm
             os.environ["SLURM_CONF"] = old
 
 
-def test_the_controller_runs_as_a_slurm_job(tmp_path, slurm_cluster):
-    """profiles/slurm/controller.sh: Snakemake itself as a 1-CPU job that submits the training jobs."""
-    checkout = tmp_path / "checkout"
-    shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(".venv", ".git", "results", ".snakemake", "logs",
-                                                                   "resources", "__pycache__", ".pytest_cache"))
-    (checkout / "config" / "config.yaml").write_text((ROOT / "config" / "config.yaml").read_text()
-                                                     + "allow_cpu: true\n")
-    env = dict(slurm_cluster, PATH=f"{Path(sys.executable).parent}{os.pathsep}{slurm_cluster['PATH']}")
-    submitted = subprocess.run([str(checkout / "profiles" / "slurm" / "controller.sh"), *TEST_OVERRIDES,
-                                "--configfile", str(SMALL)], env=dict(env, CONTROLLER_PARTITION="debug"),
-                               capture_output=True, text=True, check=True)
-    job = submitted.stdout.strip()
-    assert job.isdigit(), submitted.stdout + submitted.stderr
-    wait_for(lambda: job not in subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True,
-                                               text=True).stdout, timeout=900, what="the controller job to end")
-    log = (checkout / "logs" / f"controller-{job}.log").read_text()
-    assert "mnist-sweep small: 2 grid point(s) x 2 seed(s) = 4 runs" in log
-    metrics = [json.loads(p.read_text()) for p in checkout.glob("results/mnist_5k/runs/**/metrics.json")]
-    assert len(metrics) == 4 and metrics[0]["slurm_job_id"] != job
-    assert "JobState=COMPLETED" in scontrol_job(slurm_cluster, job)
-
-
 def test_a_search_runs_its_rungs_as_slurm_jobs(tmp_path, slurm_cluster):
     """A search on the cluster: each rung is planned on the controller (the checkpoint is local) and trained
     as one GPU job; the survivor's run continues the first rung's state in its own job."""
@@ -440,7 +424,8 @@ def test_a_search_runs_its_rungs_as_slurm_jobs(tmp_path, slurm_cluster):
 
 
 def test_a_killed_controller_job_submitted_again_completes_the_sweep(tmp_path, slurm_cluster):
-    """scancel -s KILL of the controller job (its lock stays, its training job runs on), then the same
+    """profiles/slurm/controller.sh: Snakemake itself as a 1-CPU job that submits the training jobs.
+    scancel -s KILL of the controller job (its lock stays, its training job runs on), then the same
     controller.sh again: the new controller waits for that job, removes the dead one's lock and finishes
     the sweep; no epoch of any run is trained twice."""
     checkout = tmp_path / "checkout"
@@ -464,6 +449,7 @@ def test_a_killed_controller_job_submitted_again_completes_the_sweep(tmp_path, s
         return subprocess.run(["squeue", "-h", "-o", "%i %T"], env=env, capture_output=True, text=True).stdout
 
     first = submit()
+    assert first.isdigit(), first
     wait_for(lambda: any(line.split()[0] != first and line.endswith("RUNNING") for line in queued().splitlines()),
              timeout=600, what="a training job to run")
     subprocess.run(["scancel", "-s", "KILL", first], env=env, check=True)
@@ -474,9 +460,12 @@ def test_a_killed_controller_job_submitted_again_completes_the_sweep(tmp_path, s
     log = (checkout / "logs" / f"controller-{second}.log").read_text()
     assert f"removed the lock of the controller job {first}" in log, log[-3000:]
     assert "JobState=COMPLETED" in scontrol_job(slurm_cluster, second)
+    started = (checkout / "logs" / f"controller-{first}.log").read_text()
+    assert "mnist-sweep controller: 2 grid point(s) x 2 seed(s) = 4 runs" in started, started[-3000:]
     run_logs = list(checkout.glob("results/mnist_5k/runs/**/train.log"))
     metrics = list(checkout.glob("results/mnist_5k/runs/**/metrics.json"))
     assert len(metrics) == 4 and len(run_logs) == 4
+    assert {json.loads(path.read_text())["slurm_job_id"] for path in metrics}.isdisjoint({first, second})
     for run_log in run_logs:
         epochs = epochs_logged(run_log.read_text())
         assert sorted(epochs) == list(range(1, 31)), f"{run_log}: epochs {epochs}"

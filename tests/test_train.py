@@ -1,4 +1,10 @@
-"""Real training on the bundled MNIST subset: files, determinism, preemption, divergence."""
+"""Real training on the bundled MNIST subset: files, determinism, preemption, divergence.
+
+The model and mask tests are fast; the training tests are marked slow. Training runs in this
+process (trainer.train_pack, as a job runs it: conftest sets one thread and op determinism)
+unless the command line, a signal or a second process is what a test is about: each
+`python -m mnist_sweep.train` pays about 8 s of importing TensorFlow.
+"""
 
 import json
 import os
@@ -6,13 +12,15 @@ import signal
 import subprocess
 import sys
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import ROOT, run_python
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow
 
 
 def train_args(data, out, seed=0, **hyperparameters):
@@ -21,6 +29,19 @@ def train_args(data, out, seed=0, **hyperparameters):
     for name, value in hyperparameters.items():
         args += [f"--{name.replace('_', '-')}", str(value)]
     return args
+
+
+def train_here(data, run_dir, seeds=(0,), checkpoint_minutes=10.0, **hyperparameters) -> list[dict]:
+    """Train runs of one point in this process, as `mnist_sweep.train --out <run_dir> --seed <seeds>` does
+    (run_dir a pattern with {seed} for several seeds); their metrics, in seed order."""
+    from mnist_sweep.config import tutorial_hyperparameters
+    from mnist_sweep.trainer import train_pack
+
+    hp = dict(tutorial_hyperparameters(), **hyperparameters)
+    if isinstance(hp["hidden_units"], str):
+        hp["hidden_units"] = [int(units) for units in hp["hidden_units"].split("-")]
+    runs = [{"run_dir": Path(str(run_dir).format(seed=seed)), "seed": seed, "hyperparameters": hp} for seed in seeds]
+    return train_pack(data, runs, "mnist_5k", threads=1, checkpoint_minutes=checkpoint_minutes)
 
 
 def comparable(metrics):
@@ -93,6 +114,7 @@ def test_a_hyperparameter_no_code_uses_is_refused_not_ignored():
                     {"seed": 1, "hyperparameters": dict(tutorial, activation="tanh")}])
 
 
+@slow
 def test_every_hyperparameter_changes_training(tmp_path, mnist_5k_file):
     """Each declared hyperparameter (the schema's grid), trained at its default and at its schema
     example, one epoch on the subset: no two results may be identical, so a hyperparameter that the
@@ -115,21 +137,21 @@ def test_every_hyperparameter_changes_training(tmp_path, mnist_5k_file):
         assert comparable(metrics) != reference, f"{name} = {variants[name][name]} trains exactly like the default"
 
 
+@slow
 def test_run_writes_all_files_and_is_deterministic(tmp_path, mnist_5k_file):
+    """The command line trains a run and writes its files; the same seed gives the same numbers in another
+    process (here: in this one, with the job's settings), another seed other numbers."""
     first = run_python(*train_args(mnist_5k_file, tmp_path / "a", seed=3, epochs=2))
     assert first.returncode == 0, first.stdout + first.stderr
-    second = run_python(*train_args(mnist_5k_file, tmp_path / "b", seed=3, epochs=2))
-    assert second.returncode == 0
-    other_seed = run_python(*train_args(mnist_5k_file, tmp_path / "c", seed=4, epochs=2))
-    assert other_seed.returncode == 0
-    metrics = [json.loads((tmp_path / name / "metrics.json").read_text()) for name in "abc"]
-    assert comparable(metrics[0]) == comparable(metrics[1])
-    assert metrics[0]["test_loss"] != metrics[2]["test_loss"]
+    (second,) = train_here(mnist_5k_file, tmp_path / "b", seeds=[3], epochs=2)
+    (other_seed,) = train_here(mnist_5k_file, tmp_path / "c", seeds=[4], epochs=2)
+    m = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert comparable(m) == comparable(second)
+    assert m["test_loss"] != other_seed["test_loss"]
     run = tmp_path / "a"
     assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == [
         "history.tsv", "metrics.json", "model.keras", "predictions.npz", "train.log"]
     assert sum(p.stat().st_size for p in run.iterdir()) < 3_000_000  # no optimizer state (with it: 8 MB)
-    m = metrics[0]
     assert m["status"] == "completed" and m["epochs_run"] == 2 and m["seed"] == 3
     assert m["hidden_units"] == [512, 512] and m["dropout"] == 0.2 and m["dataset"] == "mnist_5k"
     assert 0.8 < m["test_accuracy"] <= 1.0
@@ -150,6 +172,7 @@ def test_run_writes_all_files_and_is_deterministic(tmp_path, mnist_5k_file):
     assert m["pack_size"] == 1 and m["pack"] is None
 
 
+@slow
 def test_a_seed_trains_the_same_alone_and_in_a_pack(tmp_path, mnist_5k_file):
     """Seed packing: seed 3 alone and inside a pack of three give the same results to float rounding.
 
@@ -157,13 +180,8 @@ def test_a_seed_trains_the_same_alone_and_in_a_pack(tmp_path, mnist_5k_file):
     and the CPU (AVX2 or AVX-512), and with it the order of a sum (differences near 1e-7 were seen).
     The tolerance is the one packed.py promises; a wrong seed, dropout mask or data order would differ
     by orders of magnitude more."""
-    solo = run_python(*train_args(mnist_5k_file, tmp_path / "solo", seed=3, epochs=2))
-    assert solo.returncode == 0, solo.stdout + solo.stderr
-    args = train_args(mnist_5k_file, tmp_path / "pack" / "seed~{seed}", seed=1, epochs=2)
-    args[args.index("--seed") + 1: args.index("--seed") + 2] = ["1", "3", "5"]
-    packed = run_python(*args)
-    assert packed.returncode == 0, packed.stdout + packed.stderr
-    alone = json.loads((tmp_path / "solo" / "metrics.json").read_text())
+    (alone,) = train_here(mnist_5k_file, tmp_path / "solo", seeds=[3], epochs=2)
+    train_here(mnist_5k_file, tmp_path / "pack" / "seed~{seed}", seeds=[1, 3, 5], epochs=2)
     in_pack = json.loads((tmp_path / "pack" / "seed~3" / "metrics.json").read_text())
     assert in_pack["pack_size"] == 3
     alone, in_pack = comparable(alone), comparable(in_pack)
@@ -184,17 +202,14 @@ def test_a_seed_trains_the_same_alone_and_in_a_pack(tmp_path, mnist_5k_file):
             assert np.allclose(model.predict(images, verbose=0), saved["probabilities"], atol=1e-5), seed
 
 
+@slow
 def test_a_seed_agrees_alone_and_in_a_pack_with_other_hyperparameters(tmp_path, mnist_5k_file):
     """Outside the tutorial's settings packed and solo agree to float tolerance, not always bit for bit
     (another pack size can change the order of a kernel's sums): measured differences are below 1e-6."""
     hyperparameters = dict(epochs=2, hidden_units="128-64", activation="tanh", optimizer="rmsprop", batch_size=100)
-    solo = run_python(*train_args(mnist_5k_file, tmp_path / "solo", seed=4, **hyperparameters))
-    assert solo.returncode == 0, solo.stdout + solo.stderr
-    args = train_args(mnist_5k_file, tmp_path / "pack" / "seed~{seed}", seed=3, **hyperparameters)
-    args[args.index("--seed") + 1: args.index("--seed") + 2] = ["3", "4"]
-    packed = run_python(*args)
-    assert packed.returncode == 0, packed.stdout + packed.stderr
-    alone = comparable(json.loads((tmp_path / "solo" / "metrics.json").read_text()))
+    (alone,) = train_here(mnist_5k_file, tmp_path / "solo", seeds=[4], **hyperparameters)
+    train_here(mnist_5k_file, tmp_path / "pack" / "seed~{seed}", seeds=[3, 4], **hyperparameters)
+    alone = comparable(alone)
     in_pack = comparable(json.loads((tmp_path / "pack" / "seed~4" / "metrics.json").read_text()))
     assert in_pack.pop("status") == alone.pop("status") == "completed"
     assert in_pack == pytest.approx(alone, rel=1e-5)
@@ -203,6 +218,7 @@ def test_a_seed_agrees_alone_and_in_a_pack_with_other_hyperparameters(tmp_path, 
         assert (a["predicted"] != b["predicted"]).sum() <= 1  # a near-tie may flip, nothing more
 
 
+@slow
 def test_a_run_trains_the_same_packed_with_other_dropout_learning_rates_and_weight_decays(tmp_path, mnist_5k_file):
     """Runs of one model shape pack across grid points: each replica has its own dropout, learning
     rate and weight decay, and a run's numbers are those it gets alone."""
@@ -231,10 +247,7 @@ def test_a_run_trains_the_same_packed_with_other_dropout_learning_rates_and_weig
     log = (plan.parent / "attempts.log").read_text()
     assert log.startswith("== attempt started") and "done: status completed" in log and "exit code 0" in log
     for index, (seed, hp) in enumerate(members[:2]):
-        flags = {name: ("-".join(map(str, value)) if name == "hidden_units" else value) for name, value in hp.items()}
-        solo = run_python(*train_args(mnist_5k_file, tmp_path / f"solo{index}", seed=seed, **flags))
-        assert solo.returncode == 0, solo.stdout + solo.stderr
-        alone = json.loads((tmp_path / f"solo{index}" / "metrics.json").read_text())
+        (alone,) = train_here(mnist_5k_file, tmp_path / f"solo{index}", seeds=[seed], **hp)
         in_pack = json.loads((tmp_path / "results/mnist_5k/runs" / f"point{index}/seed~{seed}" / "metrics.json").read_text())
         assert in_pack["pack"] == "abc" and in_pack["pack_size"] == 3
         assert all(in_pack[name] == hp[name] for name in ("dropout", "learning_rate", "weight_decay"))
@@ -243,11 +256,11 @@ def test_a_run_trains_the_same_packed_with_other_dropout_learning_rates_and_weig
         assert in_pack == pytest.approx(alone, rel=1e-6)
 
 
+@slow
 def test_saved_model_reproduces_the_predictions(tmp_path, mnist_5k_file):
     import keras
 
-    result = run_python(*train_args(mnist_5k_file, tmp_path / "run", seed=2, epochs=1, hidden_units="64-32"))
-    assert result.returncode == 0, result.stdout + result.stderr
+    train_here(mnist_5k_file, tmp_path / "run", seeds=[2], epochs=1, hidden_units="64-32")
     model = keras.models.load_model(tmp_path / "run" / "model.keras")
     images = np.load(mnist_5k_file)["x_test"].reshape(-1, 784).astype("float32") / 255
     with np.load(tmp_path / "run" / "predictions.npz") as saved:
@@ -269,12 +282,12 @@ def train_until(args, marker: str, signum) -> tuple[int, str]:
     return process.returncode, "".join(output)
 
 
-def test_sigterm_saves_each_runs_state_and_a_run_resumes_in_another_pack(tmp_path, mnist_5k_file):
+@slow
+def test_sigterm_saves_each_runs_state_and_a_run_resumes_in_another_pack(tmp_path, mnist_5k_file, capsys):
     """A pack of seeds 1 and 2 is stopped by SIGTERM; seed 1 then resumes alone (another pack) and ends
     with the numbers of an uninterrupted run."""
     settings = dict(epochs=5, batch_size=16)
-    reference = run_python(*train_args(mnist_5k_file, tmp_path / "whole", seed=1, **settings))
-    assert reference.returncode == 0
+    (whole,) = train_here(mnist_5k_file, tmp_path / "whole", seeds=[1], **settings)
 
     pattern = tmp_path / "interrupted" / "seed~{seed}"
     args = train_args(mnist_5k_file, pattern, seed=1, **settings)
@@ -289,11 +302,9 @@ def test_sigterm_saves_each_runs_state_and_a_run_resumes_in_another_pack(tmp_pat
     assert (tmp_path / "interrupted" / "seed~2" / "resume" / "state.json").exists()
 
     # It saves again while resumed (a tiny checkpoint interval: after each epoch), as a long job does.
-    resumed = run_python(*train_args(mnist_5k_file, run_dir, seed=1, **settings), "--checkpoint-minutes", "0.0001")
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert f"resuming after epoch {stopped_after}" in resumed.stdout
-    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
-    again = json.loads((run_dir / "metrics.json").read_text())
+    capsys.readouterr()
+    (again,) = train_here(mnist_5k_file, run_dir, seeds=[1], checkpoint_minutes=0.0001, **settings)
+    assert f"resuming after epoch {stopped_after}" in capsys.readouterr().out
     assert again["resumed_from_epoch"] == stopped_after
     assert again["samples_per_second"] > 0  # the epochs trained since the resume (it read 0.0 before)
     # Its first epochs trained in a pack of two, the rest alone: equal to the pack tests' tolerance.
@@ -309,6 +320,7 @@ def test_sigterm_saves_each_runs_state_and_a_run_resumes_in_another_pack(tmp_pat
     assert "stopped by SIGTERM" in log and f"resuming from the state after epoch {stopped_after}" in log
 
 
+@slow
 def test_ctrl_c_stops_a_run_after_its_epoch_without_a_traceback(tmp_path, mnist_5k_file):
     """Ctrl-C in the terminal of a local sweep reaches the training job too: like SIGTERM, it stops after
     the epoch, state saved, exit 143, and the log holds no KeyboardInterrupt traceback."""
@@ -319,6 +331,7 @@ def test_ctrl_c_stops_a_run_after_its_epoch_without_a_traceback(tmp_path, mnist_
     assert (tmp_path / "run" / "resume" / "state.json").exists()
 
 
+@slow
 @pytest.mark.parametrize("minutes, saved", [(1000, False), (0.0001, True)])
 def test_states_are_saved_at_the_checkpoint_interval_not_every_epoch(tmp_path, mnist_5k_file, minutes, saved):
     """Killed outright (SIGKILL: no chance to save) after epoch 1 of 4: a state exists only if the
@@ -329,6 +342,7 @@ def test_states_are_saved_at_the_checkpoint_interval_not_every_epoch(tmp_path, m
     assert (tmp_path / "run" / "resume" / "state.json").exists() == saved
 
 
+@slow
 def test_a_job_given_a_gpu_that_tensorflow_cannot_see_stops_at_once(tmp_path, mnist_5k_file):
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="0")  # this machine has no GPU: TensorFlow sees none
     refused = run_python(*train_args(mnist_5k_file, tmp_path / "gpu", epochs=1), env=env)
@@ -341,29 +355,26 @@ def test_a_job_given_a_gpu_that_tensorflow_cannot_see_stops_at_once(tmp_path, mn
     assert json.loads((tmp_path / "cpu" / "metrics.json").read_text())["device"].startswith("CPU")
 
 
-def test_diverging_run_is_a_result(tmp_path, mnist_5k_file):
-    result = run_python(*train_args(mnist_5k_file, tmp_path / "d", optimizer="sgd", learning_rate=1e8, epochs=3))
-    assert result.returncode == 0, result.stdout + result.stderr
-    metrics = json.loads((tmp_path / "d" / "metrics.json").read_text())
+@slow
+def test_diverging_run_is_a_result(tmp_path, mnist_5k_file, capsys):
+    (metrics,) = train_here(mnist_5k_file, tmp_path / "d", optimizer="sgd", learning_rate=1e8, epochs=3)
+    assert metrics == json.loads((tmp_path / "d" / "metrics.json").read_text())
     assert metrics["status"] == "diverged"
     assert metrics["test_accuracy"] is None and metrics["epochs_run"] < 3
     # No leftover numbers of the broken model: not in metrics.json, not in the epoch it diverged in.
     assert all(metrics[key] is None for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"))
     last = pd.read_csv(tmp_path / "d" / "history.tsv", sep="\t").iloc[-1]
     assert last[["loss", "accuracy", "val_loss", "val_accuracy"]].isna().all()
-    assert "run diverged" in result.stdout
+    assert "run diverged" in capsys.readouterr().out
     for name in ("history.tsv", "predictions.npz", "model.keras"):
         assert (tmp_path / "d" / name).exists()
 
 
+@slow
 def test_convnet_trains_and_resumes_through_the_same_loop(tmp_path, mnist_5k_file):
     """The convnet goes through the one trainer too: two seeds in one process, and its state after an
     epoch resumes to the numbers of an uninterrupted run."""
-    settings = dict(epochs=2, model="cnn", dropout=0.5)
-    args = train_args(mnist_5k_file, tmp_path / "cnn" / "seed~{seed}", seed=0, **settings)
-    args[args.index("--seed") + 1: args.index("--seed") + 2] = ["0", "1"]
-    result = run_python(*args)
-    assert result.returncode == 0, result.stdout + result.stderr
+    train_here(mnist_5k_file, tmp_path / "cnn" / "seed~{seed}", seeds=[0, 1], epochs=2, model="cnn", dropout=0.5)
     metrics = json.loads((tmp_path / "cnn" / "seed~0" / "metrics.json").read_text())
     assert metrics["model"] == "cnn" and metrics["parameter_count"] == 34_826 and metrics["pack_size"] == 2
     assert metrics["status"] == "completed" and metrics["test_accuracy"] > 0.5
@@ -381,8 +392,7 @@ def test_convnet_trains_and_resumes_through_the_same_loop(tmp_path, mnist_5k_fil
         def __bool__(self):
             return True
 
-    # In this process (its TensorFlow settings may differ from the subprocess'): uninterrupted, then
-    # stopped after epoch 1 and resumed.
+    # Uninterrupted, then stopped after epoch 1 and resumed.
     whole = train_pack(mnist_5k_file, [dict(run, run_dir=tmp_path / "whole")], "mnist_5k", threads=1)[0]
     with pytest.raises(SystemExit):
         train_pack(mnist_5k_file, [run], "mnist_5k", threads=1, stop=StopAfterFirstEpoch())
@@ -405,7 +415,48 @@ def test_time_left_of_a_slurm_job_is_read_in_every_squeue_form():
     assert near.allows(40) and not near.allows(50)  # 1.5 x 50 s + 30 s margin > 100 s left
 
 
-def test_a_second_trainer_of_the_same_run_waits_and_does_not_train_it_again(tmp_path, mnist_5k_file):
+def test_an_injected_time_left_replaces_squeues_answer(monkeypatch):
+    """MNIST_SWEEP_TIME_LEFT_SECONDS: the deadline tests and debugging give instead of waiting for SLURM's clock."""
+    from mnist_sweep.deadline import INJECTED_TIME_LEFT, JobDeadline
+
+    monkeypatch.setenv(INJECTED_TIME_LEFT, "100")
+    injected = JobDeadline(job_id="")
+    assert 99 < injected.seconds_left() <= 100 and injected.allows(40) and not injected.allows(50)
+    monkeypatch.setenv(INJECTED_TIME_LEFT, "ten")
+    with pytest.raises(SystemExit, match="MNIST_SWEEP_TIME_LEFT_SECONDS='ten' is not a number of seconds"):
+        JobDeadline(job_id="")
+
+
+@slow
+def test_a_run_stops_before_its_deadline_with_its_state_saved_and_resumes_to_a_straight_runs_numbers(
+        tmp_path, mnist_5k_file, monkeypatch):
+    """The job's time limit, injected (30 s left: no room for an epoch and the 30 s margin): the pack stops
+    after its first epoch with exit code 143 (deadline.TimeLimitStop), every state saved; without the
+    limit it resumes and ends with the numbers of a run that was never stopped."""
+    from mnist_sweep.deadline import INJECTED_TIME_LEFT, TimeLimitStop
+
+    settings = dict(epochs=3, hidden_units=[64])
+    (straight,) = train_here(mnist_5k_file, tmp_path / "straight", seeds=[1], **settings)
+    monkeypatch.setenv(INJECTED_TIME_LEFT, "30")
+    with pytest.raises(TimeLimitStop) as stop:
+        train_here(mnist_5k_file, tmp_path / "stopped" / "seed~{seed}", seeds=[1, 2], **settings)
+    assert stop.value.code == 143
+    for seed in (1, 2):
+        run_dir = tmp_path / "stopped" / f"seed~{seed}"
+        assert json.loads((run_dir / "resume" / "state.json").read_text())["epochs_done"] == 1
+        assert "stopped before the job's time limit" in (run_dir / "train.log").read_text()
+        assert not (run_dir / "metrics.json").exists()
+    monkeypatch.delenv(INJECTED_TIME_LEFT)
+    train_here(mnist_5k_file, tmp_path / "stopped" / "seed~{seed}", seeds=[1, 2], **settings)
+    resumed = json.loads((tmp_path / "stopped" / "seed~1" / "metrics.json").read_text())
+    assert resumed["resumed_from_epoch"] == 1
+    resumed, straight = comparable(resumed), comparable(straight)
+    assert resumed.pop("status") == straight.pop("status") == "completed"
+    assert resumed == pytest.approx(straight, rel=1e-5)  # its first epoch trained in a pack of two
+
+
+@slow
+def test_a_second_trainer_of_the_same_run_waits_and_does_not_train_it_again(tmp_path, mnist_5k_file, capsys):
     """After a killed Snakemake, its training job lives on and a rerun starts another on the same run:
     the second waits for the first's lock and skips the run it finished."""
     args = train_args(mnist_5k_file, tmp_path / "run", seed=0, epochs=3, batch_size=16)
@@ -415,16 +466,19 @@ def test_a_second_trainer_of_the_same_run_waits_and_does_not_train_it_again(tmp_
     for line in first.stdout:
         if " epoch 1/3: " in line:
             break
-    second = run_python(*args)
+    capsys.readouterr()
+    train_here(mnist_5k_file, tmp_path / "run", epochs=3, batch_size=16)  # the second trainer: this process
     first.communicate(timeout=300)
-    assert first.returncode == 0 and second.returncode == 0, second.stdout + second.stderr
-    assert "is being trained by host" in second.stdout and f"pid {first.pid}" in second.stdout
-    assert "finished by the other trainer" in second.stdout
+    second = capsys.readouterr().out
+    assert first.returncode == 0
+    assert "is being trained by host" in second and f"pid {first.pid}" in second
+    assert "finished by the other trainer" in second
     log = (tmp_path / "run" / "train.log").read_text()
     assert log.count("done: status completed") == 1
     assert not (tmp_path / "run" / ".training.lock").exists()  # a finished run keeps no lock file
 
 
+@slow
 def test_a_job_given_several_gpus_trains_one_process_per_gpu_and_stops_as_one(tmp_path, mnist_5k_file):
     """CUDA_VISIBLE_DEVICES=0,1 (here without GPUs, so --allow-cpu): the pack's 3 runs train in two processes,
     one per GPU id, each run with the numbers it gets in one process. A SIGTERM to the job reaches both parts:
@@ -468,10 +522,7 @@ def test_a_job_given_several_gpus_trains_one_process_per_gpu_and_stops_as_one(tm
     assert attempts["exit_code"].tolist() == [143, 0]  # the parts are not attempts of their own
     assert "[GPU 1] " in (plan.parent / "attempts.log").read_text()
     # The numbers of one process: seed 1 trained alone with the same settings.
-    flags = {name: ("-".join(map(str, value)) if name == "hidden_units" else value)
-             for name, value in dict(base, dropout=0.1).items()}
-    solo = run_python(*train_args(mnist_5k_file, tmp_path / "solo", seed=1, **flags))
-    assert solo.returncode == 0, solo.stdout + solo.stderr
-    alone, in_part = comparable(json.loads((tmp_path / "solo" / "metrics.json").read_text())), comparable(metrics[1])
+    (alone,) = train_here(mnist_5k_file, tmp_path / "solo", seeds=[1], **dict(base, dropout=0.1))
+    alone, in_part = comparable(alone), comparable(metrics[1])
     assert in_part.pop("status") == alone.pop("status") == "completed"
     assert in_part == pytest.approx(alone, rel=1e-5)

@@ -1,7 +1,12 @@
-"""The workflow for real: snakemake dry-runs, a small real sweep, bad config, a killed sweep."""
+"""The workflow for real: snakemake dry-runs, a small real sweep, bad config, a killed sweep.
+
+Dry-runs and refusals are fast; tests that train are marked slow. The small sweep is trained once
+per test session (small_sweep); a test that changes it works on its own copy.
+"""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +19,24 @@ import pytest
 
 from conftest import ROOT, SMALL, snakemake
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def small_sweep(tmp_path_factory):
+    """tests/configs/small.yaml (2 grid points x 2 seeds, 1 epoch) trained with `snakemake -c2`, once per
+    test session: (its working directory, the CompletedProcess). Change it only in a copy (copy_of)."""
+    workdir = tmp_path_factory.mktemp("small-sweep")
+    result = snakemake(workdir, "-c2", "--configfile", str(SMALL))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, result
+
+
+def copy_of(small_sweep, tmp_path: Path) -> Path:
+    """A copy of the trained small sweep (files, times and Snakemake's records) for a test to change."""
+    workdir = tmp_path / "work"
+    shutil.copytree(small_sweep[0], workdir, symlinks=True)
+    return workdir
 
 
 def job_counts(stdout: str) -> dict:
@@ -72,7 +94,7 @@ def test_a_local_training_job_never_requeues_a_slurm_allocation(tmp_path):
     assert "python -m mnist_sweep.train" in result.stdout and "--max-requeues" not in result.stdout
 
 
-@pytest.mark.slow
+@slow
 def test_damaged_prepared_data_stops_the_sweep_after_the_first_job(tmp_path):
     """No retry or other pack could read it either: one attempt in all, then Snakemake stops with the
     job's message (mnist_sweep.setup_failure); once the file is deleted, the same command trains."""
@@ -123,9 +145,10 @@ def test_bad_config_stops_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
 
 
-def test_small_sweep_end_to_end(tmp_path):
-    result = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
-    assert result.returncode == 0, result.stderr[-3000:]
+@slow
+def test_small_sweep_end_to_end(small_sweep, tmp_path):
+    result = small_sweep[1]
+    tmp_path = copy_of(small_sweep, tmp_path)
     # Two cores, one thread per training job (train_threads: 1): the 4 runs are dealt to 2 jobs.
     assert "2 grid point(s) x 2 seed(s) = 4 runs; 0 finished, 4 to train in 2 job(s)" in result.stderr
     results = tmp_path / "results" / "mnist_5k"
@@ -199,12 +222,12 @@ def test_a_failed_download_says_why_on_the_console(tmp_path):
     assert not (tmp_path / "resources" / "data" / "mnist.npz").exists()
 
 
-def test_damaged_results_are_trained_again_never_passed_silently(tmp_path):
+@slow
+def test_damaged_results_are_trained_again_never_passed_silently(small_sweep, tmp_path):
     """After a finished sweep: a truncated metrics.json, a deleted predictions.npz, a truncated model.keras
     and a plan.json that is not JSON. The same command names each, retrains the three runs (setting the
     damaged files aside) with the numbers they had, and leaves the fourth run alone."""
-    first = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
-    assert first.returncode == 0, first.stderr[-3000:]
+    tmp_path = copy_of(small_sweep, tmp_path)
     runs = sorted((tmp_path / "results" / "mnist_5k").glob("runs/**/seed~*"))
     before = {run: json.loads((run / "metrics.json").read_text()) for run in runs}
     truncated, deleted, broken_model, untouched = runs
@@ -239,27 +262,6 @@ def test_damaged_results_are_trained_again_never_passed_silently(tmp_path):
     assert "= 4 runs; 4 finished, 0 to train" in quiet.stderr and "warning" not in quiet.stderr
 
 
-def test_diverging_grid_point_is_reported_not_fatal(tmp_path):
-    config = ["--configfile", str(SMALL), "--config", 'grid={"optimizer": ["sgd"], "learning_rate": [0.01, 1e8], "dropout": [0.2], '
-              '"epochs": [1]}']
-    result = snakemake(tmp_path, "-c2", *config)
-    assert result.returncode == 0, result.stderr[-3000:]
-    summary = tmp_path / "results" / "mnist_5k" / "sweeps" / "small" / "summary"
-    runs = pd.read_csv(summary / "runs.tsv", sep="\t", dtype={"learning_rate": str})
-    assert runs.groupby("learning_rate")["status"].apply(set).to_dict() == {
-        "0.01": {"completed"}, "100000000.0": {"diverged"}}
-    configs = pd.read_csv(summary / "configs.tsv", sep="\t", dtype={"learning_rate": str}).set_index("learning_rate")
-    assert configs.loc["100000000.0", "n_diverged"] == 2 and configs.loc["100000000.0", "n_seeds"] == 0
-    assert configs.loc["0.01", "n_seeds"] == 2
-    best = json.loads((summary / "best.json").read_text())
-    assert "learning_rate~0.01/" in best["run_path"]
-    comparison = pd.read_csv(summary / "comparison.tsv", sep="\t", dtype={"learning_rate": str})
-    diverged_row = comparison[comparison["learning_rate"] == "100000000.0"].iloc[0]
-    assert diverged_row["verdict"] == "no seed completed on both sides" and diverged_row["n_diverged"] == 2
-    report = snakemake(tmp_path, *config, "--report", "report.html")
-    assert report.returncode == 0, report.stderr[-2000:]
-
-
 def incomplete_outputs(workdir: Path) -> set:
     """Outputs Snakemake marked as being written (.snakemake/incomplete holds base64 names)."""
     from base64 import urlsafe_b64decode
@@ -283,6 +285,7 @@ def finished_runs(workdir: Path) -> dict:
     }
 
 
+@slow
 def test_sweep_survives_kill_of_snakemake(tmp_path):
     config = ["--configfile", str(SMALL), "--config", 'grid={"dropout": [0.2, 0.5], "epochs": [2]}', "pack_size=1"]
     process = snakemake(tmp_path, "-c1", *config, popen=dict(start_new_session=True,
@@ -324,17 +327,18 @@ def test_sweep_survives_kill_of_snakemake(tmp_path):
     assert len(pd.read_csv(results / "sweeps" / "small" / "summary" / "runs.tsv", sep="\t")) == 4
 
 
-def test_packed_sweep_gives_each_run_the_same_result_as_one_job_per_run(tmp_path):
-    """By default the 6 runs (2 dropout rates x 3 seeds) share a job per core (-c2: 2 jobs of 3); every
+@slow
+def test_packed_sweep_gives_each_run_the_same_result_as_one_job_per_run(small_sweep, tmp_path):
+    """By default the 4 runs (2 dropout rates x 2 seeds) share a job per core (-c2: 2 jobs of 2); every
     run's files land in its own run directory, with the numbers of one job per run."""
     results = {}
-    for name, options in (("default", []), ("one_per_job", ["pack_size=1"])):
-        workdir = tmp_path / name
-        result = snakemake(workdir, "-c2", "--configfile", str(SMALL), "--config", "seeds=[0,1,2]", *options)
-        assert result.returncode == 0, result.stderr[-3000:]
+    for name, workdir in (("default", small_sweep[0]), ("one_per_job", tmp_path)):
+        if name == "one_per_job":
+            result = snakemake(workdir, "-c2", "--configfile", str(SMALL), "--config", "pack_size=1")
+            assert result.returncode == 0, result.stderr[-3000:]
         runs = pd.read_csv(workdir / "results/mnist_5k/sweeps/small/summary/runs.tsv", sep="\t")
-        assert len(runs) == 6 and runs["pack_size"].eq(3 if name == "default" else 1).all()
-        assert len(list(workdir.glob("results/mnist_5k/packs/*/done.json"))) == (2 if name == "default" else 6)
+        assert len(runs) == 4 and runs["pack_size"].eq(2 if name == "default" else 1).all()
+        assert len(list(workdir.glob("results/mnist_5k/packs/*/done.json"))) == (2 if name == "default" else 4)
         for run_dir in runs["run_dir"]:
             for file in ("metrics.json", "history.tsv", "predictions.npz", "model.keras", "train.log"):
                 assert (workdir / run_dir / file).exists()
@@ -343,9 +347,9 @@ def test_packed_sweep_gives_each_run_the_same_result_as_one_job_per_run(tmp_path
         pd.testing.assert_series_equal(results["default"][column], results["one_per_job"][column])
 
 
-def test_adding_seeds_and_grid_values_trains_only_the_new_runs(tmp_path):
-    first = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
-    assert first.returncode == 0, first.stderr[-3000:]
+@slow
+def test_adding_seeds_and_grid_values_trains_only_the_new_runs(small_sweep, tmp_path):
+    tmp_path = copy_of(small_sweep, tmp_path)
     trained = {path: path.stat().st_mtime_ns for path in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")}
     assert len(trained) == 4
     plain = snakemake(tmp_path, "-n", "--configfile", str(SMALL))
@@ -365,9 +369,9 @@ def test_adding_seeds_and_grid_values_trains_only_the_new_runs(tmp_path):
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
-def test_two_sweeps_share_runs_and_each_report_shows_its_own(tmp_path):
-    first = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
-    assert first.returncode == 0, first.stderr[-3000:]
+@slow
+def test_two_sweeps_share_runs_and_each_report_shows_its_own(small_sweep, tmp_path):
+    tmp_path = copy_of(small_sweep, tmp_path)
     shared = next(tmp_path.glob("results/mnist_5k/runs/**/dropout~0.2/**/seed~0/metrics.json"))
     mtime = shared.stat().st_mtime_ns
     # One sweep so far: a report that names none shows that one.
@@ -398,6 +402,7 @@ def test_two_sweeps_share_runs_and_each_report_shows_its_own(tmp_path):
     assert "dropout~0.35" in text and "dropout~0.5" not in text, "the report holds only this sweep's runs"
 
 
+@slow
 def test_data_given_once_is_remembered_and_other_data_is_refused(tmp_path, mnist_5k_file):
     local = ["--configfile", str(SMALL), "--config", f"data_path={mnist_5k_file}", "seeds=[0]"]
     first = snakemake(tmp_path, "-c2", *local)
@@ -415,9 +420,11 @@ def test_data_given_once_is_remembered_and_other_data_is_refused(tmp_path, mnist
     assert refused.returncode != 0 and "holds other data than resources/data/mnist_5k.npz" in refused.stderr
 
 
-def test_whole_numbers_and_a_fully_diverged_point_in_tables_and_figures(tmp_path):
-    """dropout 0 and learning rates 1 and 1000 (written without a decimal): one text form from run folder to
-    figure; the learning rate 1000 point diverges on every seed and is drawn as diverged."""
+@slow
+def test_diverging_points_and_whole_numbers_in_tables_figures_and_report(tmp_path):
+    """dropout 0 and learning rates 1000 (written without a decimal): one text form from run folder to figure;
+    the learning rate 1000 points diverge on every seed: results, not a failed sweep; drawn as diverged, never
+    the best, and a comparison with them says no seed completed on both sides."""
     config = ["--configfile", str(SMALL), "--config", 'grid={"dropout": [0, 0.5], "learning_rate": [0.001, 1000], '
               '"optimizer": ["sgd"], "epochs": [1]}', "models=none"]
     result = snakemake(tmp_path, "-c2", *config)
@@ -426,12 +433,21 @@ def test_whole_numbers_and_a_fully_diverged_point_in_tables_and_figures(tmp_path
     assert list(runs_dir.glob("**/dropout~0.0/**/learning_rate~1000.0/**/seed~0/metrics.json"))
     assert not list(runs_dir.glob("**/model.keras"))  # models: none
     summary = tmp_path / "results" / "mnist_5k" / "sweeps" / "small" / "summary"
+    runs = pd.read_csv(summary / "runs.tsv", sep="\t", dtype={"learning_rate": str})
+    assert runs.groupby("learning_rate")["status"].apply(set).to_dict() == {
+        "0.001": {"completed"}, "1000.0": {"diverged"}}
     configs = pd.read_csv(summary / "configs.tsv", sep="\t", dtype=str)
     assert set(configs["learning_rate"]) == {"0.001", "1000.0"} and set(configs["dropout"]) == {"0.0", "0.5"}
     diverged = configs[configs["learning_rate"] == "1000.0"]
     assert (diverged["n_seeds"] == "0").all() and (diverged["eligible"] == "False").all()
+    assert (diverged["n_diverged"] == "2").all() and (configs[configs["learning_rate"] == "0.001"]["n_seeds"] == "2").all()
     best = json.loads((summary / "best.json").read_text())
     assert "learning_rate~0.001/" in best["run_path"] and len(best["ineligible"]) == 2
+    comparison = pd.read_csv(summary / "comparison.tsv", sep="\t", dtype={"learning_rate": str})
+    for _, row in comparison[comparison["learning_rate"] == "1000.0"].iterrows():
+        assert row["verdict"] == "no seed completed on both sides" and row["n_diverged"] == 2
     figures = tmp_path / "results" / "mnist_5k" / "sweeps" / "small" / "figures"
     for name in ("curves.png", "params.png", "confusion.png", "predictions.png"):
         assert (figures / name).stat().st_size > 10_000, name
+    report = snakemake(tmp_path, *config, "--report", "report.html")
+    assert report.returncode == 0, report.stderr[-2000:]

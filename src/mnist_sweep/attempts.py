@@ -110,7 +110,8 @@ def requeue(pack_dir: Path, max_requeues: int, why: str) -> bool:
         return False
     # Logged before SLURM ends this attempt, so the next one counts it.
     print(f"{REQUEUED} ({why}): SLURM job {job} goes back to the queue and continues these runs "
-          f"(continuation {done + 1} of at most {max_requeues}; SLURM starts it again after about 2 minutes)",
+          f"(continuation {done + 1} of at most {max_requeues}; SLURM starts it again after its requeue delay, "
+          "2 minutes unless the site changed it)",
           flush=True)
     return True
 

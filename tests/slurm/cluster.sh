@@ -5,7 +5,10 @@
 # Like a production cluster, it has accounting (slurmdbd on a MariaDB of its own: sacct,
 # sacctmgr, an account `testaccount`), kills a job that uses more memory than it asked for (job
 # accounting's OverMemoryKill: every 2 s, no cgroups needed), and an `urgent` partition
-# preempts jobs of the others (they get SIGTERM, then go back to the queue).
+# preempts jobs of the others (they get SIGTERM, then go back to the queue). Its timers are shorter
+# than a production cluster's, so that tests wait less (the behaviour is the same): a requeued job
+# starts again after 10 s (cred_expire; default 120 s), and the scheduler looks at pending jobs every
+# 2 s (sched_interval, bf_interval; defaults 60 s and 30 s).
 #
 #   tests/slurm/cluster.sh install        # apt-get install slurm-wlm munge slurmdbd mariadb-server (root)
 #   tests/slurm/cluster.sh start DIR      # write config under DIR, start daemons, wait for the node
@@ -95,7 +98,8 @@ cat > "$dir/slurm.conf" <<CONF
 ClusterName=testcluster
 SlurmctldHost=$host
 AuthType=auth/munge
-AuthInfo=socket=$dir/munge/munge.socket
+AuthInfo=socket=$dir/munge/munge.socket,cred_expire=10
+SchedulerParameters=sched_interval=2,bf_interval=2
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
