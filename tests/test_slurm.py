@@ -162,8 +162,8 @@ def running_train_jobs(env: dict, workdir: Path) -> list[str]:
 
 # A job of 1 minute (SLURM's shortest time limit) trains at most about 25 s: the trainer stops when less
 # than 1.5 epochs and a 30 s margin are left (mnist_sweep.deadline), after some 5-15 s of start-up. So a
-# run of this much training needs at least two attempts of such a job on any CPU, and ends in about three.
-LONG_RUN_TRAINING_SECONDS = 45
+# run of this much training needs at least two attempts of such a job on any CPU.
+LONG_RUN_TRAINING_SECONDS = 35
 # The runs that a requeue or a preemption interrupts: long enough to be caught training.
 INTERRUPTED_RUN_TRAINING_SECONDS = 20
 
