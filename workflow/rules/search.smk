@@ -31,7 +31,7 @@ checkpoint search_rung:
     # Snakemake, which reads the whole workflow again (3-4 s per rung).
     shell:
         "python -m mnist_sweep.search --config {params.config:q} --rung {wildcards.rung} "
-        "--out {output} --log {log} --slots {params.slots} --gpus-per-job {params.gpus} "
+        "--out {output:q} --log {log:q} --slots {params.slots} --gpus-per-job {params.gpus} "
         "--gpu-memory-gb {params.gpu_memory}"
 
 

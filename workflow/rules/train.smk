@@ -36,8 +36,9 @@ rule train:
         # Only a job the SLURM executor submitted puts itself back in the queue, never the
         # allocation around a local `snakemake -c` (see mnist_sweep/attempts.py).
         requeues=f"--max-requeues {config['max_requeues']}" if IN_JOB else "",
+    # Paths quoted (:q): results_dir may hold a space, or a `;` that would end the command.
     shell:
-        "python -m mnist_sweep.train --data {input.data} --pack {params.plan} --done {output} "
+        "python -m mnist_sweep.train --data {input.data:q} --pack {params.plan:q} --done {output:q} "
         f"--threads {{threads}} --validation-split {config['validation_split']} --gpu-ids '{GPU_IDS}' "
         f"--checkpoint-minutes {config['checkpoint_minutes']} "
-        "{params.allow_cpu} {params.no_model} {params.requeues} > {log} 2>&1"
+        "{params.allow_cpu} {params.no_model} {params.requeues} > {log:q} 2>&1"
