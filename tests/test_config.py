@@ -79,6 +79,15 @@ BAD_CONFIGS = [
     ({"results_dir": ""}, 'results_dir = "" is not allowed'),
     ({"gpu_ids": [-1]}, "gpu_ids[0] = -1 is not allowed"),
     ({"data_path": "/does/not/exist.npz"}, 'data_path = "/does/not/exist.npz" does not exist'),
+    # A hyperparameter the model does not read: no two grid points (or samples) that are the same training.
+    ({"grid": {"model": ["cnn"], "hidden_units": [[64], [256]]}},
+     "grid.hidden_units lists 2 values, but the cnn model does not use hidden_units: its points would be the same"),
+    ({"grid": {"model": ["mlp", "cnn"], "hidden_units": [[64], [256]]}},
+     "grid.hidden_units lists 2 values, but the cnn model does not use hidden_units"),
+    ({"grid": {"model": ["cnn"]}, "search": {"trials": 4, "space": {"hidden_units": {"values": [[64], [256]]}}}},
+     "search.space.hidden_units: the cnn model does not use hidden_units, so its samples would be the same training"),
+    ({"search": {"trials": 4, "space": {"model": {"values": ["mlp", "cnn"]}, "hidden_units": {"values": [[64], [256]]}}}},
+     "search.space.hidden_units: the cnn model does not use hidden_units"),
 ]
 
 

@@ -200,7 +200,29 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
         from mnist_sweep.search import check_search  # here: search.py builds on this module
 
         config["search"] = check_search(config, schema)
+    _check_every_value_is_used(config)
     return config
+
+
+def _check_every_value_is_used(config: dict) -> None:
+    """Refuse several values (grid) or a search range for a hyperparameter that a model of the sweep does not
+    read (the convnet's layers are fixed: hidden_units): its points would be the same training under other
+    names, compared as if they differed."""
+    from mnist_sweep.model import UNUSED_KEYS
+
+    space = (config["search"] or {}).get("space", {})
+    models = space["model"]["values"] if "model" in space else config["grid"]["model"]
+    for model in models:
+        for name in UNUSED_KEYS[model]:
+            if len(config["grid"][name]) > 1:
+                raise ConfigError(
+                    f"config: grid.{name} lists {len(config['grid'][name])} values, but the {model} model does not "
+                    f"use {name}: its points would be the same training; give grid.{name} one value, or sweep the "
+                    f"{model} model in a config of its own")
+            if name in space:
+                raise ConfigError(
+                    f"config: search.space.{name}: the {model} model does not use {name}, so its samples would be "
+                    f"the same training; remove {name} from the space, or search the {model} model on its own")
 
 
 def value_type(name: str) -> str:
