@@ -103,7 +103,7 @@ def test_sweep_packs_its_runs_into_few_gpu_jobs_with_the_sites_settings(tmp_path
     assert dry.returncode == 0, dry.stderr[-4000:]
     (resources,) = re.findall(r"resources: (.*slurm_partition.*)", dry.stdout + dry.stderr)
     for expected in ("slurm_partition=gpu", "slurm_account=testaccount", "qos=high", "constraint=fakegpu",
-                     "gpu_model=fake", "runtime=30"):
+                     "gpu_model=fake", "nodes=1", "runtime=30"):
         assert expected in resources, resources
 
 
@@ -366,6 +366,9 @@ def test_a_gres_only_job_with_two_gpus_trains_one_process_per_gpu(tmp_path, slur
     job = scontrol_job(slurm_cluster, metrics[0]["slurm_job_id"])
     assert re.search(r"TresPerNode=gres[:/]gpu[:=]2", job) and "TresPerJob=gres" not in job, job
     assert "NumCPUs=2" in job, job
+    submitted = subprocess.run(["sacct", "-n", "-X", "-j", metrics[0]["slurm_job_id"], "-o", "SubmitLine%2000"],
+                               env=slurm_cluster, capture_output=True, text=True).stdout
+    assert "--nodes=1" in submitted, submitted  # both GPUs on one node
     (pack,) = tmp_path.glob("results/mnist_5k/packs/*/")
     log = (pack / "attempts.log").read_text()
     assert "2 GPUs (0,1): one training process per GPU, 1 CPU thread(s) each" in log and "[GPU 1] " in log, log

@@ -18,7 +18,7 @@ def test_the_site_file_gives_each_setting_its_sbatch_resource(tmp_path):
                                    "gpu_model: 3g.40gb\n")
     assert train_resources(config["slurm"]) == {
         "slurm_partition": "gpu", "slurm_account": "123456", "qos": "normal", "constraint": "a100|h100",
-        "gpu_model": "3g.40gb", "gpu": 1}
+        "gpu_model": "3g.40gb", "gpu": 1, "nodes": 1}
 
 
 def test_the_config_key_overrides_the_file_key_by_key(tmp_path):
@@ -28,12 +28,13 @@ def test_the_config_key_overrides_the_file_key_by_key(tmp_path):
 
 def test_a_gres_replaces_the_gpus_flag(tmp_path):
     config = site_config(tmp_path, "gres: gpu:a100:1\n")
-    assert train_resources(config["slurm"]) == {"gres": "gpu:a100:1", "gpu": 0}
+    assert train_resources(config["slurm"]) == {"gres": "gpu:a100:1", "gpu": 0, "nodes": 1}
 
 
-def test_no_site_file_and_an_empty_one_send_one_gpu_only(tmp_path):
-    assert train_resources(validate_config(with_site_file({}, tmp_path / "absent.yaml"))["slurm"]) == {"gpu": 1}
-    assert train_resources(site_config(tmp_path, "# all commented out\n")["slurm"]) == {"gpu": 1}
+def test_no_site_file_and_an_empty_one_send_one_gpu_on_one_node_only(tmp_path):
+    one_gpu = {"gpu": 1, "nodes": 1}
+    assert train_resources(validate_config(with_site_file({}, tmp_path / "absent.yaml"))["slurm"]) == one_gpu
+    assert train_resources(site_config(tmp_path, "# all commented out\n")["slurm"]) == one_gpu
 
 
 @pytest.mark.parametrize("text, message", [
@@ -55,11 +56,12 @@ def test_gres_and_gpu_model_together_are_refused(tmp_path):
 
 
 def test_several_gpus_per_job_from_gpus_or_a_gres_count(tmp_path):
-    """`gpus: 4` asks --gpus=4 (with a gpu_model: the plugin's --gpus=a100:4); a GRES gives its own count."""
+    """`gpus: 4` asks --gpus=4 (with a gpu_model: the plugin's --gpus=a100:4) on one node (--nodes=1: SLURM may
+    otherwise spread them over two, where one job step cannot use them); a GRES gives its own count."""
     from mnist_sweep.slurm_site import gpus_per_job
 
     config = site_config(tmp_path, "gpu_model: a100\ngpus: 4\n")
-    assert train_resources(config["slurm"]) == {"gpu_model": "a100", "gpu": 4}
+    assert train_resources(config["slurm"]) == {"gpu_model": "a100", "gpu": 4, "nodes": 1}
     assert gpus_per_job(config["slurm"]) == 4
     assert [gpus_per_job({"gres": gres}) for gres in ("gpu:a100:2", "gpu:3", "gpu", "gpu:a100")] == [2, 3, 1, 1]
     assert gpus_per_job({}) == 1
@@ -75,7 +77,7 @@ def test_gpu_memory_is_a_planning_setting_not_an_sbatch_flag(tmp_path):
     for text, value in (("gpu_memory_gb: 80\n", 80), ("gpu_memory_gb: 19.5\n", 19.5)):
         config = site_config(tmp_path, text)
         assert config["slurm"]["gpu_memory_gb"] == value
-        assert train_resources(config["slurm"]) == {"gpu": 1}
+        assert train_resources(config["slurm"]) == {"gpu": 1, "nodes": 1}
     for bad in ("gpu_memory_gb: 0\n", "gpu_memory_gb: -8\n", "gpu_memory_gb: 80GB\n", "gpu_memory_gb: 2000\n"):
         with pytest.raises(ConfigError, match="slurm.gpu_memory_gb"):
             site_config(tmp_path, bad)

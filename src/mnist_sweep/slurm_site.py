@@ -33,10 +33,13 @@ RESOURCES = {
 
 def train_resources(site: dict) -> dict:
     """The train rule's resources besides cpus_per_task and mem_mb: the GPUs (--gpus=<gpus>, default 1,
-    or the site's model or GRES), and the site's settings (checked by config.validate_config)."""
+    or the site's model or GRES) on one node, and the site's settings (checked by config.validate_config)."""
     resources = {RESOURCES[key]: str(value) for key, value in site.items() if value is not None and key in RESOURCES}
     # With a GRES the GPUs are asked for there: gpu 0, else sbatch gets both --gres and --gpus.
     resources["gpu"] = 0 if site.get("gres") else gpus_per_job(site)
+    # One node (--nodes=1): a job's GPUs serve processes of one step on one node (mnist_sweep.gpu_processes);
+    # without it, SLURM may spread `--gpus=4` over two nodes, and the job fails there.
+    resources["nodes"] = 1
     return resources
 
 
