@@ -39,6 +39,21 @@ def run_python(*args, env=None, **kwargs):
     return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, **kwargs)
 
 
+def train_here(data, run_dir, seeds=(0,), checkpoint_minutes=10.0, save_models=True,
+               **hyperparameters) -> list[dict]:
+    """Train runs of one point in this process, as `mnist_sweep.train --out <run_dir> --seed <seeds>` does
+    (run_dir a pattern with {seed} for several seeds); their metrics, in seed order."""
+    from mnist_sweep.config import tutorial_hyperparameters
+    from mnist_sweep.trainer import train_pack
+
+    hp = dict(tutorial_hyperparameters(), **hyperparameters)
+    if isinstance(hp["hidden_units"], str):
+        hp["hidden_units"] = [int(units) for units in hp["hidden_units"].split("-")]
+    runs = [{"run_dir": Path(str(run_dir).format(seed=seed)), "seed": seed, "hyperparameters": hp} for seed in seeds]
+    return train_pack(data, runs, "mnist_5k", threads=1, checkpoint_minutes=checkpoint_minutes,
+                      save_models=save_models)
+
+
 def tutorial_run_fields() -> dict:
     """What a hand-made metrics.json of a tutorial run on mnist holds besides its seed and results."""
     from mnist_sweep.config import tutorial_hyperparameters

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, SMALL, run_python
+from conftest import ROOT, SMALL, train_here
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
@@ -174,14 +174,10 @@ def epoch_seconds(mnist_5k_file, tmp_path_factory) -> float:
     seconds: a 5-epoch training's CPU time less a 1-epoch one's, divided by 4. CPU time, not wall time, so
     that other work on the machine (the other tests, which .ci/run runs beside these) cannot make an epoch
     look slower than it is and the runs below shorter than they must be."""
-    from mnist_sweep.config import tutorial_hyperparameters
-    from mnist_sweep.trainer import train_pack
-
     def cpu_seconds(epochs: int) -> float:
-        hyperparameters = dict(tutorial_hyperparameters(), epochs=epochs, batch_size=8)
-        run = {"run_dir": tmp_path_factory.mktemp("epoch-time"), "seed": 0, "hyperparameters": hyperparameters}
         start = time.process_time()
-        train_pack(mnist_5k_file, [run], "mnist_5k", threads=1, save_models=False)
+        train_here(mnist_5k_file, tmp_path_factory.mktemp("epoch-time"), save_models=False, epochs=epochs,
+                   batch_size=8)
         return time.process_time() - start
 
     seconds = (cpu_seconds(5) - cpu_seconds(1)) / 4

@@ -12,13 +12,11 @@ import signal
 import subprocess
 import sys
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, run_python
+from conftest import ROOT, run_python, train_here
 
 slow = pytest.mark.slow
 
@@ -29,19 +27,6 @@ def train_args(data, out, seed=0, **hyperparameters):
     for name, value in hyperparameters.items():
         args += [f"--{name.replace('_', '-')}", str(value)]
     return args
-
-
-def train_here(data, run_dir, seeds=(0,), checkpoint_minutes=10.0, **hyperparameters) -> list[dict]:
-    """Train runs of one point in this process, as `mnist_sweep.train --out <run_dir> --seed <seeds>` does
-    (run_dir a pattern with {seed} for several seeds); their metrics, in seed order."""
-    from mnist_sweep.config import tutorial_hyperparameters
-    from mnist_sweep.trainer import train_pack
-
-    hp = dict(tutorial_hyperparameters(), **hyperparameters)
-    if isinstance(hp["hidden_units"], str):
-        hp["hidden_units"] = [int(units) for units in hp["hidden_units"].split("-")]
-    runs = [{"run_dir": Path(str(run_dir).format(seed=seed)), "seed": seed, "hyperparameters": hp} for seed in seeds]
-    return train_pack(data, runs, "mnist_5k", threads=1, checkpoint_minutes=checkpoint_minutes)
 
 
 def comparable(metrics):

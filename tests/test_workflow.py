@@ -463,7 +463,9 @@ def test_diverging_points_and_whole_numbers_in_tables_figures_and_report(tmp_pat
     best = json.loads((summary / "best.json").read_text())
     assert "learning_rate~0.001/" in best["run_path"] and len(best["ineligible"]) == 2
     comparison = pd.read_csv(summary / "comparison.tsv", sep="\t", dtype={"learning_rate": str})
-    for _, row in comparison[comparison["learning_rate"] == "1000.0"].iterrows():
+    diverged_rows = comparison[comparison["learning_rate"] == "1000.0"]
+    assert len(diverged_rows) == 2
+    for _, row in diverged_rows.iterrows():
         assert row["verdict"] == "no seed completed on both sides" and row["n_diverged"] == 2
     figures = tmp_path / "results" / "mnist_5k" / "sweeps" / "small" / "figures"
     for name in ("curves.png", "params.png", "confusion.png", "predictions.png"):
