@@ -44,16 +44,16 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from mnist_sweep.tensorflow_setup import configure_tensorflow
+    from mnist_sweep.training.tensorflow_setup import configure_tensorflow
 
     configure_tensorflow(args.threads)
     import numpy as np
 
-    from mnist_sweep.config import tutorial_hyperparameters
+    from mnist_sweep.config.hyperparameters import tutorial_hyperparameters
     from mnist_sweep.data import load_prepared
-    from mnist_sweep.inputs import prepare_inputs
-    from mnist_sweep.packed import PackedMLP
-    from mnist_sweep.resume import RunResume
+    from mnist_sweep.training.inputs import prepare_inputs
+    from mnist_sweep.training.packed import PackedMLP
+    from mnist_sweep.training.resume import RunResume
 
     inputs = prepare_inputs(load_prepared(args.data), "mlp", validation_split=0.1)
     full_epoch_images = len(inputs["x_fit"])

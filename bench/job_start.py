@@ -29,9 +29,9 @@ GRID = {"dropout": [round(0.05 * i, 2) for i in range(10)],
 
 
 def main():
-    from mnist_sweep.config import validate_config
-    from mnist_sweep.packs import PackBook
-    from mnist_sweep.run_files import write_history
+    from mnist_sweep.config.validation import validate_config
+    from mnist_sweep.planning.packs import PackBook
+    from mnist_sweep.training.run_files import write_history
 
     work = Path(tempfile.mkdtemp(prefix="bench-job-start-"))
     (work / "config").mkdir()
@@ -41,7 +41,7 @@ def main():
     # The plans, as a controller writes them before its first job (onstart), and the prepared data.
     subprocess.run(base + ["resources/data/mnist_5k.npz", *config_args], cwd=work, env=env_with_source(), check=True,
                    capture_output=True)
-    from mnist_sweep.config import sweep_runs
+    from mnist_sweep.config.validation import sweep_runs
 
     config = validate_config({"dataset": "mnist_5k", "seeds": list(range(10)), "grid": GRID})
     runs = sweep_runs(config)

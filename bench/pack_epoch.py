@@ -5,7 +5,7 @@
     python bench/pack_epoch.py --data ... --size 64 --images 6400      # a big pack, short epochs
 
 Variants (what bench/README.md compares; the workflow trains the first):
-  workflow          the pack as mnist_sweep.packed.PackedMLP trains it
+  workflow          the pack as mnist_sweep.training.packed.PackedMLP trains it
   fused-kernel-adam TensorFlow's ResourceApplyAdam (one learning rate for every replica)
   float-dropout     dropout masks from a float32 draw per unit, as before 16-bit draws
   no-dropout        dropout 0 (what the masks cost)
@@ -37,15 +37,15 @@ def main(argv=None):
                         help="train on the first N training images only (short epochs for big packs); default all")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from mnist_sweep.tensorflow_setup import configure_tensorflow
+    from mnist_sweep.training.tensorflow_setup import configure_tensorflow
 
     configure_tensorflow(args.threads)
     import tensorflow as tf
 
-    from mnist_sweep.config import tutorial_hyperparameters
+    from mnist_sweep.config.hyperparameters import tutorial_hyperparameters
     from mnist_sweep.data import load_prepared
-    from mnist_sweep.inputs import prepare_inputs
-    from mnist_sweep.packed import PackedMLP
+    from mnist_sweep.training.inputs import prepare_inputs
+    from mnist_sweep.training.packed import PackedMLP
 
     inputs = prepare_inputs(load_prepared(args.data), "mlp", validation_split=0.1)  # as a training job
     dropout = 0.0 if args.variant == "no-dropout" else args.dropout

@@ -54,7 +54,7 @@ def baseline_run(data, seed=0, dropout=0.2, hidden=512):
 
 
 def workflow_run(data_file, out_dir, seed=0, threads=2):
-    seconds, _ = timed([sys.executable, "-m", "mnist_sweep.train", "--data", data_file, "--out", out_dir,
+    seconds, _ = timed([sys.executable, "-m", "mnist_sweep.training.train", "--data", data_file, "--out", out_dir,
                         "--seed", str(seed), "--dataset", "mnist", "--threads", str(threads)])
     metrics = json.loads((Path(out_dir) / "metrics.json").read_text())
     epochs = [float(line.split("\t")[-1]) for line in (Path(out_dir) / "history.tsv").read_text().splitlines()[1:]]
@@ -147,13 +147,13 @@ def bench_pack_sizes(prepared, work, sizes=(1, 2, 4, 8, 16), threads=2, processe
     """Seconds per model-epoch when K seeds of one grid point train as one packed model.
 
     processes > 1: that many packs train at once, each in its own process with `threads`
-    threads, as `snakemake -c2` runs a sweep's jobs (mnist_sweep.slots); the time is the
+    threads, as `snakemake -c2` runs a sweep's jobs (mnist_sweep.planning.slots); the time is the
     slowest process's epoch divided among all their models.
     """
     result = {}
     for size in sizes:
         outs = [work / f"pack-{size}-{index}" for index in range(processes)]
-        commands = [[sys.executable, "-m", "mnist_sweep.train", "--data", str(prepared), "--out", str(out / "seed~{seed}"),
+        commands = [[sys.executable, "-m", "mnist_sweep.training.train", "--data", str(prepared), "--out", str(out / "seed~{seed}"),
                      "--seed", *map(str, range(size)), "--epochs", "2", "--threads", str(threads), "--no-model"]
                     for out in outs]
         # Each process logs to a file: a pipe left unread while another process is waited for
@@ -180,7 +180,7 @@ def bench_pack_memory(prepared, work, size=64, threads=2):
     """Peak memory (RSS) of one process training a pack of `size` tutorial MLPs on full MNIST, 1 epoch."""
     code = (
         "import resource, sys\n"
-        "from mnist_sweep.train import main\n"
+        "from mnist_sweep.training.train import main\n"
         f"main(['--data', {str(prepared)!r}, '--out', {str(work / 'memory' / 'seed~{seed}')!r}, '--threads', "
         f"'{threads}', '--epochs', '1', '--no-model', '--seed', *map(str, range({size}))])\n"
         "print('MAXRSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
@@ -204,7 +204,8 @@ def dry_run_contenders(directory, config_text):
     """
     sys.path.insert(0, str(ROOT / "src"))
     import yaml
-    from mnist_sweep.config import grid_table, run_path_fragment, validate_config
+    from mnist_sweep.config.hyperparameters import run_path_fragment
+    from mnist_sweep.config.validation import grid_table, validate_config
 
     config = validate_config(yaml.safe_load(config_text))
     points = [run_path_fragment(row) for row in grid_table(config).to_dict("records")]
@@ -250,10 +251,10 @@ def bench_scale(work, per_parameter=10, repeats=1):
                 assert f"train {jobs}" in " ".join(out.split()), out[-2000:]  # one job per pack
             times.append(seconds)
 
-    from mnist_sweep.summarize import summarize
+    from mnist_sweep.analysis.summarize import summarize
 
     files = []
-    from mnist_sweep.config import tutorial_hyperparameters
+    from mnist_sweep.config.hyperparameters import tutorial_hyperparameters
 
     base = {"dataset": "mnist", **tutorial_hyperparameters(), "status": "completed", "test_loss": 0.1}
     for index in range(runs):
@@ -318,7 +319,7 @@ def main(argv=None):
         if "pack_sizes" in parts:
             peak = report.get("efficiency", {}).get("peak_flops")
             # One process with 2 threads, and 2 processes of 1 thread each: how `snakemake -c2`
-            # trains a sweep of at least two jobs (mnist_sweep.slots).
+            # trains a sweep of at least two jobs (mnist_sweep.planning.slots).
             for threads, processes in ((2, 1), (1, 2)):
                 packs = bench_pack_sizes(prepared, work, threads=threads, processes=processes)
                 report[f"pack_sizes_{processes}x{threads}_threads"] = packs

@@ -25,14 +25,14 @@ def main(argv=None):
     parser.add_argument("--calls", type=int, default=40)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from mnist_sweep.tensorflow_setup import configure_tensorflow
+    from mnist_sweep.training.tensorflow_setup import configure_tensorflow
 
     configure_tensorflow(args.threads)
     import numpy as np
     import tensorflow as tf
 
-    from mnist_sweep.config import tutorial_hyperparameters
-    from mnist_sweep.packed import PackedMLP
+    from mnist_sweep.config.hyperparameters import tutorial_hyperparameters
+    from mnist_sweep.training.packed import PackedMLP
 
     size = args.size
     model = PackedMLP(list(range(size)), [tutorial_hyperparameters()] * size)

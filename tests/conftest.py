@@ -41,10 +41,10 @@ def run_python(*args, env=None, **kwargs):
 
 def train_here(data, run_dir, seeds=(0,), checkpoint_minutes=10.0, save_models=True,
                **hyperparameters) -> list[dict]:
-    """Train runs of one point in this process, as `mnist_sweep.train --out <run_dir> --seed <seeds>` does
+    """Train runs of one point in this process, as `mnist_sweep.training.train --out <run_dir> --seed <seeds>` does
     (run_dir a pattern with {seed} for several seeds); their metrics, in seed order."""
-    from mnist_sweep.config import tutorial_hyperparameters
-    from mnist_sweep.trainer import train_pack
+    from mnist_sweep.config.hyperparameters import tutorial_hyperparameters
+    from mnist_sweep.training.trainer import train_pack
 
     hp = dict(tutorial_hyperparameters(), **hyperparameters)
     if isinstance(hp["hidden_units"], str):
@@ -56,7 +56,7 @@ def train_here(data, run_dir, seeds=(0,), checkpoint_minutes=10.0, save_models=T
 
 def tutorial_run_fields() -> dict:
     """What a hand-made metrics.json of a tutorial run on mnist holds besides its seed and results."""
-    from mnist_sweep.config import tutorial_hyperparameters
+    from mnist_sweep.config.hyperparameters import tutorial_hyperparameters
 
     return {"dataset": "mnist", **tutorial_hyperparameters()}
 
@@ -76,8 +76,8 @@ def snakemake(workdir: Path, *args, timeout=900, popen=None, env=None):
 @pytest.fixture(scope="session", autouse=True)
 def tensorflow_as_in_a_training_job():
     """Tests that train in this process train as a job does: one CPU thread, op determinism
-    (mnist_sweep.tensorflow_setup). TensorFlow takes these once per process, before its first
+    (mnist_sweep.training.tensorflow_setup). TensorFlow takes these once per process, before its first
     operation: so before any test runs."""
-    from mnist_sweep.tensorflow_setup import configure_tensorflow
+    from mnist_sweep.training.tensorflow_setup import configure_tensorflow
 
     configure_tensorflow(threads=1, allow_cpu=True)

@@ -3,7 +3,7 @@ itself. The requeue itself, its budget and the preemption run on the SLURM test 
 
 import pytest
 
-from mnist_sweep.attempts import REQUEUED, requeue, requeues
+from mnist_sweep.cluster.attempts import REQUEUED, requeue, requeues
 
 
 def test_requeues_are_counted_from_the_packs_attempts_log(tmp_path):
@@ -43,7 +43,7 @@ def test_an_attempt_killed_outright_is_charged_by_the_next_one(tmp_path):
 
     import pandas as pd
 
-    from mnist_sweep.attempts import charge_unended_attempt, record_attempt, start_line
+    from mnist_sweep.cluster.attempts import charge_unended_attempt, record_attempt, start_line
 
     log = tmp_path / "attempts.log"
     started = datetime.datetime(2026, 12, 1, 10, 0, 0, tzinfo=datetime.timezone.utc)

@@ -5,9 +5,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from mnist_sweep.config import format_value, run_path_fragment, tutorial_hyperparameters
-from mnist_sweep.compare import (BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, TUTORIAL_POINT, Bootstrap, compare, holm,
-                                 paired_difference, seed_scores)
+from mnist_sweep.config.hyperparameters import format_value, run_path_fragment, tutorial_hyperparameters
+from mnist_sweep.analysis.compare import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, TUTORIAL_POINT, Bootstrap, compare, holm, paired_difference, seed_scores
 
 
 def runs_of(dropout, accuracies, statuses=None):

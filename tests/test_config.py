@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
-from mnist_sweep.config import ConfigError, grid_table, parse_value, run_path_fragment, validate_config
+from mnist_sweep.config.hyperparameters import ConfigError, parse_value, run_path_fragment
+from mnist_sweep.config.validation import grid_table, validate_config
 
 
 def test_defaults_are_the_tutorial():
@@ -149,3 +151,22 @@ def test_data_path_that_is_not_npz_is_refused(tmp_path):
     path.write_text("1,2,3\n")
     with pytest.raises(ConfigError, match="is not a .npz file"):
         validate_config({"data_path": str(path)})
+
+
+def test_the_package_validates_a_config_outside_a_checkout(tmp_path):
+    """The schema ships inside the package (src/mnist_sweep/config/config.schema.yaml, package data): a copy
+    of the package alone, away from workflow/ and config/, still validates a config and knows the tutorial."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copytree(ROOT / "src" / "mnist_sweep", tmp_path / "mnist_sweep",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    code = ("from mnist_sweep.config.hyperparameters import SCHEMA_PATH; "
+            "from mnist_sweep.config.validation import validate_config; "
+            "print(SCHEMA_PATH); print(validate_config({'grid': {'dropout': [0.5]}})['grid']['dropout'])")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    schema, dropout = result.stdout.split()
+    assert schema == str(tmp_path / "mnist_sweep" / "config" / "config.schema.yaml") and dropout == "[0.5]"

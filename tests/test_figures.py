@@ -9,8 +9,8 @@ import pytest
 from matplotlib import image
 
 from conftest import small_arrays, tutorial_run_fields
-from mnist_sweep import figures
-from mnist_sweep.config import HYPERPARAMETERS, format_value, run_path_fragment
+from mnist_sweep.analysis import figures
+from mnist_sweep.config.hyperparameters import HYPERPARAMETERS, format_value, run_path_fragment
 
 
 def test_pick_examples_prefers_digits_most_seeds_got_wrong():
@@ -74,7 +74,7 @@ def make_sweep(root, data, diverged_point=False):
 
 @pytest.mark.parametrize("diverged_point", [False, True])
 def test_sweep_figures_and_point_predictions(tmp_path, diverged_point):
-    from mnist_sweep.summarize import summarize
+    from mnist_sweep.analysis.summarize import summarize
 
     data = small_arrays(n_test=50)
     files = make_sweep(tmp_path, data, diverged_point)
@@ -103,7 +103,7 @@ def test_swept_parameters_name_only_what_varies():
 
 def write_fake_run(root, metrics: dict, last_epoch: str) -> Path:
     """A run directory with metrics.json and a 2-epoch history.tsv (last_epoch: its loss/accuracy columns)."""
-    from mnist_sweep.config import HYPERPARAMETERS, format_value, run_path_fragment
+    from mnist_sweep.config.hyperparameters import HYPERPARAMETERS, format_value, run_path_fragment
 
     point = run_path_fragment({name: format_value(name, metrics[name]) for name in HYPERPARAMETERS})
     run = root / "runs" / point / f"seed~{metrics['seed']}"
@@ -116,7 +116,7 @@ def write_fake_run(root, metrics: dict, last_epoch: str) -> Path:
 
 def draw_from_runs(tmp_path, monkeypatch, files) -> tuple:
     """Summarize the runs, draw curves.png and params.png in memory; return (curves, params, configs)."""
-    from mnist_sweep.summarize import summarize
+    from mnist_sweep.analysis.summarize import summarize
 
     summarize(files, tmp_path / "summary")
     drawn = {}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mnist_sweep.gpu_processes import part_of, visible_gpus
+from mnist_sweep.cluster.gpu_processes import part_of, visible_gpus
 
 
 @pytest.mark.parametrize("value, on_node, gpus", [

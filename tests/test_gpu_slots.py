@@ -8,7 +8,7 @@ import time
 from conftest import ROOT
 
 TAKE = (
-    "import os, sys, time; from mnist_sweep.gpu_slots import take_gpu; "
+    "import os, sys, time; from mnist_sweep.cluster.gpu_slots import take_gpu; "
     "print(take_gpu([0, 1], sys.argv[1], poll_seconds=0.05), flush=True); time.sleep(float(sys.argv[2]))"
 )
 
@@ -34,7 +34,7 @@ def test_jobs_get_distinct_gpus_and_wait_for_a_free_one(tmp_path):
 
 
 def test_scheduler_assignment_is_respected(monkeypatch, tmp_path):
-    from mnist_sweep.gpu_slots import take_gpu
+    from mnist_sweep.cluster.gpu_slots import take_gpu
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
     assert take_gpu([0, 1], tmp_path) is None

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from mnist_sweep.config import sweep_runs, validate_config
-from mnist_sweep.cost import multiply_adds_per_image
-from mnist_sweep.packs import MAX_PACK_SIZE, PackBook, estimated_seconds, plan_packs
+from mnist_sweep.config.validation import sweep_runs, validate_config
+from mnist_sweep.config.architecture import multiply_adds_per_image
+from mnist_sweep.planning.packs import MAX_PACK_SIZE, PackBook, estimated_seconds, plan_packs
 
 
 def runs_of(**config):
@@ -18,8 +18,10 @@ def seconds_of(job):
 
 
 def test_the_estimate_scales_with_the_models_arithmetic():
-    assert multiply_adds_per_image("mlp", [512, 512]) == 784 * 512 + 512 * 512 + 512 * 10
     tutorial = runs_of()[0]["hyperparameters"]
+    assert multiply_adds_per_image(tutorial) == 784 * 512 + 512 * 512 + 512 * 10
+    # The convnet: two 3x3 convolutions (26x26x32 from 1 channel, 11x11x64 from 32), then 1600 -> 10.
+    assert multiply_adds_per_image(dict(tutorial, model="cnn")) == 26 * 26 * 32 * 9 + 11 * 11 * 64 * 32 * 9 + 16_000
     bigger = dict(tutorial, hidden_units=[1024, 1024])
     longer = dict(tutorial, epochs=8)
     assert estimated_seconds(bigger, "mnist") > estimated_seconds(tutorial, "mnist")
@@ -81,7 +83,7 @@ def test_packs_hold_one_model_shape_and_balanced_sizes():
 
 
 def test_slots_are_the_cores_on_a_workstation_and_job_length_decides_on_a_cluster():
-    from mnist_sweep.slots import job_threads, training_slots
+    from mnist_sweep.planning.slots import job_threads, training_slots
 
     assert training_slots(cores=2, jobs_limit=None, gpus=None, train_threads=1) == 2  # snakemake -c2
     assert training_slots(cores=8, jobs_limit=None, gpus=None, train_threads=2) == 4
@@ -125,7 +127,7 @@ def test_a_finished_or_planned_run_is_never_packed_again(tmp_path):
 
 @pytest.mark.parametrize("value", [0, -1])
 def test_job_minutes_must_be_positive(value):
-    from mnist_sweep.config import ConfigError
+    from mnist_sweep.config.hyperparameters import ConfigError
 
     with pytest.raises(ConfigError, match=f"job_minutes = {value} is not allowed"):
         validate_config({"job_minutes": value})
@@ -177,8 +179,9 @@ def test_a_job_with_several_gpus_takes_that_many_times_the_runs_and_memory(tmp_p
 def test_packs_for_gpu_nodes_hold_what_the_gpus_memory_holds_and_last_what_gpus_measured(tmp_path):
     """gpu_memory_gb (config/slurm.yaml): runs per GPU from its memory, not 64; a job's length from the
     FLOP/s that finished GPU packs of the same shape measured (their done.json), else the CPU figure."""
-    from mnist_sweep.gpu_memory import MAX_RUNS_PER_GPU, replica_bytes, runs_per_gpu
-    from mnist_sweep.packs import ASSUMED_FLOPS, shape_key
+    from mnist_sweep.planning.gpu_memory import MAX_RUNS_PER_GPU, replica_bytes, runs_per_gpu
+    from mnist_sweep.config.architecture import shape_key
+    from mnist_sweep.planning.packs import ASSUMED_FLOPS
 
     runs = runs_of(seeds=list(range(600)))  # the tutorial MLP, 4 epochs: 15 s each on 2 CPU cores
     tutorial = runs[0]["hyperparameters"]

@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from mnist_sweep.run_files import finished_runs, run_state, set_aside_damaged
+from mnist_sweep.training.run_files import finished_runs, run_state, set_aside_damaged
 
 
 def finished_run(run_dir, model=True):

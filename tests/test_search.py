@@ -19,7 +19,7 @@ SPACE = {"learning_rate": {"low": 0.0001, "high": 0.01, "log": True}, "dropout":
 
 
 def search_config(epochs=9, **search):
-    from mnist_sweep.config import validate_config
+    from mnist_sweep.config.validation import validate_config
 
     config = copy.deepcopy(BASE)
     config["grid"]["epochs"] = [epochs]
@@ -57,7 +57,8 @@ def search_config(epochs=9, **search):
     (lambda c: c["grid"].update(epochs=[3, 9]), "grid.epochs = [3, 9]: a search needs one value"),
 ])
 def test_bad_search_settings_stop_with_one_line_naming_the_key(change, message):
-    from mnist_sweep.config import ConfigError, validate_config
+    from mnist_sweep.config.hyperparameters import ConfigError
+    from mnist_sweep.config.validation import validate_config
 
     config = copy.deepcopy(BASE)
     config["grid"]["epochs"] = [9]
@@ -71,7 +72,8 @@ def test_bad_search_settings_stop_with_one_line_naming_the_key(change, message):
 def test_whole_numbers_written_without_a_decimal_and_edges_are_accepted():
     config = search_config(epochs=1, trials=1, halving=None,
                            space={"dropout": {"low": 0, "high": 0.9}, "batch_size": {"low": 1, "high": 1000, "log": True}})
-    from mnist_sweep.search import rungs, sample_points
+    from mnist_sweep.config.search_space import rungs
+    from mnist_sweep.planning.points import sample_points
 
     assert rungs(config) == [1]
     (point,) = sample_points(config)
@@ -81,7 +83,7 @@ def test_whole_numbers_written_without_a_decimal_and_edges_are_accepted():
 
 @pytest.mark.parametrize("sampler", ["sobol", "random"])
 def test_the_same_config_draws_the_same_points_and_more_trials_extend_them(sampler):
-    from mnist_sweep.search import sample_points
+    from mnist_sweep.planning.points import sample_points
 
     first = sample_points(search_config(sampler=sampler))
     assert [p["point"] for p in sample_points(search_config(sampler=sampler))] == [p["point"] for p in first]
@@ -92,7 +94,7 @@ def test_the_same_config_draws_the_same_points_and_more_trials_extend_them(sampl
 
 
 def test_sampled_values_lie_in_their_ranges_and_are_spread_as_the_sampler_promises():
-    from mnist_sweep.search import sample_points, unit_samples
+    from mnist_sweep.planning.points import sample_points, unit_samples
 
     # Scrambled Sobol: 16 points put exactly one in each sixteenth of every dimension.
     units = unit_samples("sobol", 0, 16, 3)
@@ -110,7 +112,7 @@ def test_sampled_values_lie_in_their_ranges_and_are_spread_as_the_sampler_promis
 
 
 def test_rungs_budget_and_points_per_rung():
-    from mnist_sweep.search import budget, points_per_rung, rungs
+    from mnist_sweep.config.search_space import budget, points_per_rung, rungs
 
     config = search_config()
     assert rungs(config) == [1, 3, 9] and points_per_rung(config, 9) == [9, 3, 1]
@@ -122,7 +124,7 @@ def test_rungs_budget_and_points_per_rung():
 
 
 def test_grid_values_of_the_other_hyperparameters_are_crossed_with_the_samples():
-    from mnist_sweep.search import sample_points
+    from mnist_sweep.planning.points import sample_points
 
     config = search_config(trials=5, space={"learning_rate": {"low": 0.001, "high": 0.01}})
     config["grid"]["hidden_units"] = [[64], [128]]
@@ -133,7 +135,10 @@ def test_grid_values_of_the_other_hyperparameters_are_crossed_with_the_samples()
 
 
 def test_selection_counts_a_diverged_seed_as_zero_and_gives_ties_to_the_earlier_sample(tmp_path):
-    from mnist_sweep.search import point_score, run_id, sample_points, select
+    from mnist_sweep.analysis.scores import point_score
+    from mnist_sweep.config.search_space import run_id
+    from mnist_sweep.planning.points import sample_points
+    from mnist_sweep.planning.rungs import select
 
     config = search_config()
     points = sample_points(config)[:3]
@@ -153,8 +158,8 @@ def test_selection_counts_a_diverged_seed_as_zero_and_gives_ties_to_the_earlier_
 def test_a_survivor_continues_to_the_numbers_of_a_straight_run(tmp_path, mnist_5k_file):
     """Two seeds train 1 epoch keeping their state; continued to 3 epochs (epochs 2-3 only) they end with the
     numbers of a straight 3-epoch run, to the tolerance of the pack tests (on CPU: equal)."""
-    from mnist_sweep.config import tutorial_hyperparameters
-    from mnist_sweep.trainer import train_pack
+    from mnist_sweep.config.hyperparameters import tutorial_hyperparameters
+    from mnist_sweep.training.trainer import train_pack
 
     hp = dict(tutorial_hyperparameters(), hidden_units=[64], dropout=0.3, learning_rate=0.002)
 

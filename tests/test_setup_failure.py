@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from mnist_sweep.setup_failure import SetupFailure, clear_setup_failure, record_setup_failure, stop_if_setup_failed
+from mnist_sweep.cluster.setup_failure import SetupFailure, clear_setup_failure, record_setup_failure, stop_if_setup_failed
 
 
 def test_a_failure_recorded_after_the_start_stops_with_its_message(tmp_path):

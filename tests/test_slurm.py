@@ -161,7 +161,7 @@ def running_train_jobs(env: dict, workdir: Path) -> list[str]:
 
 
 # A job of 1 minute (SLURM's shortest time limit) trains at most about 25 s: the trainer stops when less
-# than 1.5 epochs and a 30 s margin are left (mnist_sweep.deadline), after some 5-15 s of start-up. So a
+# than 1.5 epochs and a 30 s margin are left (mnist_sweep.cluster.deadline), after some 5-15 s of start-up. So a
 # run of this much training needs at least two attempts of such a job on any CPU.
 LONG_RUN_TRAINING_SECONDS = 35
 # The runs that a requeue or a preemption interrupts: long enough to be caught training.
@@ -242,7 +242,7 @@ def test_a_spent_requeue_budget_leaves_the_stop_to_retries(tmp_path, slurm_clust
     """max_requeues 0 and a time limit injected (MNIST_SWEEP_TIME_LEFT_SECONDS: the job stops after its first
     epoch, the same path as the real limit above): the stop is a failed attempt, and with no retries the
     sweep stops there, its state kept for a rerun to resume (as test_train.py's deadline test resumes)."""
-    from mnist_sweep.deadline import INJECTED_TIME_LEFT
+    from mnist_sweep.cluster.deadline import INJECTED_TIME_LEFT
 
     limited = dict(slurm_cluster, **{INJECTED_TIME_LEFT: "30"})
     result = snakemake_slurm(tmp_path, limited, "--configfile", str(SMALL), "--config", "seeds=[0]", "max_requeues=0",
@@ -374,7 +374,7 @@ def test_a_gres_only_job_with_two_gpus_trains_one_process_per_gpu(tmp_path, slur
 
 
 def test_stale_lock_is_kept_while_slurm_jobs_of_the_workflow_run(tmp_path, slurm_cluster):
-    from mnist_sweep.locks import release_stale_lock
+    from mnist_sweep.cluster.locks import release_stale_lock
 
     locks = tmp_path / ".snakemake" / "locks"
     locks.mkdir(parents=True)

@@ -2,8 +2,9 @@
 
 import pytest
 
-from mnist_sweep.config import ConfigError, validate_config
-from mnist_sweep.slurm_site import train_resources, with_site_file
+from mnist_sweep.config.hyperparameters import ConfigError
+from mnist_sweep.config.validation import validate_config
+from mnist_sweep.cluster.slurm_site import train_resources, with_site_file
 
 
 def site_config(tmp_path, text, given=None):
@@ -58,7 +59,7 @@ def test_gres_and_gpu_model_together_are_refused(tmp_path):
 def test_several_gpus_per_job_from_gpus_or_a_gres_count(tmp_path):
     """`gpus: 4` asks --gpus=4 (with a gpu_model: the plugin's --gpus=a100:4) on one node (--nodes=1: SLURM may
     otherwise spread them over two, where one job step cannot use them); a GRES gives its own count."""
-    from mnist_sweep.slurm_site import gpus_per_job
+    from mnist_sweep.cluster.slurm_site import gpus_per_job
 
     config = site_config(tmp_path, "gpu_model: a100\ngpus: 4\n")
     assert train_resources(config["slurm"]) == {"gpu_model": "a100", "gpu": 4, "nodes": 1}

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mnist_sweep.summarize import confidence_interval, read_benchmark, read_job, summarize
+from mnist_sweep.analysis.statistics import confidence_interval
+from mnist_sweep.analysis.summarize import read_benchmark, read_job, summarize
 
 from conftest import tutorial_run_fields
 

@@ -3,7 +3,7 @@
 The model and mask tests are fast; the training tests are marked slow. Training runs in this
 process (trainer.train_pack, as a job runs it: conftest sets one thread and op determinism)
 unless the command line, a signal or a second process is what a test is about: each
-`python -m mnist_sweep.train` pays about 8 s of importing TensorFlow.
+`python -m mnist_sweep.training.train` pays about 8 s of importing TensorFlow.
 """
 
 import json
@@ -22,7 +22,7 @@ slow = pytest.mark.slow
 
 
 def train_args(data, out, seed=0, **hyperparameters):
-    args = ["-m", "mnist_sweep.train", "--data", str(data), "--out", str(out), "--seed", str(seed),
+    args = ["-m", "mnist_sweep.training.train", "--data", str(data), "--out", str(out), "--seed", str(seed),
             "--dataset", "mnist_5k", "--threads", "1"]
     for name, value in hyperparameters.items():
         args += [f"--{name.replace('_', '-')}", str(value)]
@@ -37,8 +37,8 @@ def comparable(metrics):
 
 
 def test_model_shapes():
-    from mnist_sweep.config import tutorial_hyperparameters
-    from mnist_sweep.model import build_model
+    from mnist_sweep.config.hyperparameters import tutorial_hyperparameters
+    from mnist_sweep.training.model import build_model
 
     tutorial = tutorial_hyperparameters()
     model = build_model(tutorial)
@@ -54,13 +54,32 @@ def test_model_shapes():
     assert build_model(dict(tutorial, hidden_units=[64])).count_params() == 784 * 64 + 64 + 64 * 10 + 10
 
 
+@pytest.mark.parametrize("changes", [{}, {"model": "cnn"}, {"hidden_units": [64]}, {"hidden_units": [300, 100, 50]}])
+def test_the_keras_model_and_the_planners_arithmetic_come_from_one_definition(changes):
+    """architecture.layers is the one definition: the Keras model has its layers, shapes and weights, so
+    the time and memory estimates (which never import Keras) count what trains."""
+    from mnist_sweep.config.architecture import layer_shapes, parameter_count
+    from mnist_sweep.config.hyperparameters import tutorial_hyperparameters
+    from mnist_sweep.training.model import build_model
+
+    hp = dict(tutorial_hyperparameters(), **changes)
+    model = build_model(hp, compile=False)
+    described = layer_shapes(hp)
+    assert [layer.__class__.__name__ for layer in model.layers] == [
+        {"dense": "Dense", "dropout": "Dropout", "conv": "Conv2D", "pool": "MaxPooling2D", "flatten": "Flatten"}[
+            layer["kind"]] for layer in described]
+    assert [tuple(layer.output.shape[1:]) for layer in model.layers] == [layer["shape"] for layer in described]
+    assert [layer.count_params() for layer in model.layers] == [layer["weights"] for layer in described]
+    assert model.count_params() == parameter_count(hp)
+
+
 def test_dropout_masks_drop_the_rate_and_depend_on_the_seed_step_and_layer_only():
     """Hashed masks (packed._dropout): the rate to 2^-16, a replica's mask the same in any pack,
     no two replicas, steps or layers alike."""
     import tensorflow as tf
 
-    from mnist_sweep.config import tutorial_hyperparameters
-    from mnist_sweep.packed import PackedMLP
+    from mnist_sweep.config.hyperparameters import tutorial_hyperparameters
+    from mnist_sweep.training.packed import PackedMLP
 
     rates = [0.2, 0.2, 0.5, 0.9]
     pack = PackedMLP([3, 4, 3, 5], [dict(tutorial_hyperparameters(), dropout=rate) for rate in rates])
@@ -83,9 +102,9 @@ def test_dropout_masks_drop_the_rate_and_depend_on_the_seed_step_and_layer_only(
 def test_a_hyperparameter_no_code_uses_is_refused_not_ignored():
     """A key added to the schema but read nowhere stops training with its name, instead of being
     recorded in metrics.json while changing nothing."""
-    from mnist_sweep.config import tutorial_hyperparameters
-    from mnist_sweep.model import build_model
-    from mnist_sweep.packed import build_pack
+    from mnist_sweep.config.hyperparameters import tutorial_hyperparameters
+    from mnist_sweep.training.model import build_model
+    from mnist_sweep.training.packed import build_pack
 
     tutorial = tutorial_hyperparameters()
     with pytest.raises(ValueError, match="hyperparameter 'momentum' is not used by the mlp model"):
@@ -104,8 +123,8 @@ def test_every_hyperparameter_changes_training(tmp_path, mnist_5k_file):
     """Each declared hyperparameter (the schema's grid), trained at its default and at its schema
     example, one epoch on the subset: no two results may be identical, so a hyperparameter that the
     model silently ignores fails here. A new hyperparameter is covered without touching this test."""
-    from mnist_sweep.config import GRID_DECLARATIONS, HYPERPARAMETERS, canonical_value, tutorial_hyperparameters
-    from mnist_sweep.trainer import train_pack
+    from mnist_sweep.config.hyperparameters import GRID_DECLARATIONS, HYPERPARAMETERS, canonical_value, tutorial_hyperparameters
+    from mnist_sweep.training.trainer import train_pack
 
     base = dict(tutorial_hyperparameters(), hidden_units=[64], epochs=1)
     variants = {"base": base}
@@ -207,8 +226,8 @@ def test_a_seed_agrees_alone_and_in_a_pack_with_other_hyperparameters(tmp_path, 
 def test_a_run_trains_the_same_packed_with_other_dropout_learning_rates_and_weight_decays(tmp_path, mnist_5k_file):
     """Runs of one model shape pack across grid points: each replica has its own dropout, learning
     rate and weight decay, and a run's numbers are those it gets alone."""
-    from mnist_sweep.config import tutorial_hyperparameters
-    from mnist_sweep.packs import shape_key
+    from mnist_sweep.config.hyperparameters import tutorial_hyperparameters
+    from mnist_sweep.config.architecture import shape_key
 
     base = dict(tutorial_hyperparameters(), hidden_units=[64, 32], epochs=2)
     members = [(1, dict(base, dropout=0.0, learning_rate=0.01, weight_decay=0.05)), (0, base),
@@ -218,7 +237,7 @@ def test_a_run_trains_the_same_packed_with_other_dropout_learning_rates_and_weig
     plan.write_text(json.dumps({"pack": "abc", "dataset": "mnist_5k", "runs": [
         {"run_id": f"point{index}/seed~{seed}", "seed": seed, "hyperparameters": hp}
         for index, (seed, hp) in enumerate(members)]}))
-    packed = run_python("-m", "mnist_sweep.train", "--data", str(mnist_5k_file), "--pack", str(plan), "--threads", "1",
+    packed = run_python("-m", "mnist_sweep.training.train", "--data", str(mnist_5k_file), "--pack", str(plan), "--threads", "1",
                         "--done", str(plan.parent / "done.json"))
     assert packed.returncode == 0, packed.stdout + packed.stderr
     done = json.loads((plan.parent / "done.json").read_text())
@@ -239,6 +258,38 @@ def test_a_run_trains_the_same_packed_with_other_dropout_learning_rates_and_weig
         in_pack, alone = comparable(in_pack), comparable(alone)
         assert in_pack.pop("status") == alone.pop("status") == "completed"
         assert in_pack == pytest.approx(alone, rel=1e-6)
+
+
+@slow
+@pytest.mark.parametrize("optimizer", ["adam", "nadam", "rmsprop", "sgd", "adagrad"])
+def test_each_optimizer_trains_a_run_the_same_alone_and_in_a_mixed_pack(tmp_path, mnist_5k_file, optimizer):
+    """Every per-replica hyperparameter at values other than the tutorial's, three runs that differ in all of
+    them packed as one model: each run's numbers are those it gets alone, to the tolerance packed.py promises
+    (relative 1e-5). An optimizer option that acted across the replicas (a norm over a whole stacked variable,
+    as Keras' clipnorm takes it) makes a run depend on its pack and fails here (config/README.md)."""
+    from mnist_sweep.config.architecture import PER_REPLICA_KEYS
+    from mnist_sweep.config.hyperparameters import tutorial_hyperparameters
+    from mnist_sweep.training.packed import PackedMLP
+    from mnist_sweep.training.trainer import train_pack
+
+    base = dict(tutorial_hyperparameters(), hidden_units=[64, 32], epochs=2, optimizer=optimizer)
+    settings = [(1, {"dropout": 0.1, "learning_rate": 0.003, "weight_decay": 0.01}),
+                (2, {"dropout": 0.35, "learning_rate": 0.0005, "weight_decay": 0.0}),
+                (0, {"dropout": 0.0, "learning_rate": 0.002, "weight_decay": 0.05})]
+    assert all(set(values) == set(PER_REPLICA_KEYS) for _, values in settings)  # every per-replica key varies
+    runs = [{"run_dir": tmp_path / "pack" / f"run{index}", "seed": seed, "hyperparameters": dict(base, **values)}
+            for index, (seed, values) in enumerate(settings)]
+    packed = train_pack(mnist_5k_file, runs, "mnist_5k", threads=1, save_models=False)
+    assert [metrics["pack_size"] for metrics in packed] == [3, 3, 3]
+    for run, in_pack in zip(runs, packed, strict=True):
+        (alone,) = train_pack(mnist_5k_file, [dict(run, run_dir=tmp_path / "alone" / run["run_dir"].name)], "mnist_5k",
+                              threads=1, save_models=False)
+        in_pack, alone = comparable(in_pack), comparable(alone)
+        assert in_pack.pop("status") == alone.pop("status") == "completed"
+        assert in_pack == pytest.approx(alone, rel=1e-5), run["hyperparameters"]
+    # Nothing in the packed model's optimizer takes a norm over a whole variable (every replica at once).
+    optimizer_config = PackedMLP([0], [base]).optimizer.get_config()
+    assert optimizer_config["clipnorm"] is None and optimizer_config["global_clipnorm"] is None
 
 
 @slow
@@ -364,9 +415,9 @@ def test_convnet_trains_and_resumes_through_the_same_loop(tmp_path, mnist_5k_fil
     assert metrics["model"] == "cnn" and metrics["parameter_count"] == 34_826 and metrics["pack_size"] == 2
     assert metrics["status"] == "completed" and metrics["test_accuracy"] > 0.5
 
-    from mnist_sweep.trainer import train_pack
+    from mnist_sweep.training.trainer import train_pack
 
-    from mnist_sweep.config import tutorial_hyperparameters
+    from mnist_sweep.config.hyperparameters import tutorial_hyperparameters
 
     run = {"run_dir": tmp_path / "resumed", "seed": 0,
            "hyperparameters": dict(tutorial_hyperparameters(), model="cnn", dropout=0.5, epochs=2)}
@@ -388,7 +439,7 @@ def test_convnet_trains_and_resumes_through_the_same_loop(tmp_path, mnist_5k_fil
 
 
 def test_time_left_of_a_slurm_job_is_read_in_every_squeue_form():
-    from mnist_sweep.deadline import JobDeadline, parse_time_left
+    from mnist_sweep.cluster.deadline import JobDeadline, parse_time_left
 
     assert parse_time_left("1-02:03:04") == ((24 + 2) * 60 + 3) * 60 + 4
     assert parse_time_left("02:03:04") == 7384 and parse_time_left("03:04") == 184 and parse_time_left("45") == 45
@@ -402,7 +453,7 @@ def test_time_left_of_a_slurm_job_is_read_in_every_squeue_form():
 
 def test_an_injected_time_left_replaces_squeues_answer(monkeypatch):
     """MNIST_SWEEP_TIME_LEFT_SECONDS: the deadline tests and debugging give instead of waiting for SLURM's clock."""
-    from mnist_sweep.deadline import INJECTED_TIME_LEFT, JobDeadline
+    from mnist_sweep.cluster.deadline import INJECTED_TIME_LEFT, JobDeadline
 
     monkeypatch.setenv(INJECTED_TIME_LEFT, "100")
     injected = JobDeadline(job_id="")
@@ -418,7 +469,7 @@ def test_a_run_stops_before_its_deadline_with_its_state_saved_and_resumes_to_a_s
     """The job's time limit, injected (30 s left: no room for an epoch and the 30 s margin): the pack stops
     after its first epoch with exit code 143 (deadline.TimeLimitStop), every state saved; without the
     limit it resumes and ends with the numbers of a run that was never stopped."""
-    from mnist_sweep.deadline import INJECTED_TIME_LEFT, TimeLimitStop
+    from mnist_sweep.cluster.deadline import INJECTED_TIME_LEFT, TimeLimitStop
 
     settings = dict(epochs=3, hidden_units=[64])
     (straight,) = train_here(mnist_5k_file, tmp_path / "straight", seeds=[1], **settings)
@@ -468,7 +519,7 @@ def test_a_job_given_several_gpus_trains_one_process_per_gpu_and_stops_as_one(tm
     """CUDA_VISIBLE_DEVICES=0,1 (here without GPUs, so --allow-cpu): the pack's 3 runs train in two processes,
     one per GPU id, each run with the numbers it gets in one process. A SIGTERM to the job reaches both parts:
     every run's state is saved, the job exits 143 with one attempt logged, and the rerun resumes and finishes."""
-    from mnist_sweep.config import tutorial_hyperparameters
+    from mnist_sweep.config.hyperparameters import tutorial_hyperparameters
 
     base = dict(tutorial_hyperparameters(), hidden_units=[64, 32], epochs=4, batch_size=32)
     plan = tmp_path / "results" / "mnist_5k" / "packs" / "abc" / "plan.json"
@@ -477,7 +528,7 @@ def test_a_job_given_several_gpus_trains_one_process_per_gpu_and_stops_as_one(tm
         {"run_id": f"point/seed~{seed}", "seed": seed, "hyperparameters": dict(base, dropout=0.1 * seed)}
         for seed in range(3)]}))
     done = plan.parent / "done.json"
-    args = ["-m", "mnist_sweep.train", "--data", str(mnist_5k_file), "--pack", str(plan), "--threads", "2",
+    args = ["-m", "mnist_sweep.training.train", "--data", str(mnist_5k_file), "--pack", str(plan), "--threads", "2",
             "--done", str(done), "--allow-cpu"]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), CUDA_VISIBLE_DEVICES="0,1")
     process = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -8,9 +8,10 @@ import json
 
 import pytest
 
-from mnist_sweep import figures
-from mnist_sweep.config import ConfigError, format_value, parse_value, run_path_fragment, sweep_runs, validate_config
-from mnist_sweep.summarize import summarize
+from mnist_sweep.analysis import figures
+from mnist_sweep.config.hyperparameters import ConfigError, format_value, parse_value, run_path_fragment
+from mnist_sweep.config.validation import sweep_runs, validate_config
+from mnist_sweep.analysis.summarize import summarize
 
 # (hyperparameter, values as a user may write them in YAML or --config, their one text form)
 CASES = [
@@ -53,7 +54,7 @@ def test_a_value_keeps_one_form_from_config_to_figures(tmp_path, name, written, 
         assert len(figures.point_runs(table, point)) == 2  # the figures find both seeds of the point
     for text, value in zip(texts, config["grid"][name]):
         assert parse_value(name, text) == value and format_value(name, parse_value(name, text)) == text
-    from mnist_sweep.train import parse_args
+    from mnist_sweep.training.train import parse_args
 
     flag = f"--{name.replace('_', '-')}"
     assert parse_args(["--data", "d", "--out", "o", flag, texts[0]]).hyperparameters[name] == config["grid"][name][0]

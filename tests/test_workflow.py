@@ -91,13 +91,13 @@ def test_a_local_training_job_never_requeues_a_slurm_allocation(tmp_path):
     executor submitted do (tests/test_slurm.py)."""
     result = snakemake(tmp_path, "-n", "-p", "--configfile", str(SMALL), "--config", "max_requeues=5")
     assert result.returncode == 0, result.stderr
-    assert "python -m mnist_sweep.train" in result.stdout and "--max-requeues" not in result.stdout
+    assert "python -m mnist_sweep.training.train" in result.stdout and "--max-requeues" not in result.stdout
 
 
 @slow
 def test_damaged_prepared_data_stops_the_sweep_after_the_first_job(tmp_path):
     """No retry or other pack could read it either: one attempt in all, then Snakemake stops with the
-    job's message (mnist_sweep.setup_failure); once the file is deleted, the same command trains."""
+    job's message (mnist_sweep.cluster.setup_failure); once the file is deleted, the same command trains."""
     data = tmp_path / "resources" / "data" / "mnist_5k.npz"
     data.parent.mkdir(parents=True)
     data.write_bytes(b"PK\x03\x04 not a whole zip")  # newer than nothing: it is not prepared again
@@ -116,7 +116,7 @@ def test_damaged_prepared_data_stops_the_sweep_after_the_first_job(tmp_path):
 
 def test_a_live_snakemake_keeps_its_lock(tmp_path):
     """The stale-lock release never touches the lock of a Snakemake that still runs."""
-    from mnist_sweep.locks import release_stale_lock
+    from mnist_sweep.cluster.locks import release_stale_lock
 
     locks = tmp_path / ".snakemake" / "locks"
     locks.mkdir(parents=True)

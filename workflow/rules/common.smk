@@ -6,50 +6,40 @@ from pathlib import Path
 from snakemake.utils import Paramspace
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from mnist_sweep.config import (
-    ConfigError,
+# The package's layers, lowest first (see src/mnist_sweep/__init__.py).
+from mnist_sweep.data import DataError, check_same_data
+from mnist_sweep.config.hyperparameters import ConfigError, run_path_fragment
+from mnist_sweep.config.search_space import rungs
+from mnist_sweep.config.sweeps import report_sweep_config
+from mnist_sweep.config.validation import (
     default_sweep_name,
     grid_table,
-    load_schema,
-    run_path_fragment,
     sweep_runs,
     validate_config,
 )
-from mnist_sweep.data import DataError, check_same_data
-from mnist_sweep.environment import prepend_pythonpath
-from mnist_sweep.locks import record_owner, release_stale_lock
-from mnist_sweep.packs import PackBook, refuse_run_file_targets
-from mnist_sweep.run_files import finished_runs
-from mnist_sweep.search import (
-    check_rung_plans,
-    describe,
-    plan_config,
-    rungs,
-    sample_points,
-)
-from mnist_sweep.setup_failure import clear_setup_failure, stop_if_setup_failed
-from mnist_sweep.slots import job_threads, training_slots
-from mnist_sweep.slurm_site import gpus_per_job, train_resources, with_site_file
-from mnist_sweep.sweeps import report_sweep_config
+from mnist_sweep.cluster.environment import prepend_pythonpath
+from mnist_sweep.cluster.locks import record_owner, release_stale_lock
+from mnist_sweep.cluster.setup_failure import clear_setup_failure, stop_if_setup_failed
+from mnist_sweep.cluster.slurm_site import gpus_per_job, train_resources, with_site_file
+from mnist_sweep.training.run_files import finished_runs
+from mnist_sweep.planning.packs import PackBook, refuse_run_file_targets
+from mnist_sweep.planning.points import describe, sample_points
+from mnist_sweep.planning.rungs import check_rung_plans, plan_config
+from mnist_sweep.planning.slots import job_threads, training_slots
 
-# What jobs record from now on is this invocation's (see mnist_sweep/setup_failure.py).
+# What jobs record from now on is this invocation's (see mnist_sweep/cluster/setup_failure.py).
 STARTED = time.time()
 
 # Bad config stops here, before any job, with one line naming the key and what is allowed.
 # In place, so jobs (snakemake.config in scripts) see the defaults too.
 # The site's SLURM settings come from config/slurm.yaml whatever the command line says
-# (see mnist_sweep/slurm_site.py).
+# (see mnist_sweep/cluster/slurm_site.py).
 try:
-    config.update(
-        validate_config(
-            with_site_file(config),
-            load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
-        )
-    )
+    config.update(validate_config(with_site_file(config)))
 except ConfigError as error:
     sys.exit(f"error: {error}")
 
-# After a killed Snakemake, the same command works again (see mnist_sweep/locks.py). Here,
+# After a killed Snakemake, the same command works again (see mnist_sweep/cluster/locks.py). Here,
 # not in onstart: Snakemake takes its lock after reading the Snakefile and before onstart.
 if workflow.is_main_process:
     release_stale_lock()
@@ -57,7 +47,7 @@ if workflow.is_main_process:
 if config["sweep"] is None:
     config["sweep"] = default_sweep_name(workflow.overwrite_configfiles)
 # A report shows one sweep: the one the command names (--configfile, --config sweep=...), or
-# the only one there is (see mnist_sweep/sweeps.py). Read from the command line: while the
+# the only one there is (see mnist_sweep/config/sweeps.py). Read from the command line: while the
 # Snakefile is read, Snakemake 9 tells a workflow neither its targets nor that it builds a
 # report (workflow.dag_settings is still None then).
 if workflow.is_main_process and "--report" in sys.argv:
@@ -88,7 +78,7 @@ wildcard_constraints:
 
 
 # Every run of the sweep (grid points x seeds), and which pack trains or trained it (see
-# mnist_sweep/packs.py): only runs not finished and not already planned get a new pack,
+# mnist_sweep/planning/packs.py): only runs not finished and not already planned get a new pack,
 # so a rerun finds the same packs and adding seeds trains only the new runs. A run is
 # finished when its metrics.json (written last) and the files it vouches for are whole; a
 # damaged run is trained again (its job sets the damaged files aside). See run_files.run_state.
@@ -104,7 +94,7 @@ FINISHED, DAMAGED = finished_runs(RESULTS, SWEEP_RUNS)
 
 
 # How many training jobs can run at once (the workstation's cores, or None under a cluster
-# executor): a sweep is cut into at least that many jobs (see mnist_sweep/slots.py).
+# executor): a sweep is cut into at least that many jobs (see mnist_sweep/planning/slots.py).
 def global_resource(name):
     """A --cores/--jobs/--resources limit given to Snakemake, or None."""
     resource = workflow.global_resources.get(name)
@@ -116,7 +106,7 @@ TRAINING_SLOTS = training_slots(
     CORES, global_resource("_nodes"), global_resource("gpu"), config["train_threads"]
 )
 # GPUs of each cluster job (config/slurm.yaml): one training process per GPU, packs that many
-# times larger (see mnist_sweep/gpu_processes.py). A workstation's job takes one GPU.
+# times larger (see mnist_sweep/cluster/gpu_processes.py). A workstation's job takes one GPU.
 GPUS_PER_JOB = gpus_per_job(config["slurm"]) if IN_JOB or TRAINING_SLOTS is None else 1
 # Packs sized for the cluster's GPU nodes, where config/slurm.yaml gives their memory (packs.plan_packs).
 GPU_MEMORY_GB = config["slurm"].get("gpu_memory_gb") if TRAINING_SLOTS is None else None
@@ -136,7 +126,7 @@ RUN_PACK, NEW_PACKS = PACK_BOOK.assign(
 # the package's path for every job (shell, script, conda env, SLURM job: each inherits this
 # process' environment), also where the package is not pip-installed.
 onstart:
-    record_owner()  # who holds the lock now (see mnist_sweep/locks.py)
+    record_owner()  # who holds the lock now (see mnist_sweep/cluster/locks.py)
     clear_setup_failure()  # an earlier invocation's, fixed or not: the first job tells
     prepend_pythonpath(str(Path(workflow.basedir) / "src"))
     PACK_BOOK.set_aside_damaged_plans()
@@ -171,7 +161,7 @@ TRAINING_THREADS = (
 # One line on the sweep's size and progress, first thing on every invocation (also after
 # a restart).
 if workflow.is_main_process and SEARCH:
-    # A damaged rung plan is planned again (see mnist_sweep/search.py): before the DAG reads it.
+    # A damaged rung plan is planned again (see mnist_sweep/planning/rungs.py): before the DAG reads it.
     planned, warnings = check_rung_plans(SWEEP_DIR, config)
     for warning in warnings:
         print(warning, file=sys.stderr)
@@ -262,17 +252,17 @@ if workflow.is_main_process:
 
 
 def get_training_priority(wildcards):
-    """The longest packs start first (see mnist_sweep/cost.py)."""
+    """The longest packs start first (see mnist_sweep/config/architecture.py)."""
     PACK_BOOK.learn(wildcards.pack)
     return PACK_BOOK.cost.get(wildcards.pack, 0)
 
 
 def get_training_memory(wildcards):
     """mem_mb of a pack's job, more after each attempt that ran out of memory (see
-    mnist_sweep/attempts.py; the SLURM plugin's logs are where it puts them by default).
+    mnist_sweep/cluster/attempts.py; the SLURM plugin's logs are where it puts them by default).
     """
     # Evaluated before each training job starts, retries too: the place to stop a sweep whose setup
-    # is broken (see mnist_sweep/setup_failure.py).
+    # is broken (see mnist_sweep/cluster/setup_failure.py).
     stop_if_setup_failed(since=STARTED)
     return PACK_BOOK.memory_mb(
         wildcards.pack,

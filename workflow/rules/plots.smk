@@ -20,7 +20,7 @@ rule plot_samples:
     conda:
         "../envs/mnist-sweep.yaml"
     shell:
-        "python -m mnist_sweep.figures samples --data {input.data:q} --out {output:q} > {log:q} 2>&1"
+        "python -m mnist_sweep.analysis.figures samples --data {input.data:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule plot_predictions:

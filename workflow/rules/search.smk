@@ -1,4 +1,4 @@
-# A search (config key `search`, see src/mnist_sweep/search.py): each rung is planned by the
+# A search (config key `search`, see src/mnist_sweep/planning/rungs.py): each rung is planned by the
 # checkpoint below once the rung before it has finished, and its packs train with the usual
 # train rule. Rung len(SEARCH_RUNGS) is the confirmation on new seeds (search.confirm_seeds).
 
@@ -30,7 +30,7 @@ checkpoint search_rung:
     # A process of its own that imports only our package: a `run:` block would start a second
     # Snakemake, which reads the whole workflow again (3-4 s per rung).
     shell:
-        "python -m mnist_sweep.search --config {params.config:q} --rung {wildcards.rung} "
+        "python -m mnist_sweep.planning.rungs --config {params.config:q} --rung {wildcards.rung} "
         "--out {output:q} --log {log:q} --slots {params.slots} --gpus-per-job {params.gpus} "
         "--gpu-memory-gb {params.gpu_memory}"
 

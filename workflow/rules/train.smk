@@ -1,5 +1,5 @@
 # One training job per pack: runs that share a model shape, trained as one vectorized model
-# (see src/mnist_sweep/packs.py). The job writes each run's files into that run's own
+# (see src/mnist_sweep/planning/packs.py). The job writes each run's files into that run's own
 # directory (results/<dataset>/runs/<params>/seed~N/, metrics.json last) and, when every
 # run of the pack is finished, the pack's done.json: the job's only declared output.
 
@@ -20,11 +20,11 @@ rule train:
     priority: get_training_priority
     conda:
         "../envs/mnist-sweep.yaml"
-    # train_threads, or more on a workstation with spare cores (see mnist_sweep/slots.py).
+    # train_threads, or more on a workstation with spare cores (see mnist_sweep/planning/slots.py).
     threads: TRAINING_THREADS
     # In the rule, not the profile: a command-line --set-resources replaces the profile's
     # whole block, and these must survive it. The GPUs (one by default), and the site's settings
-    # (config key slurm: partition, account, qos, ...; see mnist_sweep/slurm_site.py).
+    # (config key slurm: partition, account, qos, ...; see mnist_sweep/cluster/slurm_site.py).
     resources:
         **TRAIN_SITE_RESOURCES,
         cpus_per_task=config["train_threads"] * GPUS_PER_JOB,
@@ -34,11 +34,11 @@ rule train:
         allow_cpu="--allow-cpu" if config["allow_cpu"] else "",
         no_model="--no-model" if config["models"] == "none" else "",
         # Only a job the SLURM executor submitted puts itself back in the queue, never the
-        # allocation around a local `snakemake -c` (see mnist_sweep/attempts.py).
+        # allocation around a local `snakemake -c` (see mnist_sweep/cluster/attempts.py).
         requeues=f"--max-requeues {config['max_requeues']}" if IN_JOB else "",
     # Paths quoted (:q): results_dir may hold a space, or a `;` that would end the command.
     shell:
-        "python -m mnist_sweep.train --data {input.data:q} --pack {params.plan:q} --done {output:q} "
+        "python -m mnist_sweep.training.train --data {input.data:q} --pack {params.plan:q} --done {output:q} "
         f"--threads {{threads}} --validation-split {config['validation_split']} --gpu-ids '{GPU_IDS}' "
         f"--checkpoint-minutes {config['checkpoint_minutes']} "
         "{params.allow_cpu} {params.no_model} {params.requeues} > {log:q} 2>&1"

@@ -2,7 +2,7 @@
 import sys
 
 from mnist_sweep.data import load_prepared
-from mnist_sweep.figures import FigureError, draw_point_predictions
+from mnist_sweep.analysis.figures import FigureError, draw_point_predictions
 
 try:
     draw_point_predictions(

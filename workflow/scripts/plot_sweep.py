@@ -1,5 +1,5 @@
 # Snakemake `script:` wrapper: the figures drawn from the summary tables.
-from mnist_sweep.figures import draw_sweep_figures
+from mnist_sweep.analysis.figures import draw_sweep_figures
 
 draw_sweep_figures(
     snakemake.input.runs,

@@ -2,11 +2,11 @@
 import sys
 from pathlib import Path
 
-from mnist_sweep.config import sweep_runs
-from mnist_sweep.search import summarize_search
-from mnist_sweep.summarize import summarize
+from mnist_sweep.config.validation import sweep_runs
+from mnist_sweep.analysis.search_tables import summarize_search
+from mnist_sweep.analysis.summarize import summarize
 
-# The sweep's runs, from the config (a search's: its last rung, see mnist_sweep.search); their files
+# The sweep's runs, from the config (a search's: its last rung, see mnist_sweep.planning.rungs); their files
 # are in results/<dataset>/runs/ (the output is results/<dataset>/sweeps/<sweep>/summary/runs.tsv).
 summary = Path(snakemake.output.runs).parent
 results = summary.parents[2]

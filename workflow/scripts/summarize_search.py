@@ -4,7 +4,8 @@ import sys
 from pathlib import Path
 
 from mnist_sweep.io import write_table
-from mnist_sweep.search import budget, search_table
+from mnist_sweep.analysis.search_tables import search_table
+from mnist_sweep.config.search_space import budget
 
 plans = [json.loads(Path(path).read_text()) for path in snakemake.input if path.endswith(".json")
          and Path(path).name.startswith("rung-")]

@@ -1,11 +1,11 @@
 """What a pack's earlier job attempts say: how often it continued after a time limit, how often it
 ran out of memory; and the continuation itself.
 
-Every attempt of a pack's job appends to `<pack>/attempts.log` (mnist_sweep.train). Two things
+Every attempt of a pack's job appends to `<pack>/attempts.log` (mnist_sweep.training.train). Two things
 follow from it, each so that a retry is spent only on a real failure:
 
 - **A time limit or a preemption is not a failure.** A job that stops before its time limit
-  (mnist_sweep.deadline), or on SIGTERM while SLURM still runs it (a preemption's grace time), has
+  (mnist_sweep.cluster.deadline), or on SIGTERM while SLURM still runs it (a preemption's grace time), has
   saved every run's state; it then requeues itself (`scontrol requeue $SLURM_JOB_ID`, as submitit
   does): SLURM puts the same job back in the queue, Snakemake keeps waiting for it, and the next
   start resumes the runs. No Snakemake retry is spent and no error is logged. A pack may do this

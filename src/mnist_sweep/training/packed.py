@@ -1,11 +1,11 @@
 """Several runs trained in one process as one model with a replica axis: a pack.
 
-The MLP (PackedMLP): K copies of model.build_mlp's Keras model (its layers are read from it,
+The MLP (PackedMLP): K copies of model.build_keras_model's MLP (its layers are read from it,
 never written twice), every weight stacked along a leading replica axis (K, fan_in, fan_out)
 and the dense layers computed as batched matrix products, so K small models fill the machine
 like one big one, and the process start-up (importing TensorFlow, loading data) is paid once
-per pack. Replicas share the model's shape and step count (mnist_sweep.packs) and each has its
-own seed and its own value of each PER_REPLICA_KEYS hyperparameter.
+per pack. Replicas share the model's shape and step count (mnist_sweep.config.architecture.shape_key)
+and each has its own seed and its own value of each PER_REPLICA_KEYS hyperparameter.
 
 A run's result must not depend on its pack, so every random draw comes from that
 replica's seed alone and is never drawn as one tensor across replicas:
@@ -26,6 +26,8 @@ one after the other within each epoch (grouped convolutions would vectorize it; 
 from __future__ import annotations
 
 import numpy as np
+
+from mnist_sweep.config.architecture import PER_REPLICA_KEYS, check_hyperparameters, input_shape
 
 
 # A dropout decision takes 16 random bits: rates are exact to 1 / 65536.
@@ -52,18 +54,14 @@ def glorot_uniform(seed: int, layer: int, fan_in: int, fan_out: int) -> np.ndarr
     return np.random.default_rng([seed, layer]).uniform(-limit, limit, (fan_in, fan_out)).astype("float32")
 
 
-# Hyperparameters in which the replicas of one PackedMLP may differ; they must agree on the others.
-PER_REPLICA_KEYS = ("dropout", "learning_rate", "weight_decay")
-
-
 class PackedMLP:
-    """K replicas of model.build_mlp, one per run: its seed, dropout, learning rate and weight decay."""
+    """K replicas of the MLP, one per run: its seed, dropout, learning rate and weight decay."""
 
     def __init__(self, seeds, hyperparameters: list[dict]):
         import keras
         import tensorflow as tf
 
-        from mnist_sweep.model import build_mlp, build_optimizer, check_hyperparameters
+        from mnist_sweep.training.model import build_keras_model, build_optimizer
 
         self.tf = tf
         self.seeds = [int(seed) for seed in seeds]
@@ -79,16 +77,16 @@ class PackedMLP:
         per_replica = {name: np.array([hp[name] for hp in hyperparameters], "float64").reshape(size, 1, 1)
                        for name in PER_REPLICA_KEYS}
         # The layers, from the Keras model itself: Dense layers, a Dropout after each hidden one, softmax last.
-        template = build_mlp(hyperparameters[0])
+        template = build_keras_model(hyperparameters[0])
         dense = [layer for layer in template.layers if isinstance(layer, keras.layers.Dense)]
         dropout_after = [isinstance(after, keras.layers.Dropout) for after in template.layers[1:]
                          if not isinstance(after, keras.layers.Dense)]
         if (len(template.layers) != 2 * len(dense) - 1 or not all(dropout_after)
                 or dense[-1].activation is not keras.activations.softmax):
             raise ValueError("PackedMLP trains Dense layers each followed by Dropout, then a softmax Dense layer; "
-                             f"model.build_mlp made {[layer.__class__.__name__ for layer in template.layers]}")
+                             f"model.build_keras_model made {[layer.__class__.__name__ for layer in template.layers]}")
         self.activations = [layer.activation for layer in dense[:-1]]
-        self.sizes = [784, *(layer.units for layer in dense)]
+        self.sizes = [*input_shape("mlp"), *(layer.units for layer in dense)]
         # Per-replica dropout as (K, 1, 1) tensors: a unit is dropped when its 16 random bits are
         # below ceil(rate * 65536) (see _dropout); kept units are scaled by 1 / (1 - rate).
         rates = per_replica["dropout"]
@@ -128,7 +126,7 @@ class PackedMLP:
             input_signature=[tf.TensorSpec((len(self.seeds), None, None), tf.int32), tf.TensorSpec((), tf.int64)],
         )
         self._predict = tf.function(self._predict_eager, autograph=False,
-                                    input_signature=[tf.TensorSpec((None, 784), tf.float32)])
+                                    input_signature=[tf.TensorSpec((None, *input_shape("mlp")), tf.float32)])
 
     @property
     def size(self) -> int:
@@ -268,7 +266,7 @@ class PackedMLP:
         """
         import json
 
-        from mnist_sweep.model import build_model
+        from mnist_sweep.training.model import build_model
 
         values = [variable.numpy() for variable in self.variables]
         models = {}
@@ -326,7 +324,7 @@ class KerasReplicas:
     def __init__(self, runs):
         import keras
 
-        from mnist_sweep.model import build_model
+        from mnist_sweep.training.model import build_model
 
         self.seeds = [int(run["seed"]) for run in runs]
         self.models = []
@@ -342,7 +340,7 @@ class KerasReplicas:
         self.x_fit, self.y_fit = x_fit, y_fit
 
     def train_epoch(self, epoch: int, batch_size: int, first_step: int):
-        from mnist_sweep.inputs import epoch_order
+        from mnist_sweep.training.inputs import epoch_order
 
         losses, accuracies = [], []
         n = len(self.x_fit)
@@ -358,7 +356,7 @@ class KerasReplicas:
         return np.stack([model.predict(x, batch_size=batch_size, verbose=0) for model in self.models])
 
     def replica_models(self, hyperparameters: list[dict]):
-        from mnist_sweep.model import build_model
+        from mnist_sweep.training.model import build_model
 
         for model, hp in zip(self.models, hyperparameters, strict=True):
             plain = build_model(hp, compile=False)
@@ -391,7 +389,7 @@ class KerasReplicas:
 
 
 def build_pack(runs: list[dict]):
-    """The packed model of runs that share a shape (mnist_sweep.packs.shape_key)."""
+    """The packed model of runs that share a shape (mnist_sweep.config.architecture.shape_key)."""
     if runs[0]["hyperparameters"]["model"] == "cnn":
         return KerasReplicas(runs)
     return PackedMLP([run["seed"] for run in runs], [run["hyperparameters"] for run in runs])

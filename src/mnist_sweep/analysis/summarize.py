@@ -9,7 +9,7 @@ and then quoting its test accuracy would overstate it (the winner's curse). Only
 with enough completed seeds are eligible: at least min_seeds (config key, default 2; all of
 them in a sweep with fewer seeds) and at least half of their runs.
 
-Run by hand:  python -m mnist_sweep.summarize --out-dir results/mnist/summary results/mnist/runs/**/metrics.json
+Run by hand:  python -m mnist_sweep.analysis.summarize --out-dir results/mnist/summary results/mnist/runs/**/metrics.json
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from mnist_sweep.compare import compare, paired_difference, runs_by_point, seed_scores
-from mnist_sweep.config import HYPERPARAMETERS, format_value, run_path_fragment
+from mnist_sweep.analysis.compare import compare, paired_difference, runs_by_point, seed_scores
+from mnist_sweep.analysis.statistics import confidence_interval
+from mnist_sweep.config.hyperparameters import HYPERPARAMETERS, format_value, run_path_fragment
 from mnist_sweep.io import write_json, write_table, write_text
 
 METRICS = ("test_accuracy", "test_loss", "val_accuracy")
@@ -107,17 +107,6 @@ def read_benchmark(path: Path) -> dict:
         return {"job_seconds": None, "max_rss_mb": None}
     rss = pd.to_numeric(last.get("max_rss"), errors="coerce")  # "NA" where memory was not measured
     return {"job_seconds": seconds, "max_rss_mb": None if pd.isna(rss) else float(rss)}
-
-
-def confidence_interval(values, level: float = 0.95):
-    """(low, high) of the mean with the t-distribution; (nan, nan) with fewer than 2 values."""
-    values = np.asarray(values, dtype=float)
-    n = len(values)
-    if n < 2:
-        return float("nan"), float("nan")
-    mean = values.mean()
-    half_width = stats.t.ppf(0.5 + level / 2, df=n - 1) * values.std(ddof=1) / np.sqrt(n)
-    return mean - half_width, mean + half_width
 
 
 def required_seeds(n_runs: int, min_seeds: int) -> int:

@@ -5,7 +5,7 @@ of a local sweep reaches its jobs too) is remembered; the trainer saves every ru
 the end of the current epoch and exits with 143 (128 + SIGTERM), the code a process killed by
 SIGTERM reports, so Snakemake and SLURM see the job as stopped, and no traceback is left in
 the log. A SLURM job that SLURM still runs at that point (a preemption's grace time) first puts
-itself back in the queue (mnist_sweep.attempts). Signals after the first change nothing: the
+itself back in the queue (mnist_sweep.cluster.attempts). Signals after the first change nothing: the
 state of the epoch in progress is saved.
 """
 

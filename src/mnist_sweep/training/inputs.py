@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-NUM_CLASSES = 10
-
-
-def input_shape(model_name: str) -> tuple:
-    """How images are fed: flat 784 vectors for the MLP, 28x28x1 for the convnet."""
-    return (784,) if model_name == "mlp" else (28, 28, 1)
+from mnist_sweep.config.architecture import NUM_CLASSES, input_shape
 
 
 def prepare_inputs(arrays: dict, model_name: str, validation_split: float) -> dict:

@@ -1,6 +1,6 @@
 """A failure no retry can fix stops the whole sweep after its first job, not after 4 attempts of every pack.
 
-A training job that was given a GPU TensorFlow cannot use (the GPU guard, mnist_sweep.tensorflow_setup),
+A training job that was given a GPU TensorFlow cannot use (the GPU guard, mnist_sweep.training.tensorflow_setup),
 or whose prepared data is damaged, fails in seconds, and so would every retry and every other pack of
 the sweep: 4 wasted GPU jobs per pack, hundreds in a big sweep. Such a job records its message in `.snakemake/mnist-sweep-setup-failure`
 (the workflow's directory, which every job shares); the train rule's resources (common.smk) raise

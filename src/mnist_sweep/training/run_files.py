@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_sweep.config import HYPERPARAMETERS
+from mnist_sweep.config.hyperparameters import HYPERPARAMETERS
 from mnist_sweep.io import atomic_path, write_json
 
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]

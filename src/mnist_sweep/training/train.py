@@ -1,12 +1,12 @@
 """Train a pack of runs (the workflow's train job), or one run by hand.
 
-    python -m mnist_sweep.train --data resources/data/mnist.npz --pack results/mnist/packs/<id>/plan.json
-    python -m mnist_sweep.train --data resources/data/mnist.npz --out /tmp/run --seed 0 --dropout 0.5
+    python -m mnist_sweep.training.train --data resources/data/mnist.npz --pack results/mnist/packs/<id>/plan.json
+    python -m mnist_sweep.training.train --data resources/data/mnist.npz --out /tmp/run --seed 0 --dropout 0.5
 
-A pack's plan (mnist_sweep.packs) lists its runs; each run's files go into its own run
-directory (mnist_sweep.run_files), and --done names the file written when every run of the
+A pack's plan (mnist_sweep.planning.packs) lists its runs; each run's files go into its own run
+directory (mnist_sweep.training.run_files), and --done names the file written when every run of the
 pack is finished (the train job's output). With --out, the runs are the given seeds of one
-grid point (several seeds: --out contains {seed}). The loop itself is mnist_sweep.trainer.
+grid point (several seeds: --out contains {seed}). The loop itself is mnist_sweep.training.trainer.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ import time
 import traceback
 from pathlib import Path
 
-from mnist_sweep.attempts import ENDED, charge_unended_attempt, record_attempt, requeue, start_line
-from mnist_sweep.config import HYPERPARAMETERS, parse_value, tutorial_hyperparameters
-from mnist_sweep.deadline import TimeLimitStop
-from mnist_sweep.gpu_processes import EXIT_SETUP_FAILED, part_of, train_on_each_gpu, visible_gpus
+from mnist_sweep.cluster.attempts import ENDED, charge_unended_attempt, record_attempt, requeue, start_line
+from mnist_sweep.config.hyperparameters import HYPERPARAMETERS, parse_value, tutorial_hyperparameters
+from mnist_sweep.cluster.deadline import TimeLimitStop
+from mnist_sweep.cluster.gpu_processes import EXIT_SETUP_FAILED, part_of, train_on_each_gpu, visible_gpus
 from mnist_sweep.io import write_json
-from mnist_sweep.signals import EXIT_PREEMPTED
+from mnist_sweep.cluster.signals import EXIT_PREEMPTED
 
 
 def parse_args(argv=None):
@@ -49,7 +49,7 @@ def parse_args(argv=None):
     parser.add_argument("--checkpoint-minutes", type=float, default=10.0,
                         help="save every run's state this often (and always when stopped); default 10")
     parser.add_argument("--part", help="with --pack: train only part i/n of its runs (one process per GPU, "
-                                       "started by the pack's job: mnist_sweep.gpu_processes)")
+                                       "started by the pack's job: mnist_sweep.cluster.gpu_processes)")
     tutorial = tutorial_hyperparameters()
     for name in HYPERPARAMETERS:
         default = tutorial[name]
@@ -74,7 +74,7 @@ def runs_of(args) -> tuple[list[dict], str, str | None, int]:
         plan = json.loads(args.pack.read_text())
         results = args.pack.parents[2]  # results/<dataset>/packs/<id>/plan.json
         # A search's runs: continue_from names the run of the rung before, whose kept state this one
-        # continues; keep_state, that a later rung may continue this one (mnist_sweep.search).
+        # continues; keep_state, that a later rung may continue this one (mnist_sweep.planning.rungs).
         runs = [{"run_dir": results / "runs" / run["run_id"], "seed": run["seed"],
                  "hyperparameters": run["hyperparameters"], "keep_state": run.get("keep_state", False),
                  "drop_source_state": run.get("drop_source_state", False),
@@ -153,11 +153,11 @@ def main(argv=None) -> int:
 
 def train(args) -> int:
     from mnist_sweep.data import DataError
-    from mnist_sweep.gpu_slots import take_gpu
-    from mnist_sweep.setup_failure import record_setup_failure
-    from mnist_sweep.signals import StopRequested
-    from mnist_sweep.tensorflow_setup import NoGpuError
-    from mnist_sweep.trainer import train_pack
+    from mnist_sweep.cluster.gpu_slots import take_gpu
+    from mnist_sweep.cluster.setup_failure import record_setup_failure
+    from mnist_sweep.cluster.signals import StopRequested
+    from mnist_sweep.training.tensorflow_setup import NoGpuError
+    from mnist_sweep.training.trainer import train_pack
 
     stop = StopRequested()
     stop.install()
@@ -176,7 +176,7 @@ def train(args) -> int:
                    pack_size=job_runs)
     except (NoGpuError, DataError) as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
-        if args.pack:  # a workflow's job: no retry and no other pack would fare better (mnist_sweep.setup_failure)
+        if args.pack:  # a workflow's job: no retry and no other pack would fare better (mnist_sweep.cluster.setup_failure)
             record_setup_failure(f"{socket.gethostname()}, SLURM job {os.environ.get('SLURM_JOB_ID') or '-'}, "
                                  f"pack {args.pack.parent.name}: {error}")
         return EXIT_SETUP_FAILED
@@ -186,7 +186,7 @@ def train(args) -> int:
 
 
 def train_parts(args, gpus: list[str], runs: list[dict], pack: str) -> int:
-    """A job with several GPUs: one process per GPU (mnist_sweep.gpu_processes), then done.json or the stop."""
+    """A job with several GPUs: one process per GPU (mnist_sweep.cluster.gpu_processes), then done.json or the stop."""
     argv = ["--data", str(args.data), "--pack", str(args.pack), "--validation-split", str(args.validation_split),
             "--checkpoint-minutes", str(args.checkpoint_minutes)]
     argv += ["--allow-cpu"] * args.allow_cpu + ["--no-model"] * args.no_model
@@ -204,8 +204,8 @@ def write_done(args, runs: list[dict], pack: str | None) -> None:
     """The pack's done.json (the train job's output): every run's status, and the training speed each
     process reached per shape (FLOP/s of all its replicas: what later packs on GPU nodes are sized
     from, packs.PackBook.measured_gpu_flops)."""
-    from mnist_sweep.cost import training_flops_per_image
-    from mnist_sweep.packs import shape_key
+    from mnist_sweep.config.architecture import training_flops_per_image
+    from mnist_sweep.config.architecture import shape_key
 
     statuses, throughput = {}, {}
     for run in runs:

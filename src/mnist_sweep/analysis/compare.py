@@ -42,7 +42,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mnist_sweep.config import HYPERPARAMETERS, format_value, run_path_fragment, tutorial_hyperparameters
+from mnist_sweep.analysis.statistics import t_interval
+from mnist_sweep.config.hyperparameters import HYPERPARAMETERS, format_value, run_path_fragment, tutorial_hyperparameters
 
 TUTORIAL_POINT = {name: format_value(name, value) for name, value in tutorial_hyperparameters().items()}
 TUTORIAL_PATH = run_path_fragment(TUTORIAL_POINT)
@@ -110,14 +111,14 @@ def paired_difference(point: tuple[dict, int], reference: tuple[dict, int]) -> d
         return row | {"mean_difference": mean, "ci95_low": mean, "ci95_high": mean, "p_value": np.nan,
                       "verdict": "every paired seed differs by the same amount: no spread to test, no claim"}
     spread = differences.std(ddof=1)
-    half = stats.t.ppf(0.975, df=len(seeds) - 1) * spread / np.sqrt(len(seeds))
+    low, high = t_interval(mean, spread / np.sqrt(len(seeds)), len(seeds))
     p_value = float(stats.ttest_1samp(differences, 0.0).pvalue)  # = ttest_rel of the two sides
-    row |= {"mean_difference": mean, "ci95_low": mean - half, "ci95_high": mean + half, "p_value": p_value,
+    row |= {"mean_difference": mean, "ci95_low": low, "ci95_high": high, "p_value": p_value,
             "seed_variance_of_mean": spread**2 / len(seeds)}
     if len(seeds) < MIN_PAIRED_SEEDS:
         return row | {"verdict": f"{len(seeds)} paired seeds: too few to claim a difference "
                                  f"(at least {MIN_PAIRED_SEEDS} needed)"}
-    return row | {"verdict": direction(mean - half, mean + half)}
+    return row | {"verdict": direction(low, high)}
 
 
 def direction(low: float, high: float) -> str:
@@ -169,8 +170,8 @@ class Bootstrap:
         """The seeds' t-interval of `row` (paired_difference) widened by the test set's variance."""
         n_paired = row["n_paired"]
         variance = row.get("seed_variance_of_mean", 0.0) + self.test_set_variance(correct_point, correct_reference)
-        half = stats.t.ppf(0.975, df=n_paired - 1) * np.sqrt(variance)
-        return float(row["mean_difference"] - half), float(row["mean_difference"] + half)
+        low, high = t_interval(row["mean_difference"], np.sqrt(variance), n_paired)
+        return float(low), float(high)
 
 
 def correct_matrix(point_runs: pd.DataFrame, seeds) -> np.ndarray | None:

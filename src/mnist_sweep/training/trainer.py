@@ -2,7 +2,7 @@
 
 Every model trains through here: the MLP as one vectorized model (packed.PackedMLP), the
 convnet as Keras models side by side (packed.KerasReplicas). Each run's state is saved in its
-own run directory (mnist_sweep.resume) when the job stops (SIGTERM: SLURM's warning before a
+own run directory (mnist_sweep.training.resume) when the job stops (SIGTERM: SLURM's warning before a
 time limit or preemption; its own deadline) and every checkpoint_minutes of training, so a
 stopped run continues from the epoch it stopped after, and one killed outright from its last
 save, when rerun, in whatever pack it lands. A run whose loss
@@ -20,13 +20,12 @@ import json
 import time
 from pathlib import Path
 
-from mnist_sweep.deadline import JobDeadline, TimeLimitStop
-from mnist_sweep.packs import shape_key
-from mnist_sweep.resume import RunResume
-from mnist_sweep.run_files import (HISTORY_COLUMNS, finite_or_none, replica_scores, run_state, set_aside_damaged,
-                                   write_run_files)
-from mnist_sweep.run_lock import RunLock
-from mnist_sweep.signals import EXIT_PREEMPTED, StopRequested
+from mnist_sweep.cluster.deadline import JobDeadline, TimeLimitStop
+from mnist_sweep.config.architecture import shape_key
+from mnist_sweep.training.resume import RunResume
+from mnist_sweep.training.run_files import HISTORY_COLUMNS, finite_or_none, replica_scores, run_state, set_aside_damaged, write_run_files
+from mnist_sweep.training.run_lock import RunLock
+from mnist_sweep.cluster.signals import EXIT_PREEMPTED, StopRequested
 
 
 def _fmt(value) -> str:
@@ -51,7 +50,7 @@ def train_pack(data_file, runs: list[dict], dataset: str, threads: int = 2, vali
     """Train runs ({run_dir, seed, hyperparameters}) that are not finished yet; return their metrics.
 
     A finished run (run_files.run_state) is not trained again; a damaged one is, its files set
-    aside. A run another trainer holds is waited for (mnist_sweep.run_lock). Raises
+    aside. A run another trainer holds is waited for (mnist_sweep.training.run_lock). Raises
     SystemExit(143) when stopped by a signal. pack_size: the runs of the whole job (recorded in
     metrics.json; summarize shares the job's time among them), when these are one GPU's part of it.
     """
@@ -131,7 +130,7 @@ def _continued_state(run: dict) -> dict | None:
 def _inputs(context: dict, model_name: str) -> dict:
     if model_name not in context["inputs"]:
         from mnist_sweep.data import load_prepared
-        from mnist_sweep.inputs import prepare_inputs
+        from mnist_sweep.training.inputs import prepare_inputs
 
         context["inputs"][model_name] = prepare_inputs(load_prepared(context["data_file"]), model_name,
                                                        context["validation_split"])
@@ -139,8 +138,8 @@ def _inputs(context: dict, model_name: str) -> dict:
 
 
 def _train_group(runs: list[dict], states: list, context: dict) -> list[dict]:
-    from mnist_sweep.packed import build_pack
-    from mnist_sweep.tensorflow_setup import configure_tensorflow
+    from mnist_sweep.training.packed import build_pack
+    from mnist_sweep.training.tensorflow_setup import configure_tensorflow
 
     started = datetime.datetime.now(datetime.timezone.utc)
     device = configure_tensorflow(context["threads"], context["allow_cpu"])
@@ -230,7 +229,7 @@ def _train_group(runs: list[dict], states: list, context: dict) -> list[dict]:
                 raise TimeLimitStop() if time_limit else SystemExit(EXIT_PREEMPTED)
 
     probabilities = model.predict(inputs["x_test"])
-    # A search's run that a later rung may continue keeps its last state (mnist_sweep.search).
+    # A search's run that a later rung may continue keeps its last state (mnist_sweep.planning.rungs).
     kept = [index for index, run in enumerate(runs) if run.get("keep_state") and not diverged[index]]
     final_states = model.replica_states() if kept else []
     for index in kept:

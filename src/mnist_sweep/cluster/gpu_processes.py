@@ -2,16 +2,16 @@
 
 TensorFlow trains a pack on one device (GPU:0 of what it sees). A SLURM job with `gpus: 4`
 (config/slurm.yaml) sees four in CUDA_VISIBLE_DEVICES; the job's process then starts one
-`python -m mnist_sweep.train --part i/4` per GPU, with CUDA_VISIBLE_DEVICES set to that GPU
+`python -m mnist_sweep.training.train --part i/4` per GPU, with CUDA_VISIBLE_DEVICES set to that GPU
 alone and its share of the CPU threads, and waits for all of them. Part i takes every 4th run
 of the plan from the i-th, so each part holds a share of every shape (a plan lists a shape's
 runs together). A run's numbers do not depend on its part (the pack is only a vectorization:
-mnist_sweep.packed).
+mnist_sweep.training.packed).
 
 The parts write their own runs' files; their output goes to the job's log with a prefix, one
 line at a time. A SIGTERM (time limit, preemption, scancel) is passed on to every part; each
 saves its runs' states and exits 143, and the job then exits 143 as a single process would
-(and requeues itself: mnist_sweep.attempts). A part that failed makes the job fail with its exit
+(and requeues itself: mnist_sweep.cluster.attempts). A part that failed makes the job fail with its exit
 code once the others have finished, so what they trained is kept.
 """
 
@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 
-from mnist_sweep.signals import EXIT_PREEMPTED
+from mnist_sweep.cluster.signals import EXIT_PREEMPTED
 
 # Exit code of a part whose setup cannot work (no GPU, damaged data): it records that itself.
 EXIT_SETUP_FAILED = 3
@@ -60,7 +60,7 @@ def _relay(stream, prefix: str, lock: threading.Lock) -> None:
 
 
 def train_on_each_gpu(argv: list[str], gpus: list[str], runs: int, threads: int) -> tuple[int, str | None]:
-    """Run `python -m mnist_sweep.train <argv> --part i/n` once per GPU (n = min(GPUs, runs)). Returns the
+    """Run `python -m mnist_sweep.training.train <argv> --part i/n` once per GPU (n = min(GPUs, runs)). Returns the
     job's exit code: 0 when every part finished, 143 when one was stopped (states saved), else the first
     failure's code (a setup failure first: no retry helps it); and the signal passed on, if any."""
     count = min(len(gpus), runs)
@@ -81,7 +81,7 @@ def train_on_each_gpu(argv: list[str], gpus: list[str], runs: int, threads: int)
     lock = threading.Lock()
     for index in range(count):
         env = dict(os.environ, CUDA_VISIBLE_DEVICES=gpus[index])
-        command = [sys.executable, "-m", "mnist_sweep.train", *argv, "--threads", str(per_part),
+        command = [sys.executable, "-m", "mnist_sweep.training.train", *argv, "--threads", str(per_part),
                    "--part", f"{index}/{count}"]
         part = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 bufsize=1)

@@ -1,8 +1,8 @@
 """Figures (PNG): training samples, and correct / incorrect predictions of a grid point.
 
 Run by hand:
-    python -m mnist_sweep.figures samples --data resources/data/mnist.npz --out samples.png
-    python -m mnist_sweep.figures predictions --data resources/data/mnist.npz \
+    python -m mnist_sweep.analysis.figures samples --data resources/data/mnist.npz --out samples.png
+    python -m mnist_sweep.analysis.figures predictions --data resources/data/mnist.npz \
         --summary results/mnist/summary --out predictions.png
 
 Run files are found through the summary's runs.tsv (its run_dir column), not passed one by
@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from mnist_sweep.config import HYPERPARAMETERS  # noqa: E402
+from mnist_sweep.config.hyperparameters import HYPERPARAMETERS  # noqa: E402
 from mnist_sweep.io import atomic_path  # noqa: E402
 
 GRID = 3  # 3x3 digits per panel, as in the tutorial

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from mnist_sweep.config import ConfigError
+from mnist_sweep.config.hyperparameters import ConfigError
 
 SITE_FILE = Path("config/slurm.yaml")
 
@@ -37,7 +37,7 @@ def train_resources(site: dict) -> dict:
     resources = {RESOURCES[key]: str(value) for key, value in site.items() if value is not None and key in RESOURCES}
     # With a GRES the GPUs are asked for there: gpu 0, else sbatch gets both --gres and --gpus.
     resources["gpu"] = 0 if site.get("gres") else gpus_per_job(site)
-    # One node (--nodes=1): a job's GPUs serve processes of one step on one node (mnist_sweep.gpu_processes);
+    # One node (--nodes=1): a job's GPUs serve processes of one step on one node (mnist_sweep.cluster.gpu_processes);
     # without it, SLURM may spread `--gpus=4` over two nodes, and the job fails there.
     resources["nodes"] = 1
     return resources

@@ -1,10 +1,10 @@
 """Config validation and the run table (grid x seeds).
 
-The schema (workflow/schemas/config.schema.yaml) says what a schema can say; the
-named checks below say the rest. Every problem becomes one ConfigError line that
-names the key, the value and what is allowed, so Snakemake can stop before any job.
-We call jsonschema directly (the library snakemake.utils.validate wraps) because
-validate's error is a multi-line dump of the whole config and schema.
+The schema (config.schema.yaml, beside this file) says what a schema can say; the named checks
+below say the rest. Every problem becomes one ConfigError line that names the key, the value and
+what is allowed, so Snakemake can stop before any job. We call jsonschema directly (the library
+snakemake.utils.validate wraps) because validate's error is a multi-line dump of the whole config
+and schema.
 """
 
 from __future__ import annotations
@@ -15,30 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jsonschema
-import yaml
+
+from mnist_sweep.config.architecture import UNUSED_KEYS
+from mnist_sweep.config.hyperparameters import (HYPERPARAMETERS, ConfigError, canonical_value, format_value,
+                                                load_schema, run_path_fragment)
+from mnist_sweep.config.search_space import check_search
+from mnist_sweep.data import DataError, check_local
 
 if TYPE_CHECKING:
     import pandas as pd
-
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-
-
-
-def load_schema(path: Path = SCHEMA_PATH) -> dict:
-    with open(path) as f:
-        return yaml.safe_load(f)
-
-
-# Each hyperparameter is declared once, in the schema's `grid` section: name, type, default,
-# allowed values and description. Everything else derives from that declaration: the order of
-# run-path levels and table columns (the schema's order), the typed value (canonical_value),
-# its one text form in paths and tables (format_value), the training command's flags.
-GRID_DECLARATIONS = load_schema()["properties"]["grid"]["properties"]
-HYPERPARAMETERS = tuple(GRID_DECLARATIONS)
-
-
-class ConfigError(ValueError):
-    """A config problem, phrased for the user in one line."""
 
 
 def _key_name(path) -> str:
@@ -160,8 +145,6 @@ def _check_data_path(data_path: str | None) -> None:
             "give a .npz file (x_train, y_train, x_test, y_test) or a folder of the four IDX .gz files"
         )
     # Check it now so wrong shapes, dtypes or labels stop the run before any job.
-    from mnist_sweep.data import DataError, check_local
-
     try:
         check_local(path)
     except DataError as error:
@@ -197,8 +180,6 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
         raise ConfigError(f"slurm: give either gres ({site['gres']!r}) or gpus ({site['gpus']!r}), not both: "
                           "gres takes the count itself, e.g. gpu:a100:4")
     if config["search"] is not None:
-        from mnist_sweep.search import check_search  # here: search.py builds on this module
-
         config["search"] = check_search(config, schema)
     _check_every_value_is_used(config)
     return config
@@ -208,8 +189,6 @@ def _check_every_value_is_used(config: dict) -> None:
     """Refuse several values (grid) or a search range for a hyperparameter that a model of the sweep does not
     read (the convnet's layers are fixed: hidden_units): its points would be the same training under other
     names, compared as if they differed."""
-    from mnist_sweep.model import UNUSED_KEYS
-
     space = (config["search"] or {}).get("space", {})
     models = space["model"]["values"] if "model" in space else config["grid"]["model"]
     for model in models:
@@ -223,57 +202,6 @@ def _check_every_value_is_used(config: dict) -> None:
                 raise ConfigError(
                     f"config: search.space.{name}: the {model} model does not use {name}, so its samples would be "
                     f"the same training; remove {name} from the space, or search the {model} model on its own")
-
-
-def value_type(name: str) -> str:
-    """The declared JSON-schema type of one value of a hyperparameter: string, number, integer or array."""
-    if name not in GRID_DECLARATIONS:
-        raise KeyError(f"unknown hyperparameter {name!r}; declared: {', '.join(HYPERPARAMETERS)}")
-    return GRID_DECLARATIONS[name]["items"]["type"]
-
-
-def canonical_value(name: str, value):
-    """The one typed form of a value: numbers as float, integers as int, layer sizes as a list of int."""
-    kind = value_type(name)
-    if kind == "number":
-        return float(value)
-    if kind == "integer":
-        return int(value)
-    if kind == "array":
-        return [int(units) for units in value]
-    return str(value)
-
-
-def format_value(name: str, value) -> str:
-    """A hyperparameter value as it appears in run paths and tables (hidden_units [512, 512] -> 512-512,
-    learning rate 1000 -> 1000.0, batch size 128.0 -> 128)."""
-    value = canonical_value(name, value)
-    if isinstance(value, list):
-        return "-".join(str(units) for units in value)
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def parse_value(name: str, text: str):
-    """Inverse of format_value: the typed value from its text form."""
-    kind = value_type(name)
-    if kind == "array":
-        return [int(units) for units in str(text).split("-")]
-    if kind == "number":
-        return float(text)
-    if kind == "integer":
-        number = float(text)
-        if not number.is_integer():
-            raise ValueError(f"{name} must be a whole number, got {text!r}")
-        return int(number)
-    return str(text)
-
-
-def tutorial_hyperparameters(schema: dict | None = None) -> dict:
-    """The Keras tutorial's hyperparameters: the first default of every grid key in the schema."""
-    grid = (schema or load_schema())["properties"]["grid"]["properties"]
-    return {name: grid[name]["default"][0] for name in HYPERPARAMETERS}
 
 
 def grid_table(config: dict) -> pd.DataFrame:
@@ -304,6 +232,3 @@ def sweep_runs(config: dict) -> list[dict]:
     return runs
 
 
-def run_path_fragment(point: dict) -> str:
-    """The Paramspace-style directory of a grid point: model~mlp/hidden_units~512-512/..."""
-    return "/".join(f"{name}~{point[name]}" for name in HYPERPARAMETERS)

@@ -22,7 +22,7 @@ from mnist_sweep.io import atomic_path, write_json
 
 class RunResume:
     """folder "resume": the state while the run trains. folder "state": the state after its last epoch,
-    kept for a search's next rung, which continues from it (mnist_sweep.search)."""
+    kept for a search's next rung, which continues from it (mnist_sweep.planning.rungs)."""
 
     def __init__(self, run_dir, folder: str = "resume"):
         self.folder = Path(run_dir) / folder

@@ -2,11 +2,11 @@
 
 A pack is a set of runs that share a model shape and a step count (model, hidden_units,
 activation, optimizer, batch_size, epochs: SHAPE_KEYS) and may differ in seed, dropout,
-learning rate and weight decay (packed.PER_REPLICA_KEYS). It trains as one vectorized model in
+learning rate and weight decay (PER_REPLICA_KEYS, mnist_sweep.config.architecture). It trains as one vectorized model in
 one job, and writes each run's files into that
 run's own directory. How many runs share a job follows the work: the estimated time of the
-runs (from mnist_sweep.cost) against a target job length (config key job_minutes) and the
-number of jobs that can train at once (mnist_sweep.slots), so tiny runs share a job, long
+runs (from mnist_sweep.config.architecture) against a target job length (config key job_minutes) and the
+number of jobs that can train at once (mnist_sweep.planning.slots), so tiny runs share a job, long
 runs get their own, and a small sweep on a workstation still uses every core; `pack_size`
 overrides it. A job may hold packs of several shapes, trained one after the other.
 
@@ -24,16 +24,11 @@ import math
 import os
 from pathlib import Path
 
-from mnist_sweep.attempts import out_of_memory_ends
-from mnist_sweep.config import HYPERPARAMETERS
-from mnist_sweep.cost import training_flops_per_image
-from mnist_sweep.gpu_memory import runs_per_gpu
+from mnist_sweep.cluster.attempts import out_of_memory_ends
+from mnist_sweep.config.architecture import shape_key, training_flops_per_image
 from mnist_sweep.io import write_json
-from mnist_sweep.packed import PER_REPLICA_KEYS
+from mnist_sweep.planning.gpu_memory import runs_per_gpu
 
-# Each replica of a pack has its own seed and its own value of PER_REPLICA_KEYS (mnist_sweep.packed);
-# runs of one pack agree on every other hyperparameter, a new one too unless packed.py lists it there.
-SHAPE_KEYS = tuple(name for name in HYPERPARAMETERS if name not in PER_REPLICA_KEYS)
 # Most replicas in one pack: 64 replicas of the tutorial MLP peaked at 2.3-2.4 GB (bench/README.md).
 MAX_PACK_SIZE = 64
 # Training images per dataset (before the validation split), for the time estimate.
@@ -48,10 +43,6 @@ def estimated_seconds(hyperparameters: dict, dataset: str, flops: float = ASSUME
     """Training time of one run: on 2 CPU cores, or at flops (FLOP/s measured on a GPU, see measured_gpu_flops)."""
     images = TRAINING_IMAGES.get(dataset, 60_000) * hyperparameters["epochs"]
     return training_flops_per_image(hyperparameters) * images / flops
-
-
-def shape_key(hyperparameters: dict) -> str:
-    return json.dumps([hyperparameters[name] for name in SHAPE_KEYS])
 
 
 def pack_id(run_ids, attempt: int = 0) -> str:
@@ -69,7 +60,7 @@ def plan_packs(runs: list[dict], dataset: str, job_minutes: float, pack_size: in
 
     Without: the work is cut into the fewest jobs of about equal estimated length that
     keep every job under job_minutes and MAX_PACK_SIZE runs, and into at least `slots`
-    jobs (how many can train at once here, see mnist_sweep.slots) when there are that
+    jobs (how many can train at once here, see mnist_sweep.planning.slots) when there are that
     many runs, so no core or GPU idles while another trains the whole sweep. Runs are
     taken shape by shape, longest first, and a job takes runs until it reaches its share
     of the work, so a shape is split only where a job is full (on a cluster, big packs
@@ -78,10 +69,10 @@ def plan_packs(runs: list[dict], dataset: str, job_minutes: float, pack_size: in
     pays TensorFlow's start-up and the data loading once.
 
     gpus: GPUs of each cluster job (config/slurm.yaml). Such a job trains one process per GPU
-    (mnist_sweep.gpu_processes), so it takes up to gpus x MAX_PACK_SIZE runs and gpus x the work.
+    (mnist_sweep.cluster.gpu_processes), so it takes up to gpus x MAX_PACK_SIZE runs and gpus x the work.
 
     Sized for GPU nodes (gpu_memory_gb, config/slurm.yaml): a GPU takes as many runs as its memory
-    holds (mnist_sweep.gpu_memory; the fewest of the shapes planned), not MAX_PACK_SIZE, and a run's
+    holds (mnist_sweep.planning.gpu_memory; the fewest of the shapes planned), not MAX_PACK_SIZE, and a run's
     time is estimated from gpu_flops ({shape_key: FLOP/s per GPU}, measured by this results
     folder's finished GPU packs: PackBook.measured_gpu_flops) where its shape was measured, else
     from the 2-core CPU figure (a first sweep: shorter jobs than need be, never longer).
@@ -190,7 +181,7 @@ class PackBook:
         """Memory to ask for a pack's job: first_mb (config key job_memory_mb), or else 1.5 GB per
         training process (one per GPU) + 32 MB per replica (3.5 GB for 64 tutorial MLPs, which peaked
         at 2.3-2.4 GB on full MNIST, bench/README.md); doubled, tripled ... after each attempt that
-        ended out of memory (mnist_sweep.attempts; slurm_logs: the pack's SLURM logs), so a job killed
+        ended out of memory (mnist_sweep.cluster.attempts; slurm_logs: the pack's SLURM logs), so a job killed
         for memory is not resubmitted with the same amount, and no other retry asks for more."""
         self.learn(pack)
         first = first_mb or 1500 * gpus + 32 * self.size.get(pack, MAX_PACK_SIZE * gpus)
@@ -273,6 +264,6 @@ def refuse_run_file_targets(targets, results: str, sweep_dir: str) -> None:
             f"error: {asked[0]} is not a target: runs are trained in packs (one job writes the files of "
             f"several runs), so no rule makes one run's files. Ask for the sweep (snakemake -c4, or "
             f"{sweep_dir}/summary/runs.tsv); to train only some runs, narrow the sweep with --config "
-            "seeds=[...] grid=...; to train one run by hand: python -m mnist_sweep.train --data <prepared .npz> "
-            "--out <run dir> --seed N --dropout ... (python -m mnist_sweep.train --help)"
+            "seeds=[...] grid=...; to train one run by hand: python -m mnist_sweep.training.train --data <prepared .npz> "
+            "--out <run dir> --seed N --dropout ... (python -m mnist_sweep.training.train --help)"
         )

@@ -5,7 +5,7 @@ enough: a command-line `--set-resources train:...` replaces the profile's whole 
 its slurm_extra with it), and `--signal` without `B:` reaches only job steps. So the trainer
 asks SLURM itself how long its job has left (`squeue -j $SLURM_JOB_ID -o %L`) and stops
 after the last epoch that fits, with every run's state saved, exiting 143 like a SIGTERM
-(TimeLimitStop): the job then requeues itself (mnist_sweep.attempts), and its next start, or a
+(TimeLimitStop): the job then requeues itself (mnist_sweep.cluster.attempts), and its next start, or a
 rerun, resumes from there. Outside SLURM there is no deadline.
 
 MNIST_SWEEP_TIME_LEFT_SECONDS (for tests and debugging) gives the time left instead of squeue's
@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import time
 
-from mnist_sweep.signals import EXIT_PREEMPTED
+from mnist_sweep.cluster.signals import EXIT_PREEMPTED
 
 # Stop when less than this is left after the next epoch: saving states and writing files.
 MARGIN_SECONDS = 30

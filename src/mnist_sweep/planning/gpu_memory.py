@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from mnist_sweep.cost import IMAGE_PIXELS, activations_per_image, parameter_count
+from mnist_sweep.config.architecture import IMAGE_PIXELS, activations_per_image, parameter_count
 
 FLOAT_BYTES = 4
 PREDICT_BATCH = 500  # packed.PackedMLP.predict's batch
@@ -26,9 +26,8 @@ MAX_RUNS_PER_GPU = 256
 
 def replica_bytes(hyperparameters: dict) -> int:
     """GPU memory one replica of a pack takes, in bytes."""
-    model, hidden = hyperparameters["model"], hyperparameters["hidden_units"]
-    activations = activations_per_image(model, hidden)
-    values = 4 * parameter_count(model, hidden) + 3 * hyperparameters["batch_size"] * activations + PREDICT_BATCH * activations
+    activations = activations_per_image(hyperparameters)
+    values = 4 * parameter_count(hyperparameters) + 3 * hyperparameters["batch_size"] * activations + PREDICT_BATCH * activations
     return FLOAT_BYTES * values
 
 

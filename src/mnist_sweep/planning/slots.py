@@ -2,7 +2,7 @@
 
 On a workstation (snakemake -cN) the cores are the slots: N // train_threads jobs train at
 once, or fewer when --resources gpu=G limits them (a training job takes one GPU). A sweep
-is cut into at least that many jobs (mnist_sweep.packs), because on CPU two processes of
+is cut into at least that many jobs (mnist_sweep.planning.packs), because on CPU two processes of
 one thread train about 1.3x more than one process with two threads (bench/README.md), and
 when fewer jobs than slots are left, each job gets the spare cores as threads.
 

@@ -1,0 +1,206 @@
+"""Successive halving, rung by rung: which points a rung trains, and its packs.
+
+A point's score is its mean validation accuracy over seeds (never test), a diverged seed counting
+as 0 (mnist_sweep.analysis.search_tables.point_score), so a point that diverges ranks below one
+that does not; equal scores go to the earlier sample.
+
+A run that a later rung may continue keeps the state after its last epoch in <run dir>/state/
+(8 MB for the tutorial MLP: weights and Adam's moments); the next rung's run of the same seed
+starts from it (its plan says continue_from) and trains only the epochs beyond, so its numbers
+are those of a straight run. Without that state (e.g. the run came from a grid sweep) it trains
+from the first epoch, to the same numbers. States stay (a later search with more trials may
+promote other points) unless keep_states is survivors: then a rung's plan deletes the states of
+the points it stops, and a continued run, once finished, the state it continued (its plan says
+drop_source_state), so a 10,000-point search holds at most two rungs' states, not every run's.
+
+Each rung is planned by the workflow's checkpoint `search_rung` when the rung before it has
+finished: results/<dataset>/sweeps/<sweep>/search/rung-<k>.json lists its points, runs and packs.
+
+The checkpoint's job is `python -m mnist_sweep.planning.rungs` (main, below): a process of its own
+that imports only this package, not a second Snakemake (a `run:` block is run by a new Snakemake
+process that reads the whole workflow again: 3-4 s per rung).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from mnist_sweep.analysis.scores import point_score, validation_by_seed
+from mnist_sweep.config.search_space import confirm_seeds, points_per_rung, run_id, rungs
+from mnist_sweep.io import write_json, write_text
+from mnist_sweep.planning.packs import PackBook
+from mnist_sweep.planning.points import sample_points
+from mnist_sweep.training.resume import RunResume
+from mnist_sweep.training.run_files import finished_runs
+
+
+def select(points: list[dict], scores: dict, keep: int) -> list[dict]:
+    """The best `keep` points by score, equal scores to the earlier sample (points are in sample order)."""
+    order = sorted(range(len(points)), key=lambda index: (-scores[points[index]["point"]], index))
+    return [points[index] for index in sorted(order[:keep])]
+
+
+def rung_runs(config: dict, rung: int, points: list[dict]) -> list[dict]:
+    """The runs of a rung (dicts for packs.PackBook): each continues the same seed's run of the rung before,
+    and keeps its last state when a later rung may continue it."""
+    epochs = rungs(config)
+    runs = []
+    for point in points:
+        for seed in config["seeds"]:
+            run = {"run_id": run_id(point, epochs[rung], seed), "seed": seed,
+                   "hyperparameters": dict(point["hyperparameters"], epochs=epochs[rung])}
+            if rung > 0:
+                run["continue_from"] = run_id(point, epochs[rung - 1], seed)
+                # keep_states survivors: the state it continues is spent once this run has finished.
+                run["drop_source_state"] = config["search"]["keep_states"] == "survivors"
+            if rung < len(epochs) - 1:
+                run["keep_state"] = True
+            runs.append(run)
+    return runs
+
+
+def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1, gpus: int = 1,
+              gpu_memory_gb: float | None = None) -> dict:
+    """Plan rung `rung` (the search's checkpoint job; rung len(rungs) is the confirmation): choose its
+    points from the rung before, pack its unfinished runs (packs.PackBook, so a rerun or a resumed
+    search finds the same packs) and write the plans. Returns what rung-<k>.json records."""
+    epochs = rungs(config)
+    dropped = 0
+    if rung == 0:
+        points, scores = sample_points(config), {}
+    else:
+        before = json.loads(Path(sweep_dir, "search", f"rung-{rung - 1}.json").read_text())
+        previous = before["points"]
+        scores = {point["point"]: point_score(results, point, before["epochs"], before["seeds"]) for point in previous}
+        if rung < len(epochs):
+            # Rung 0's plan lists every sampled point: no need to sample again (importing scipy.stats takes 1.3 s).
+            sampled = len(json.loads(Path(sweep_dir, "search", "rung-0.json").read_text())["points"])
+            points = select(previous, scores, points_per_rung(config, sampled)[rung])
+            if config["search"]["keep_states"] == "survivors":
+                chosen = {point["point"] for point in points}
+                dropped = drop_states(results, [run_id(point, before["epochs"], seed) for point in previous
+                                                if point["point"] not in chosen for seed in before["seeds"]])
+        else:
+            points = confirmed_points(results, previous, before["epochs"], before["seeds"], scores)
+    if rung < len(epochs):
+        seeds, runs = config["seeds"], rung_runs(config, rung, points)
+    else:  # the confirmation: the same points at the last rung's epochs, new seeds, trained from the start
+        seeds = confirm_seeds(config)
+        runs = [{"run_id": run_id(point, epochs[-1], seed), "seed": seed,
+                 "hyperparameters": dict(point["hyperparameters"], epochs=epochs[-1])}
+                for point in points for seed in seeds]
+    finished, _ = finished_runs(results, runs)
+    book = PackBook(results)
+    where, new = book.assign(runs, finished, config["dataset"], config["job_minutes"], config["pack_size"], slots,
+                             gpus, gpu_memory_gb)
+    book.set_aside_damaged_plans()
+    book.write_plans(new, config["dataset"])
+    return {"rung": rung, "epochs": epochs[min(rung, len(epochs) - 1)], "confirmation": rung == len(epochs),
+            "seeds": seeds, "points": points, "scores_before": scores,
+            "runs": [run["run_id"] for run in runs], "finished_before": len(finished),
+            "packs": sorted({pack for pack in where.values() if pack}), "states_dropped": dropped,
+            "planned_for": plan_config(config)}
+
+
+def drop_states(results, run_ids: list[str]) -> int:
+    """Delete the kept state/ of these runs (keep_states survivors: points stopped at their rung); how many."""
+    dropped = 0
+    for run in run_ids:
+        state = RunResume(Path(results, "runs", run), "state")
+        if state.folder.exists():
+            state.clear()
+            dropped += 1
+    return dropped
+
+
+def rung_plan_files(sweep_dir) -> list[Path]:
+    """The rung plans written so far: search/rung-<k>.json (not a damaged one set aside)."""
+    return sorted(path for path in Path(sweep_dir, "search").glob("rung-*.json")
+                  if re.fullmatch(r"rung-\d+\.json", path.name))
+
+
+def check_rung_plans(sweep_dir, config: dict) -> tuple[int, list[str]]:
+    """Before the DAG is built (dry-runs too), each rung plan (search/rung-<k>.json) read once: returns how
+    many were planned for this config (the start line's "planned so far"; a plan of another config, e.g.
+    fewer trials, is planned again by the checkpoint, whose params changed) and a warning line per plan
+    that cannot be read. Such a plan is renamed to rung-<k>.damaged.json, so the checkpoint plans that rung
+    again where a later step needs it (from the rung before's results: the same points and packs, which keep
+    their own plans; nothing finished is trained again; a finished search's summary does not need it): the
+    workflow reads these plans while it builds the DAG, and a damaged one holds nothing to keep."""
+    current, warnings_ = 0, []
+    wanted = plan_config(config)
+    for path in rung_plan_files(sweep_dir):
+        try:
+            plan = json.loads(path.read_text())
+            if isinstance(plan, dict) and {"epochs", "seeds", "points", "runs", "packs"} <= plan.keys():
+                current += plan.get("planned_for", wanted) == wanted  # a plan from before the key: as it is
+                continue
+            problem = "not a rung plan: no epochs, seeds, points, runs and packs"
+        except (OSError, ValueError) as error:
+            problem = error
+        aside = path.with_name(path.name.replace(".json", ".damaged.json"))
+        path.replace(aside)
+        warnings_.append(f"warning: {path} cannot be read ({problem}); kept as {aside.name}, the rung is planned "
+                         "again where a later step needs its plan (nothing finished is trained again)")
+    return current, warnings_
+
+
+def write_rung_plan(config: dict, rung: int, out, log, slots: int = 1, gpus: int = 1,
+                    gpu_memory_gb: float | None = None) -> None:
+    """The checkpoint's job: plan a rung, write rung-<k>.json (out: .../sweeps/<sweep>/search/rung-<k>.json)
+    and say what it planned, on the console and in its log."""
+    sweep_dir = Path(out).parents[1]
+    plan = plan_rung(config, rung, sweep_dir.parents[1], sweep_dir, slots, gpus, gpu_memory_gb)
+    write_json(out, plan)
+    what = "confirmation" if plan["confirmation"] else f"rung {plan['rung']} ({plan['epochs']} epochs)"
+    line = (f"search {what}: {len(plan['points'])} point(s), {len(plan['runs'])} run(s), "
+            f"{plan['finished_before']} finished before, in {len(plan['packs'])} pack(s)"
+            + (f"; the saved states of {plan['states_dropped']} stopped run(s) deleted" if plan["states_dropped"] else ""))
+    write_text(log, line + "\n")
+    print(line, file=sys.stderr, flush=True)
+
+
+def confirmed_points(results, points: list[dict], epochs: int, seeds, scores: dict) -> list[dict]:
+    """The winner of the last rung and every point tied with it on validation (paired by seed, the
+    comparison of mnist_sweep.analysis.compare: not worse beyond seed noise)."""
+    # Here, not at the top: compare imports scipy.stats (1.3 s), which only the confirmation needs.
+    from mnist_sweep.analysis.compare import paired_difference
+
+    winner = select(points, scores, 1)[0]
+    reference = validation_by_seed(results, winner, epochs, seeds)
+    return [point for point in points if point is winner
+            or paired_difference(validation_by_seed(results, point, epochs, seeds), reference)["verdict"] != "worse"]
+
+
+# The keys of the config that a rung's plan reads: the checkpoint's params (a change of one of
+# them plans the rungs again; finished runs are kept) and what main gets.
+PLAN_KEYS = ("dataset", "seeds", "grid", "search", "job_minutes", "pack_size")
+
+
+def plan_config(config: dict) -> str:
+    """PLAN_KEYS of the config as JSON: the checkpoint's command-line argument."""
+    return json.dumps({key: config[key] for key in PLAN_KEYS}, sort_keys=True)
+
+
+def main(argv=None) -> None:
+    """The checkpoint `search_rung`: plan one rung (write_rung_plan)."""
+    parser = argparse.ArgumentParser(prog="python -m mnist_sweep.planning.rungs", description=main.__doc__)
+    parser.add_argument("--config", required=True, help="plan_config(config): JSON of the validated config's PLAN_KEYS")
+    parser.add_argument("--rung", required=True, type=int)
+    parser.add_argument("--out", required=True, help=".../sweeps/<sweep>/search/rung-<k>.json")
+    parser.add_argument("--log", required=True)
+    parser.add_argument("--slots", type=int, default=1, help="training jobs that can run at once here")
+    parser.add_argument("--gpus-per-job", type=int, default=1, help="GPUs of each cluster job (packs.plan_packs)")
+    parser.add_argument("--gpu-memory-gb", type=float, default=0,
+                        help="memory of a cluster job's GPU (config/slurm.yaml gpu_memory_gb); 0 = packs not sized for GPUs")
+    args = parser.parse_args(argv)
+    write_rung_plan(json.loads(args.config), args.rung, args.out, args.log, args.slots, args.gpus_per_job,
+                    args.gpu_memory_gb or None)
+
+
+if __name__ == "__main__":
+    main()
