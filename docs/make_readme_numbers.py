@@ -179,10 +179,15 @@ def search(folder: Path, seconds: float, stderr: str) -> str:
         f"and ends in {seconds:.0f} s on 2 cores (same machine as \"An example\" below). The search trained "
         f"{int(table['run_epochs_trained'].sum())} run-epochs ({len(table)} points); its winner on validation is "
         f"learning rate {hp['learning_rate']}, dropout {hp['dropout']} (mean validation accuracy "
-        f"{fmt(best['val_accuracy_mean'])} over seeds {', '.join(map(str, best['seeds']))}). On the "
-        f"{len(best['test_seeds'])} new seeds {', '.join(map(str, best['test_seeds']))} its mean test accuracy is "
+        f"{fmt(best['search_seeds']['val_accuracy_mean'])} over seeds "
+        f"{', '.join(map(str, best['search_seeds']['seeds']))}). On the "
+        f"{len(best['seeds'])} new seeds {', '.join(map(str, best['seeds']))} its mean test accuracy is "
         f"{fmt(best['test_accuracy_mean'])} (95% CI {fmt(low)}-{fmt(high)}); the search's own seeds, which chose "
-        f"it, say {fmt(best['search_test_accuracy_mean'])}. `figures/search.png`:",
+        f"it, say {fmt(best['search_seeds']['test_accuracy_mean'])}."
+        + "".join(f" On the new seeds {entry['run_path']} came out ahead of it by "
+                  f"{entry['mean_difference']:+.4f} ({entry['verdict']}); the winner stays the search's "
+                  "(config/README.md, Confirmation)." for entry in best["confirmation"]["ahead_on_new_seeds"])
+        + " `figures/search.png`:",
         "",
         "![search.png: validation accuracy against rungs for every point, and each searched hyperparameter against "
         "the first rung's validation accuracy](docs/example/search.png)",

@@ -232,16 +232,40 @@ def test_a_search_runs_its_rungs_in_one_invocation_and_is_resumed_extended_and_r
     assert table["learning_rate"].between(0.0003, 0.01).all() and table["dropout"].between(0, 0.5).all()
     best = json.loads((summary / "best.json").read_text())
     winner = table.loc[table["epochs_reached"] == 4, "point"].item()
-    assert best["run_path"] == f"{winner}/epochs~4" and best["test_seeds"] == [2, 3]
+    assert best["run_path"] == f"{winner}/epochs~4" and best["seeds"] == [2, 3] and best["n_seeds"] == 2
+    assert best["search_seeds"]["seeds"] == [0, 1] and "optimistic" in best["search_seeds"]["note"]
+    # Every number of the winner comes from the confirmation seeds: recomputed from their runs' files.
     confirmation = pd.read_csv(summary / "confirmation" / "runs.tsv", sep="\t")
     assert sorted(confirmation["seed"]) == [2, 3]
-    assert best["test_accuracy_mean"] == pytest.approx(confirmation["test_accuracy"].mean())
+    own = confirmation[confirmation["run_dir"].str.contains(f"/{winner}/epochs~4/", regex=False)]
+    assert sorted(own["seed"]) == [2, 3] and sorted(best["run_dirs"]) == sorted(own["run_dir"])
+    for field, column in (("test_accuracy_mean", "test_accuracy"), ("test_loss_mean", "test_loss"),
+                          ("val_accuracy_mean", "val_accuracy")):
+        assert best[field] == pytest.approx(own[column].mean()), field
+    # The confirmation's own best.json names the same winner; a confirmed point ahead of it on the new seeds
+    # is named with the paired comparison, never put in its place.
+    assert json.loads((summary / "confirmation" / "best.json").read_text())["run_path"] == best["run_path"]
+    means = confirmation.assign(point=confirmation["run_dir"].str.rsplit("/seed~", n=1).str[0]).groupby("point")[
+        "test_accuracy"].mean()
+    ahead = sorted(point.split("/runs/", 1)[1] for point, mean in means.items() if mean > own["test_accuracy"].mean())
+    assert sorted(entry["run_path"] for entry in best["confirmation"]["ahead_on_new_seeds"]) == ahead
+    assert best["confirmation"]["points_confirmed"] == len(means) and "stays the winner" in best["confirmation"]["rule"]
+    # On screen: each rung names the points that go on and stop with their scores; the answer ends the run.
+    rung1 = first.stderr[first.stderr.index("search rung 1 (2 epochs)"):]
+    kept = table.loc[table["epochs_reached"] >= 2].sort_values("val_accuracy_1_epochs", ascending=False, kind="stable")
+    going = [entry.rsplit(" ", 1) for entry in rung1.splitlines()[1].removeprefix("  go on: ").split("; ")]
+    assert [name for name, _ in going] == [f"dropout={row['dropout']}, learning_rate={row['learning_rate']}"
+                                           for _, row in kept.iterrows()]
+    assert [float(score) for _, score in going] == pytest.approx(kept["val_accuracy_1_epochs"].tolist(), abs=6e-5)
+    assert rung1.splitlines()[2].startswith("  stop: ")
+    answer = first.stderr[first.stderr.index("mnist-sweep search: the answer"):]
+    assert f"on 2 new seed(s) 2, 3 (confirmation: not used to choose); the search seeds 0, 1 said" in answer
     assert best["search"]["run_epochs_trained"] == 16 and best["search"]["run_epochs_halving_budget"] == 16
     assert (results / "sweeps" / "search" / "figures" / "search.png").stat().st_size > 10_000
 
     again = snakemake(tmp_path, "-c2", "--configfile", str(config_file))
     assert again.returncode == 0 and "Nothing to be done" in again.stderr, again.stderr[-2000:]
-    assert "; 4 of 4 rung(s) planned so far;" in again.stderr
+    assert "; 3 of 3 rung(s) planned so far, and the confirmation;" in again.stderr
     assert epoch_lines(results) == 16 + 8
 
     # A damaged rung plan (truncated, or JSON of something else): set aside; a finished search needs it no
@@ -274,7 +298,7 @@ def test_a_search_runs_its_rungs_in_one_invocation_and_is_resumed_extended_and_r
     more = dict(SEARCH_CONFIG, search=dict(SEARCH_CONFIG["search"], trials=6))
     config_file.write_text(yaml.safe_dump(more))
     # The plans of 4 trials are not this search's: planned again, and the start line does not count them.
-    assert "; 0 of 4 rung(s) planned so far;" in snakemake(tmp_path, "-n", "-c2", "--configfile", str(config_file)).stderr
+    assert "; 0 of 3 rung(s) planned so far, the confirmation not yet;" in snakemake(tmp_path, "-n", "-c2", "--configfile", str(config_file)).stderr
     extended = snakemake(tmp_path, "-c2", "--configfile", str(config_file))
     assert extended.returncode == 0, extended.stderr[-3000:]
     assert "search rung 0 (1 epochs): 6 point(s), 12 run(s), 8 finished before" in extended.stderr

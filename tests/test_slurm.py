@@ -323,19 +323,24 @@ def test_a_job_killed_for_memory_is_retried_with_twice_the_memory(tmp_path, slur
 
 
 def test_a_cancelled_job_is_reported_and_a_rerun_trains_only_what_is_missing(tmp_path, slurm_cluster):
-    # Job states from squeue here: sacct reports a cancelled job as "CANCELLED by <uid>", which the SLURM
-    # plugin (2.8.0) does not take for CANCELLED, so with sacct Snakemake waits for that job forever
-    # (seen on this cluster; profiles/slurm/README.md, "Cancellation").
+    """Job states from sacct, the plugin's default with accounting: sacct says "CANCELLED by 0", which plugin
+    2.8 did not match, and Snakemake waited for the cancelled job forever. The workflow's sacct in front of
+    the plugin's (mnist_sweep/cluster/job_states.py) reads it as CANCELLED: the job fails, is named, and with
+    retries 0 the sweep stops once the other pack is done."""
     args = ["--configfile", str(SMALL), "--config", "pack_size=2", 'grid={"dropout": [0.2, 0.5], "epochs": [10], '
-            '"batch_size": [8]}', "--retries", "0", "--slurm-status-command", "squeue"]
+            '"batch_size": [8]}', "--retries", "0"]
     process = start_sweep(tmp_path, slurm_cluster, *args)
     try:
         first = wait_for(lambda: running_train_jobs(slurm_cluster, tmp_path), what="a training job")[0]
         subprocess.run(["scancel", first], env=slurm_cluster, check=True)
-        output, _ = process.communicate(timeout=900)
+        output, _ = process.communicate(timeout=600)
     finally:
         process.kill()
     assert process.returncode != 0
+    state = subprocess.run(["sacct", "-X", "-n", "--parsable2", "-o", "State", "-j", first], env=slurm_cluster,
+                           capture_output=True, text=True).stdout.strip()
+    assert state.startswith("CANCELLED by"), state  # what the plugin alone could not match
+    assert f"SLURM-job '{first}' failed, SLURM status is: 'CANCELLED'" in output, output[-4000:]
     assert re.search(r"slurm_logs/rule_train/\S+\.log", output), output[-4000:]
     finished = {path: path.stat().st_mtime_ns for path in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")}
     assert len(finished) == 2, "keep-going: the other pack finished"

@@ -152,3 +152,34 @@ def test_damaged_job_records_leave_the_time_empty_not_a_traceback(tmp_path, caps
     (tmp_path / "attempts.tsv").write_text("started\tseconds\n2026\tnot a number\n")
     assert read_job(tmp_path) == {"job_seconds": None, "max_rss_mb": None}
     assert "cannot be read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("listed_first", [87.53, 4026.0])
+def test_equal_validation_means_go_to_the_point_listed_first_not_to_the_values_text(tmp_path, listed_first):
+    """A search lists its points in sample order (a grid in the config's): that order breaks a tie, whatever
+    the values' text says ("4026.0" sorts before "87.53")."""
+    other = 4026.0 if listed_first == 87.53 else 87.53
+    files = [write_run(tmp_path / "runs", dropout, seed, 0.9, 0.3, val_accuracy=0.95)
+             for dropout in (listed_first, other) for seed in (0, 1)]
+    best = summarize(files, tmp_path / "summary")["best"]
+    assert best["hyperparameters"]["dropout"] == str(listed_first)
+    assert "listed first" in best["selection_metric"]
+    assert best["run_dirs"] == [str(path.parent) for path in files[:2]]
+    assert "listed" not in pd.read_csv(tmp_path / "summary" / "runs.tsv", sep="\t").columns
+
+
+def test_a_point_chosen_elsewhere_is_the_reference_even_when_another_is_ahead(tmp_path):
+    """A confirmation reports the search's winner: summarize(chosen=...) keeps it as 'best' and compares the
+    other points with it, though one of them has the higher mean here."""
+    files = [write_run(tmp_path / "runs", 0.2, seed, accuracy, 0.3, val_accuracy=accuracy)
+             for seed, accuracy in ((0, 0.90), (1, 0.91), (2, 0.92))]
+    files += [write_run(tmp_path / "runs", 0.5, seed, accuracy, 0.3, val_accuracy=accuracy)
+              for seed, accuracy in ((0, 0.93), (1, 0.95), (2, 0.94))]
+    plain = summarize(files, tmp_path / "plain", min_seeds=1)
+    paths = dict(zip(plain["configs"]["dropout"], plain["configs"]["run_path"]))
+    assert plain["best"]["run_path"] == paths["0.5"]  # on its own numbers, the other point is ahead
+    result = summarize(files, tmp_path / "summary", min_seeds=1, chosen=paths["0.2"])
+    assert result["best"]["run_path"] == paths["0.2"] and result["best"]["test_accuracy_mean"] == pytest.approx(0.91)
+    assert result["best"]["selection_metric"] == f"chosen before these runs: {paths['0.2']}"
+    versus = result["comparison"][(result["comparison"]["reference"] == "best")].set_index("run_path")
+    assert versus.loc[paths["0.5"], "mean_difference"] == pytest.approx(0.03)

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -174,8 +175,16 @@ def test_small_sweep_end_to_end(small_sweep, tmp_path):
         assert row["test_accuracy_ci95_low"] <= row["test_accuracy_mean"] <= row["test_accuracy_ci95_high"]
     best = json.loads((summary / "best.json").read_text())
     assert best["test_accuracy_mean"] == pytest.approx(configs["test_accuracy_mean"].max())
-    for name in ("runs.html", "configs.html", "comparison.html", "config.yaml"):
+    for name in ("runs.html", "configs.html", "comparison.html", "config.yaml", "answer.html"):
         assert (summary / name).stat().st_size > 0
+    # The answer, last on screen, from best.json: the point, its test accuracy, interval and seeds, the verdict.
+    low, high = best["test_accuracy_ci95"]
+    answer = result.stderr[result.stderr.index("mnist-sweep small: the answer"):]
+    assert f"  best point (chosen on validation accuracy): {best['run_path']}\n" in answer
+    assert (f"  test accuracy {best['test_accuracy_mean']:.4f} (95% CI {low:.4f}-{high:.4f}) over 2 seed(s) "
+            f"{', '.join(map(str, best['seeds']))}\n") in answer
+    assert "  against the tutorial's settings: the tutorial's settings were not trained" in answer
+    assert f"{best['test_accuracy_mean']:.4f}" in (summary / "answer.html").read_text()
     comparison = pd.read_csv(summary / "comparison.tsv", sep="\t")
     assert set(comparison["reference"]) == {"best"} and len(comparison) == 2  # epochs 1: no tutorial point
     assert comparison["n_paired"].tolist() == [2, 2]
@@ -188,6 +197,8 @@ def test_small_sweep_end_to_end(small_sweep, tmp_path):
     report = snakemake(tmp_path, "--configfile", str(SMALL), "--report", "report.zip")
     assert report.returncode == 0, report.stderr[-2000:]
     assert (tmp_path / "report.zip").stat().st_size > 50_000
+    with zipfile.ZipFile(tmp_path / "report.zip") as archive:
+        assert any(name.endswith("/answer.html") for name in archive.namelist())
 
     again = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
     assert "Nothing to be done" in again.stdout + again.stderr

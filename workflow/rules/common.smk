@@ -18,13 +18,15 @@ from mnist_sweep.config.validation import (
     validate_config,
 )
 from mnist_sweep.cluster.environment import prepend_pythonpath
+from mnist_sweep.cluster.job_states import install as install_sacct_wrapper
 from mnist_sweep.cluster.locks import record_owner, release_stale_lock
 from mnist_sweep.cluster.setup_failure import clear_setup_failure, stop_if_setup_failed
 from mnist_sweep.cluster.slurm_site import gpus_per_job, train_resources, with_site_file
 from mnist_sweep.training.run_files import finished_runs
+from mnist_sweep.analysis.answer import answer_lines
 from mnist_sweep.planning.packs import PackBook, refuse_run_file_targets
 from mnist_sweep.planning.points import describe, sample_points
-from mnist_sweep.planning.rungs import check_rung_plans, plan_config
+from mnist_sweep.planning.rungs import check_rung_plans, plan_config, planned_so_far
 from mnist_sweep.planning.slots import job_threads, training_slots
 
 # What jobs record from now on is this invocation's (see mnist_sweep/cluster/setup_failure.py).
@@ -129,8 +131,17 @@ onstart:
     record_owner()  # who holds the lock now (see mnist_sweep/cluster/locks.py)
     clear_setup_failure()  # an earlier invocation's, fixed or not: the first job tells
     prepend_pythonpath(str(Path(workflow.basedir) / "src"))
+    # The SLURM plugin's job states from a sacct that names a cancelled job CANCELLED (see
+    # mnist_sweep/cluster/job_states.py): else Snakemake waits for a cancelled job forever.
+    install_sacct_wrapper(Path(".snakemake/mnist-sweep/bin"))
     PACK_BOOK.set_aside_damaged_plans()
     PACK_BOOK.write_plans(NEW_PACKS, DATASET)
+
+
+# The end of a run that built the summary: the answer, stated once (see mnist_sweep/analysis/answer.py).
+onsuccess:
+    for line in answer_lines(SWEEP_DIR, SWEEP):
+        print(line, file=sys.stderr)
 
 
 # Interrupted (Ctrl-C, SIGTERM) or a job failed: say what is kept and what to run.
@@ -169,7 +180,7 @@ if workflow.is_main_process and SEARCH:
     SEARCH_POINTS = sample_points(config)
     print(
         f"mnist-sweep {SWEEP}: {describe(config, SEARCH_POINTS)}; "
-        f"{planned} of {len(SEARCH_RUNGS) + bool(SEARCH['confirm_seeds'])} rung(s) planned so far; "
+        f"{planned_so_far(config, planned)}; "
         f"results in {SWEEP_DIR}/",
         file=sys.stderr,
     )

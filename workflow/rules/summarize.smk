@@ -3,11 +3,27 @@ localrules:
     save_config,
 
 
+CONFIRMATION_TABLES = (
+    {
+        f"confirmation_{name}": report(
+            f"{SWEEP_DIR}/summary/confirmation/{name}.html",
+            caption=f"../report/confirmation_{name}.rst",
+            category="Confirmation",
+            labels={"table": f"confirmation: {name}"},
+        )
+        for name in ("configs", "comparison")
+    }
+    if SEARCH and SEARCH["confirm_seeds"]
+    else {}
+)
+
+
 rule summarize:
     input:
         # The packs that trained the sweep's runs (each run's files are in its run directory).
         SWEEP_RESULTS,
     output:
+        **CONFIRMATION_TABLES,
         runs=f"{SWEEP_DIR}/summary/runs.tsv",
         configs=f"{SWEEP_DIR}/summary/configs.tsv",
         best=f"{SWEEP_DIR}/summary/best.json",
@@ -30,6 +46,13 @@ rule summarize:
             category="Tables",
             labels={"table": "grid points"},
         ),
+        answer=report(
+            f"{SWEEP_DIR}/summary/answer.html",
+            caption="../report/answer.rst",
+            category="Answer",
+            labels={"table": "the answer"},
+        ),
+        # A search's confirmation (search.confirm_seeds): its tables, in the report beside the others.
     log:
         f"logs/{DATASET}/{SWEEP}/summarize.log",
     conda:

@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 from mnist_sweep.config.validation import sweep_runs
+from mnist_sweep.analysis.answer import write_answer_html
 from mnist_sweep.analysis.search_tables import summarize_search
 from mnist_sweep.analysis.summarize import summarize
 
@@ -17,4 +18,5 @@ with open(snakemake.log[0], "w") as log:
     else:
         metrics = [results / "runs" / run["run_id"] / "metrics.json" for run in sweep_runs(snakemake.config)]
         result = summarize(metrics, summary, snakemake.config["min_seeds"])
+    write_answer_html(summary.parent, snakemake.output.answer)
     print(f"{len(result['runs'])} runs, {len(result['configs'])} grid points", file=log)

@@ -174,11 +174,29 @@ def draw_best_predictions(data: dict, runs_table, best_file, out) -> None:
     if not best.get("run_path"):
         _nothing_to_show(out, best.get("reason", "no best grid point"))
         return
-    # Only the completed seeds of the best point (diverged runs have no meaningful predictions).
-    files = prediction_paths(point_runs(read_summary_table(runs_table), best["run_path"], best["seeds"]))
-    title = "Best grid point (chosen on validation accuracy; mean test accuracy " \
-            f"{best['test_accuracy_mean']:.4f} over {len(files)} seed(s)):\n" + wrap_path(best["run_path"])
+    files = best_prediction_files(best, read_summary_table(runs_table))
+    if not files:
+        _nothing_to_show(out, f"no completed run of {best['run_path']} to show")
+        return
+    title = (f"Best grid point (chosen on validation accuracy; mean test accuracy {best['test_accuracy_mean']:.4f} "
+             f"over {seeds_named(best)}):\n" + wrap_path(best["run_path"]))
     predictions_figure(data, files, out, title)
+
+
+def best_prediction_files(best: dict, runs: pd.DataFrame) -> list:
+    """The predictions of the runs best.json's numbers come from: its completed seeds, or, after a search's
+    confirmation, the confirmation's (diverged runs have no meaningful predictions). A best.json written
+    before it listed its run_dirs: its seeds' rows of the runs table."""
+    if "run_dirs" not in best:
+        return prediction_paths(point_runs(runs, best["run_path"], best["seeds"]))
+    return [Path(run_dir) / "predictions.npz" for run_dir in best["run_dirs"]]
+
+
+def seeds_named(best: dict) -> str:
+    """'3 seed(s)', or '5 new seed(s) 3, 4, 5, 6, 7 (confirmation)' when they are a confirmation's."""
+    seeds = ", ".join(map(str, best["seeds"]))
+    return (f"{len(best['seeds'])} new seed(s) {seeds} (confirmation)" if "search_seeds" in best
+            else f"{len(best['seeds'])} seed(s) {seeds}")
 
 
 class FigureError(ValueError):
@@ -211,17 +229,20 @@ def draw_sweep_figures(runs_table, configs_table, best_file, curves_out, paramet
     runs = read_summary_table(runs_table)
     configs = read_summary_table(configs_table)
     curves_figure(runs, configs, curves_out)
+    best = json.loads(Path(best_file).read_text())
     if (configs["n_seeds"] == 0).all():
         _nothing_to_show(parameters_out, "every run diverged")
     else:
-        parameters_figure(configs, parameters_out)
-    best = json.loads(Path(best_file).read_text())
+        parameters_figure(configs, parameters_out, confirmed_note(best))
     if not best.get("run_path"):
         _nothing_to_show(confusion_out, best.get("reason", "no best grid point"))
         return
-    files = prediction_paths(point_runs(runs, best["run_path"], best["seeds"]))
-    confusion_figure(files, confusion_out, f"Confusion matrix of the best grid point, pooled over {len(files)} "
-                                           f"seed(s):\n{wrap_path(best['run_path'], 70)}")
+    files = best_prediction_files(best, runs)
+    if not files:
+        _nothing_to_show(confusion_out, f"no completed run of {best['run_path']} to show")
+        return
+    confusion_figure(files, confusion_out, f"Confusion matrix of the best grid point, pooled over "
+                                           f"{seeds_named(best)}:\n{wrap_path(best['run_path'], 70)}")
 
 
 
@@ -315,7 +336,18 @@ PANEL_PALETTES = ("tab10", "Dark2", "Set1", "Set2", "Accent", "Paired")
 PANEL_MARKERS = ("o", "D", "^", "v", "P", "X")
 
 
-def parameters_figure(configs: pd.DataFrame, out) -> None:
+def confirmed_note(best: dict) -> str:
+    """For a search's figures drawn from its search seeds: that they are optimistic for the chosen point, and
+    its confirmed test accuracy."""
+    if "search_seeds" not in best or best.get("test_accuracy_mean") is None:
+        return ""
+    low, high = best["test_accuracy_ci95"]
+    interval = f" [{low:.4f}, {high:.4f}]" if low is not None else ""
+    return (f"\nsearch seeds (optimistic for the chosen point); its confirmed test accuracy: "
+            f"{best['test_accuracy_mean']:.4f}{interval} over {seeds_named(best)}")
+
+
+def parameters_figure(configs: pd.DataFrame, out, note: str = "") -> None:
     """Mean test accuracy against each swept hyperparameter, with 95% CI error bars over seeds.
 
     A point with one completed seed has no interval (drawn as an open square), a point some of
@@ -353,7 +385,8 @@ def parameters_figure(configs: pd.DataFrame, out) -> None:
         axis.grid(axis="y", alpha=0.3)
     single = finished["n_seeds"].max() < 2
     failures = f"; {len(diverged)} grid point(s) with every seed diverged (red x)" if len(diverged) else ""
-    figure.suptitle("Test accuracy vs hyperparameters" + (" (one seed: no intervals)" if single else "") + failures)
+    figure.suptitle("Test accuracy vs hyperparameters" + (" (one seed: no intervals)" if single else "") + failures
+                    + note)
     figure.tight_layout()
     save(figure, out, bbox_inches="tight")  # legends below the panels
 

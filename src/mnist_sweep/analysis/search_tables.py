@@ -1,5 +1,5 @@
 """A search's own tables: each point's score at each rung it ran (summary/search.tsv), and the
-summary of its last rung, with the confirmation's test numbers for the winner (best.json)."""
+summary of its last rung, with the confirmation's numbers for the winner (best.json, CONFIRMATION_RULE)."""
 
 from __future__ import annotations
 
@@ -51,16 +51,30 @@ def search_table(config: dict, plans: list[dict], results) -> "pd.DataFrame":
     return pd.DataFrame(rows)
 
 
+# What a confirmation reports, fixed before any result is seen (config/README.md, "Confirmation").
+CONFIRMATION_RULE = (
+    "the winner is the search's (best mean validation accuracy at the last rung, equal means to the earlier "
+    "sample) and stays the winner; its test numbers come from the new seeds alone; a point tied with it on "
+    "validation and confirmed beside it that comes out ahead on the new seeds is named here, with the paired "
+    "comparison of the two (summary/confirmation/comparison.tsv), but does not replace it")
+# The winner's numbers that the confirmation replaces (the search seeds' are kept under search_seeds).
+SEED_FIELDS = ("seeds", "n_seeds", "n_diverged", "run_dirs", "val_accuracy_mean", "test_accuracy_mean",
+               "test_accuracy_std", "test_accuracy_ci95", "test_loss_mean")
+
+
 def summarize_search(config: dict, sweep_dir, results, min_seeds: int) -> dict:
     """The usual tables for the points of the search's last rung (best.json: the best on validation among
-    them). With a confirmation, its runs get their own tables in summary/confirmation/, and best.json's test
-    numbers for the winner come from them alone (the search's own, chosen on the same runs, are kept as
-    search_test_accuracy_mean: optimistic)."""
+    them). With a confirmation (CONFIRMATION_RULE), its runs get their own tables in summary/confirmation/,
+    compared with the winner, and every number of best.json's winner comes from them; the search seeds'
+    numbers, chosen on the same runs and so optimistic, are kept under search_seeds."""
     sweep_dir, results = Path(sweep_dir), Path(results)
     last = len(rungs(config)) - 1
     plan = json.loads((sweep_dir / "search" / f"rung-{last}.json").read_text())
     summary = sweep_dir / "summary"
-    result = summarize([results / "runs" / run / "metrics.json" for run in plan["runs"]], summary, min_seeds)
+    confirm = config["search"]["confirm_seeds"]
+    result = summarize([results / "runs" / run / "metrics.json" for run in plan["runs"]], summary, min_seeds,
+                       seeds_note=(" (search seeds: optimistic for the chosen point, which they chose; its numbers "
+                                   "on new seeds are in best.json and confirmation/)") if confirm else "")
     best = dict(result["best"])
     plans = [json.loads((sweep_dir / "search" / f"rung-{rung}.json").read_text()) for rung in range(last + 1)]
     planned = budget(config, len(plans[0]["points"]))
@@ -69,23 +83,35 @@ def summarize_search(config: dict, sweep_dir, results, min_seeds: int) -> dict:
                       # From the runs' logs (one line per trained epoch): what the search cost.
                       "run_epochs_trained": int(search_table(config, plans, results)["run_epochs_trained"].sum()),
                       "run_epochs_halving_budget": planned["halving"], "run_epochs_grid": planned["grid"]}
-    if config["search"]["confirm_seeds"]:
+    if confirm and best.get("run_path"):
         confirmation = json.loads((sweep_dir / "search" / f"rung-{last + 1}.json").read_text())
         confirmed = summarize([results / "runs" / run / "metrics.json" for run in confirmation["runs"]],
-                              summary / "confirmation", min_seeds=1)
-        rows = confirmed["configs"].set_index("run_path")
-        if best.get("run_path") in rows.index:
-            row = rows.loc[best["run_path"]]
-            best["search_test_accuracy_mean"] = best.get("test_accuracy_mean")
-            best |= {"test_accuracy_mean": number(row["test_accuracy_mean"]),
-                     "test_accuracy_std": number(row["test_accuracy_std"]),
-                     "test_accuracy_ci95": [number(row["test_accuracy_ci95_low"]),
-                                            number(row["test_accuracy_ci95_high"])],
-                     "test_seeds": confirmation["seeds"],
-                     "test_note": "test numbers from the confirmation runs alone (new seeds, not used to choose); "
-                                  "the comparisons of the confirmed points are in summary/confirmation/"}
+                              summary / "confirmation", min_seeds=1, chosen=best["run_path"],
+                              seeds_note=f" (confirmation: the winner and the points tied with it, on {confirm} new "
+                                         "seeds; 'best' is the search's winner)")
+        best |= confirmed_answer(best, confirmed)
     write_json(summary / "best.json", best)
     result["best"] = best
     return result
 
 
+def confirmed_answer(best: dict, confirmed: dict) -> dict:
+    """best.json's fields from the confirmation (summarize's result of its runs, the winner chosen)."""
+    winner = confirmed["best"]
+    answer = {"search_seeds": {"note": "search seeds (optimistic): the seeds this point was chosen on",
+                               **{field: best.get(field) for field in SEED_FIELDS}}}
+    if not winner.get("run_path"):  # every confirmation run of the winner diverged
+        return answer | {field: None for field in SEED_FIELDS} | {
+            "seeds": [], "n_seeds": 0, "run_dirs": [],
+            "confirmation": {"rule": CONFIRMATION_RULE, "problem": winner.get("reason")}}
+    comparison = confirmed["comparison"]
+    versus = comparison[(comparison["reference"] == "best") & (comparison["run_path"] != best["run_path"])]
+    ahead = [{"run_path": row["run_path"], "mean_difference": number(row["mean_difference"]),
+              "ci95": [number(row["ci95_low"]), number(row["ci95_high"])], "p_value": number(row["p_value"]),
+              "verdict": row["verdict"]}
+             for _, row in versus.iterrows() if number(row["mean_difference"]) and row["mean_difference"] > 0]
+    return answer | {field: winner[field] for field in SEED_FIELDS} | {
+        "test_note": "every number above is from the confirmation runs (new seeds, not used to choose); the "
+                     "search seeds' are under search_seeds",
+        "confirmation": {"rule": CONFIRMATION_RULE, "points_confirmed": int(len(confirmed["configs"])),
+                         "ahead_on_new_seeds": ahead}}

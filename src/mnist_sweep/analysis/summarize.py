@@ -41,14 +41,20 @@ RUN_COLUMNS = (
 )
 
 
+# Where a run's metrics.json came in the list summarize was given (the plan's order: grid order, or a
+# search's sample order): equal scores go to the point listed first. Not written to the tables.
+LISTED = "listed"
+
+
 def read_runs(metrics_files) -> pd.DataFrame:
     """One row per run, hyperparameters in their run-path form (hidden_units 512-512)."""
     rows, jobs = [], {}
-    for path in metrics_files:
+    for listed, path in enumerate(metrics_files):
         path = Path(path)
         with open(path) as f:
             metrics = json.load(f)
         row = {column: metrics.get(column) for column in RUN_COLUMNS}
+        row[LISTED] = listed
         row["run_dir"] = str(path.parent)
         # The job's benchmark is its pack's (older runs: beside metrics.json).
         job_folder = Path(metrics["pack_dir"]) if metrics.get("pack_dir") else path.parent
@@ -66,7 +72,7 @@ def read_runs(metrics_files) -> pd.DataFrame:
         for name in HYPERPARAMETERS:
             row[name] = format_value(name, metrics[name])
         rows.append(row)
-    runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    runs = pd.DataFrame(rows, columns=[*RUN_COLUMNS, LISTED])
     for column in METRICS + ("train_accuracy", "train_loss", "val_accuracy", "val_loss", "job_seconds", "gpu_hours"):
         runs[column] = pd.to_numeric(runs[column])
     return runs.sort_values([*HYPERPARAMETERS, "seed"], kind="stable").reset_index(drop=True)
@@ -118,7 +124,11 @@ def summarize_configs(runs: pd.DataFrame, min_seeds: int = 2) -> pd.DataFrame:
     """One row per grid point: seeds, diverged runs, eligibility, mean/std/min/max/95% CI of each metric;
     eligible points first, by mean validation accuracy (the selection metric)."""
     rows = []
-    for point, group in runs.groupby(list(HYPERPARAMETERS), sort=False):
+    # Points in the order they were listed, so that the stable sort below leaves equal scores in that order.
+    groups = runs.groupby(list(HYPERPARAMETERS), sort=False)
+    if LISTED in runs:
+        groups = sorted(groups, key=lambda item: item[1][LISTED].min())
+    for point, group in groups:
         completed = group[group["status"] == "completed"]
         row = dict(zip(HYPERPARAMETERS, point))
         row["n_runs"] = len(group)
@@ -151,8 +161,11 @@ def number(value) -> float | None:
     return None if pd.isna(value) else float(value)
 
 
-def best_config(configs: pd.DataFrame, by_point: dict[str, pd.DataFrame], min_seeds: int = 2) -> dict:
-    """The eligible grid point with the highest mean validation accuracy, reported with its test accuracy.
+def best_config(configs: pd.DataFrame, by_point: dict[str, pd.DataFrame], min_seeds: int = 2,
+                chosen: str | None = None) -> dict:
+    """The eligible grid point with the highest mean validation accuracy (equal means: the point listed
+    first), reported with its test accuracy; or, with `chosen` (a run path), that point, chosen elsewhere
+    (a search's confirmation reports the search's winner on new seeds, whatever these runs say).
 
     by_point: compare.runs_by_point of the runs table."""
     ineligible = [
@@ -166,18 +179,23 @@ def best_config(configs: pd.DataFrame, by_point: dict[str, pd.DataFrame], min_se
     if eligible.empty:
         return {"best": None, "reason": "no grid point has enough completed seeds to be chosen "
                                         f"(min_seeds {min_seeds}, and half of its seeds)", "ineligible": ineligible}
-    best = eligible.iloc[0]  # configs are sorted eligible first, by the selection metric
+    if chosen is not None and chosen not in set(eligible["run_path"]):
+        return {"best": None, "reason": f"{chosen} has no completed run here", "ineligible": ineligible}
+    # configs are sorted eligible first, by the selection metric
+    best = eligible[eligible["run_path"] == chosen].iloc[0] if chosen is not None else eligible.iloc[0]
     diverged = int(best["n_diverged"])
     metric = SELECTION_METRIC if pd.notna(best[f"{SELECTION_METRIC}_mean"]) else "test_accuracy"
     reference = seed_scores(by_point[best["run_path"]], metric)
     tied = []
-    for run_path in eligible["run_path"].iloc[1:]:
+    for run_path in eligible["run_path"][eligible["run_path"] != best["run_path"]]:
         row = paired_difference(seed_scores(by_point[run_path], metric), reference)
         if row["verdict"] != "worse":
             tied.append({"run_path": run_path, "mean_difference": number(row["mean_difference"]),
                          "verdict": row["verdict"]})
     return {
-        "selection_metric": f"mean {metric} over completed seeds, among eligible grid points",
+        "selection_metric": (f"chosen before these runs: {chosen}" if chosen is not None
+                             else f"mean {metric} over completed seeds, among eligible grid points "
+                                  "(equal means: the point listed first)"),
         **({"warning": "no validation split: chosen on the test set, so its test accuracy is optimistic"}
            if metric == "test_accuracy" else {}),
         # Its means are over the seeds that completed: a point that diverged on some seeds is less
@@ -190,6 +208,8 @@ def best_config(configs: pd.DataFrame, by_point: dict[str, pd.DataFrame], min_se
         "n_seeds": int(best["n_seeds"]),
         "n_diverged": int(best["n_diverged"]),
         "seeds": [int(seed) for seed in str(best["seeds"]).split(",") if seed],
+        # The completed runs those numbers come from (their predictions make predictions.png and confusion.png).
+        "run_dirs": list(by_point[best["run_path"]].loc[lambda runs: runs["status"] == "completed", "run_dir"]),
         "val_accuracy_mean": number(best["val_accuracy_mean"]),
         "test_accuracy_mean": number(best["test_accuracy_mean"]),
         "test_accuracy_std": number(best["test_accuracy_std"]),
@@ -215,22 +235,26 @@ def to_html(frame: pd.DataFrame, title: str) -> str:
     )
 
 
-def summarize(metrics_files, out_dir, min_seeds: int = 2) -> dict:
+def summarize(metrics_files, out_dir, min_seeds: int = 2, chosen: str | None = None, seeds_note: str = "") -> dict:
+    """The summary tables of these runs (metrics_files in the plan's order; see LISTED). chosen: see best_config.
+    seeds_note: what the HTML tables' titles say of the seeds (a search's: optimistic for its winner)."""
     out_dir = Path(out_dir)
     runs = read_runs(metrics_files)
     configs = summarize_configs(runs, min_seeds)
+    runs = runs.drop(columns=[LISTED])
     by_point = runs_by_point(runs)
-    best = best_config(configs, by_point, min_seeds)
+    best = best_config(configs, by_point, min_seeds, chosen)
     write_table(out_dir / "runs.tsv", runs)
     write_table(out_dir / "configs.tsv", configs)
     write_json(out_dir / "best.json", best)
     comparison = compare(runs, best.get("run_path"), order=configs["run_path"].tolist(), groups=by_point)
     write_table(out_dir / "comparison.tsv", comparison)
     write_text(out_dir / "comparison.html", to_html(comparison, "Comparison with the best grid point (chosen on "
-                                                    "validation) and the tutorial (test accuracy, paired by seed)"))
-    write_text(out_dir / "runs.html", to_html(runs, "Runs: one row per (grid point, seed)"))
+                                                    "validation) and the tutorial (test accuracy, paired by seed)"
+                                                    + seeds_note))
+    write_text(out_dir / "runs.html", to_html(runs, "Runs: one row per (grid point, seed)" + seeds_note))
     shown = configs.drop(columns=["run_path"])
-    write_text(out_dir / "configs.html", to_html(shown, "Grid points: statistics over seeds"))
+    write_text(out_dir / "configs.html", to_html(shown, "Grid points: statistics over seeds" + seeds_note))
     return {"runs": runs, "configs": configs, "best": best, "comparison": comparison}
 
 

@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 from mnist_sweep.analysis.scores import point_score, validation_by_seed
+from mnist_sweep.config.hyperparameters import HYPERPARAMETERS
 from mnist_sweep.config.search_space import confirm_seeds, points_per_rung, run_id, rungs
 from mnist_sweep.io import write_json, write_text
 from mnist_sweep.planning.packs import PackBook
@@ -123,7 +124,7 @@ def rung_plan_files(sweep_dir) -> list[Path]:
                   if re.fullmatch(r"rung-\d+\.json", path.name))
 
 
-def check_rung_plans(sweep_dir, config: dict) -> tuple[int, list[str]]:
+def check_rung_plans(sweep_dir, config: dict) -> tuple[list[int], list[str]]:
     """Before the DAG is built (dry-runs too), each rung plan (search/rung-<k>.json) read once: returns how
     many were planned for this config (the start line's "planned so far"; a plan of another config, e.g.
     fewer trials, is planned again by the checkpoint, whose params changed) and a warning line per plan
@@ -131,13 +132,14 @@ def check_rung_plans(sweep_dir, config: dict) -> tuple[int, list[str]]:
     again where a later step needs it (from the rung before's results: the same points and packs, which keep
     their own plans; nothing finished is trained again; a finished search's summary does not need it): the
     workflow reads these plans while it builds the DAG, and a damaged one holds nothing to keep."""
-    current, warnings_ = 0, []
+    current, warnings_ = [], []
     wanted = plan_config(config)
     for path in rung_plan_files(sweep_dir):
         try:
             plan = json.loads(path.read_text())
             if isinstance(plan, dict) and {"epochs", "seeds", "points", "runs", "packs"} <= plan.keys():
-                current += plan.get("planned_for", wanted) == wanted  # a plan from before the key: as it is
+                if plan.get("planned_for", wanted) == wanted:  # a plan from before the key: as it is
+                    current.append(int(path.stem.split("-")[1]))
                 continue
             problem = "not a rung plan: no epochs, seeds, points, runs and packs"
         except (OSError, ValueError) as error:
@@ -146,7 +148,17 @@ def check_rung_plans(sweep_dir, config: dict) -> tuple[int, list[str]]:
         path.replace(aside)
         warnings_.append(f"warning: {path} cannot be read ({problem}); kept as {aside.name}, the rung is planned "
                          "again where a later step needs its plan (nothing finished is trained again)")
-    return current, warnings_
+    return sorted(current), warnings_
+
+
+def planned_so_far(config: dict, planned: list[int]) -> str:
+    """The start line's progress: rungs and the confirmation counted apart ('1 of 3 rung(s) planned so far,
+    the confirmation not yet')."""
+    count = len(rungs(config))
+    text = f"{sum(rung < count for rung in planned)} of {count} rung(s) planned so far"
+    if config["search"]["confirm_seeds"]:
+        text += ", and the confirmation" if count in planned else ", the confirmation not yet"
+    return text
 
 
 def write_rung_plan(config: dict, rung: int, out, log, slots: int = 1, gpus: int = 1,
@@ -160,8 +172,42 @@ def write_rung_plan(config: dict, rung: int, out, log, slots: int = 1, gpus: int
     line = (f"search {what}: {len(plan['points'])} point(s), {len(plan['runs'])} run(s), "
             f"{plan['finished_before']} finished before, in {len(plan['packs'])} pack(s)"
             + (f"; the saved states of {plan['states_dropped']} stopped run(s) deleted" if plan["states_dropped"] else ""))
-    write_text(log, line + "\n")
-    print(line, file=sys.stderr, flush=True)
+    lines = [line, *promotion_lines(config, plan)]
+    write_text(log, "\n".join(lines) + "\n")
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+# How many points a rung's lines name on each side (the rest are in rung-<k>.json).
+NAMED_POINTS = 3
+
+
+def promotion_lines(config: dict, plan: dict) -> list[str]:
+    """Which points of the rung before go on and which stop, with their scores (mean validation accuracy over
+    seeds, a diverged seed as 0): the best NAMED_POINTS of each side."""
+    scores = plan["scores_before"]
+    if not scores:
+        return []
+    names = [name for name in HYPERPARAMETERS if name in config["search"]["space"]]  # in run-path order
+
+    def named(point_ids):
+        ranked = sorted(point_ids, key=lambda point: -scores[point])
+        shown = [f"{searched_values(point, names)} {scores[point]:.4f}" for point in ranked[:NAMED_POINTS]]
+        more = f", and {len(ranked) - NAMED_POINTS} more (rung-{plan['rung']}.json)" if len(ranked) > NAMED_POINTS else ""
+        return "; ".join(shown) + more
+
+    going = [point["point"] for point in plan["points"]]
+    stopping = [point for point in scores if point not in set(going)]
+    verb = "confirmed" if plan["confirmation"] else "go on"
+    lines = [f"  {verb}: {named(going)}"]
+    if stopping:
+        lines.append(f"  {'not confirmed' if plan['confirmation'] else 'stop'}: {named(stopping)}")
+    return lines
+
+
+def searched_values(point: str, names: list[str]) -> str:
+    """A point's searched values, from its id (name~value/...): 'learning_rate=0.001956, dropout=0.3497'."""
+    values = dict(part.split("~", 1) for part in point.split("/"))
+    return ", ".join(f"{name}={values[name]}" for name in names if name in values) or point
 
 
 def confirmed_points(results, points: list[dict], epochs: int, seeds, scores: dict) -> list[dict]:
