@@ -242,3 +242,81 @@ def test_one_epoch_curves_sit_on_epoch_1(tmp_path, monkeypatch):
         assert [tick for tick in axis.get_xticks() if 0.5 <= tick <= 1.5] == [1.0]
     width, height = curves.get_size_inches()
     assert width <= 12  # the legend sits below, it does not widen the figure
+
+
+def test_runs_whose_loss_exploded_never_enter_a_mean_curve(tmp_path, monkeypatch):
+    """Completed runs with a finite but exploded loss (the packed MLP's loss comes from logits: 4.4e16 and 7.6e33
+    were seen) are left out of their point's mean and counted; a point with nothing else is drawn as diverged.
+    The loss panels keep the scale of the runs that trained."""
+    base = tutorial_run_fields()
+    files = []
+    for learning_rate, seed, last in ((0.001, 0, "0.3\t0.9\t0.3\t0.9"), (0.001, 1, "0.31\t0.9\t0.3\t0.9"),
+                                      (0.5, 0, "4.4e16\t0.1\t3e16\t0.1"), (0.5, 1, "7.6e33\t0.1\t2e33\t0.1"),
+                                      (0.5, 2, "0.4\t0.88\t0.35\t0.88"), (10.0, 0, "1e20\t0.1\t1e20\t0.1"),
+                                      (10.0, 1, "3e19\t0.1\t1e19\t0.1")):
+        metrics = dict(base, learning_rate=learning_rate, seed=seed, status="completed", test_accuracy=0.9,
+                       test_loss=0.3, val_accuracy=0.9)
+        files.append(write_fake_run(tmp_path, metrics, last))
+    curves, _, _ = draw_from_runs(tmp_path, monkeypatch, files)
+    labels = curves.axes[0].get_legend_handles_labels()[1]
+    assert "learning_rate=0.5 (1 seeds, 2 diverged (loss above 1000) left out)" in labels, labels
+    assert "learning_rate=10.0 (loss above 1000: all 2 seeds)" in labels, labels
+    assert "learning_rate=0.001 (2 seeds)" in labels, labels
+    train_loss = curves.axes[0]
+    assert train_loss.get_title() == "train loss"
+    drawn = [line for line in train_loss.get_lines() if not line.get_label().startswith("learning_rate=10.0")]
+    assert max(max(line.get_ydata()) for line in drawn) < 1  # the mean of the runs that trained
+    assert train_loss.get_ylim()[1] < 1  # the exploded point's dashed curve runs off the top, not the scale
+
+
+def test_search_figure_draws_every_rung_a_point_ran_and_marks_the_confirmed_winner(tmp_path, monkeypatch):
+    """8 points, 4 go on, 2 reach the last rung: a dot at every rung each point ran (8 + 4 + 2 = 14), points
+    with equal scores apart, and the winner starred with its confirmed test accuracy in the panel's title."""
+    rows = []
+    for sample in range(8):
+        point = f"dropout~0.{sample}"
+        rows.append({"sample": sample, "point": point, "dropout": f"0.{sample}",
+                     "val_accuracy_1_epochs": 0.9, "val_accuracy_3_epochs": 0.95 if sample < 4 else None,
+                     "val_accuracy_9_epochs": 0.97 + 0.001 * sample if sample < 2 else None,
+                     "epochs_reached": 9 if sample < 2 else 3 if sample < 4 else 1, "confirmed": sample == 1,
+                     "run_epochs_trained": 3})
+    pd.DataFrame(rows).to_csv(tmp_path / "search.tsv", sep="\t", index=False)
+    best = {"run_path": "dropout~0.1/epochs~9", "seeds": [3, 4, 5], "test_accuracy_mean": 0.9822,
+            "test_accuracy_ci95": [0.9804, 0.984], "search_seeds": {"seeds": [0, 1, 2]}}
+    (tmp_path / "best.json").write_text(json.dumps(best))
+    drawn = {}
+    monkeypatch.setattr(figures, "save", lambda figure, out, **options: drawn.update({out: figure}))
+    figures.search_figure(tmp_path / "search.tsv", [], "search", tmp_path / "best.json")
+    rungs = drawn["search"].axes[0]
+    lines = [line for line in rungs.get_lines() if line.get_marker() == "o"]
+    assert sum(len(line.get_xdata()) for line in lines) == 14
+    assert len({round(line.get_xdata()[0], 6) for line in lines}) > 1  # equal scores at rung 1, drawn apart
+    (star,) = [line for line in rungs.get_lines() if line.get_marker() == "*"]
+    assert star.get_ydata()[0] == pytest.approx(0.971)
+    assert "confirmed: test accuracy\n0.9822 [0.9804, 0.9840] on 3 new seed(s)" in rungs.get_title()
+
+
+def test_a_searchs_sampled_values_sit_where_they_lie_on_a_log_axis(tmp_path, monkeypatch):
+    """A search's points differ in every sampled value: each panel is one series on a numeric axis (log for a
+    log range), not evenly spaced categories with a legend entry per combination of the others."""
+    base = tutorial_run_fields()
+    files = []
+    for learning_rate, dropout in ((0.0003, 0.017), (0.001956, 0.09), (0.0081, 0.33)):
+        for seed in (0, 1):
+            metrics = dict(base, learning_rate=learning_rate, dropout=dropout, seed=seed, status="completed",
+                           test_accuracy=0.95 + 0.001 * seed, test_loss=0.2, val_accuracy=0.95)
+            files.append(write_fake_run(tmp_path, metrics, "0.3\t0.9\t0.3\t0.9"))
+    from mnist_sweep.analysis.summarize import summarize
+
+    summarize(files, tmp_path / "summary")
+    drawn = {}
+    monkeypatch.setattr(figures, "save", lambda figure, out, **options: drawn.update({out: figure}))
+    configs = figures.read_summary_table(tmp_path / "summary" / "configs.tsv")
+    space = {"learning_rate": {"low": 0.0001, "high": 0.01, "log": True}, "dropout": {"low": 0.0, "high": 0.5}}
+    figures.parameters_figure(configs, "params", search_space=space)
+    dropout_panel, rate_panel = drawn["params"].axes
+    assert rate_panel.get_xscale() == "log" and rate_panel.get_xlabel() == "learning_rate (log scale)"
+    assert dropout_panel.get_xscale() == "linear"
+    xs = sorted({round(float(x), 9) for line in rate_panel.get_lines() for x in line.get_xdata()})  # and caps
+    assert xs == pytest.approx([0.0003, 0.001956, 0.0081])
+    assert not rate_panel.get_legend_handles_labels()[1]  # one series: no legend to cover the points

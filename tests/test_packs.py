@@ -6,6 +6,7 @@ import pytest
 
 from mnist_sweep.config.validation import sweep_runs, validate_config
 from mnist_sweep.config.architecture import multiply_adds_per_image
+from mnist_sweep.cluster.attempts import gpu_out_of_memory_ends
 from mnist_sweep.planning.packs import MAX_PACK_SIZE, PackBook, estimated_seconds, plan_packs
 
 
@@ -150,16 +151,24 @@ def test_only_an_attempt_that_ran_out_of_memory_makes_a_retry_ask_for_more(tmp_p
                         "== attempt started 3\nepoch 1/4\n")
     (slurm_logs / "101.log").write_text("slurmstepd: error: *** JOB 101 ON node1 CANCELLED DUE TO NODE FAILURE ***\n")
     assert book.memory_mb(pack, slurm_logs) == first
-    # SLURM's out-of-memory kill (in the job's SLURM log), then TensorFlow's failed allocation.
+    # SLURM's out-of-memory kill (in the job's SLURM log), then Python's failed host allocation.
     (slurm_logs / "102.log").write_text("slurmstepd: error: Detected 1 oom_kill event in StepId=102.0. "
                                         "Some of the step tasks have been OOM Killed.\n")
     assert book.memory_mb(pack, slurm_logs) == 2 * first
     with open(attempts, "a") as f:
-        f.write("== attempt started 4\ntensorflow.python.framework.errors_impl.ResourceExhaustedError: OOM when "
-                "allocating tensor\n== attempt ended with exit code 1\n")
+        f.write("== attempt started 4\nMemoryError: Unable to allocate 1.2 GiB\n== attempt ended with exit code 1\n")
     assert book.memory_mb(pack, slurm_logs) == 3 * first
     assert book.memory_mb(pack, tmp_path / "no such folder") == 2 * first
     assert book.memory_mb(pack, slurm_logs, first_mb=1000) == 3000  # config key job_memory_mb, grown the same
+    # The GPU's memory, not the host's (TensorFlow's and CUDA's words, which say "out of memory" too): the
+    # same host memory, and the retry trains the pack in parts (gpu_out_of_memory_ends).
+    with open(attempts, "a") as f:
+        f.write("== attempt started 5\nE external/local_xla/xla/stream_executor/cuda/cuda_driver.cc: failed to "
+                "allocate 2.0G: CUDA_ERROR_OUT_OF_MEMORY: out of memory\ntensorflow.python.framework.errors_impl."
+                "ResourceExhaustedError: OOM when allocating tensor with shape[64,128,784]\n"
+                "== attempt ended with exit code 1\n")
+    assert book.memory_mb(pack, slurm_logs) == 3 * first
+    assert gpu_out_of_memory_ends(attempts.parent) == 1
 
 
 def test_a_job_with_several_gpus_takes_that_many_times_the_runs_and_memory(tmp_path):
@@ -215,3 +224,24 @@ def test_packs_for_gpu_nodes_hold_what_the_gpus_memory_holds_and_last_what_gpus_
     assert PackBook(tmp_path).measured_gpu_flops() == {shape_key(tutorial): 4e12}
     book.done_path(pack).write_text("{not json")  # damaged: no measurement, no error
     assert PackBook(tmp_path).measured_gpu_flops() == {}
+
+
+def test_a_shape_that_ran_out_of_gpu_memory_gets_no_more_runs_per_gpu_than_fitted(tmp_path):
+    """A finished pack that trained in parts after its GPU ran out of memory records the runs that fitted
+    (done.json gpu_runs_fitted); new packs of that shape hold no more per GPU, other shapes are not held back."""
+    from mnist_sweep.config.architecture import shape_key
+
+    runs = runs_of(seeds=list(range(40)), grid={"hidden_units": [[8, 8]], "epochs": [1]})
+    book = PackBook(tmp_path)
+    _, first = book.assign(runs[:20], set(), "mnist", 30)
+    assert [len(members) for members in first.values()] == [20]
+    book.write_plans(first, "mnist")
+    (pack,) = first
+    book.done_path(pack).write_text(json.dumps({"pack": pack, "runs": {}, "throughput": [],
+                                                "gpu_runs_fitted": {shape_key(runs[0]["hyperparameters"]): 8}}))
+    book = PackBook(tmp_path)
+    assert book.learned_runs_per_gpu() == {shape_key(runs[0]["hyperparameters"]): 8}
+    _, new = book.assign(runs[20:], set(), "mnist", 30)
+    assert sorted(len(members) for members in new.values()) == [6, 7, 7]  # 20 runs, at most 8 per GPU
+    other = runs_of(seeds=list(range(20)), grid={"hidden_units": [[16]], "epochs": [1]})
+    assert [len(members) for members in book.assign(other, set(), "mnist", 30)[1].values()] == [20]

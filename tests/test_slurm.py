@@ -74,7 +74,8 @@ def test_sweep_packs_its_runs_into_few_gpu_jobs_with_the_sites_settings(tmp_path
     profile's train block (--set-resources, as profiles/slurm/README.md shows)."""
     write_config(tmp_path)
     (tmp_path / "config" / "slurm.yaml").write_text("partition: gpu\naccount: testaccount\nqos: normal\n"
-                                                    "constraint: fakegpu\ngpu_model: fake\n")
+                                                    "constraint: fakegpu\ngpu_model: fake\nmail_type: FAIL\n"
+                                                    "mail_user: nobody@example.org\nslurm_extra: --exclusive\n")
     result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL), "--set-resources", "train:runtime=30")
     assert result.returncode == 0, result.stderr[-4000:]
     assert "= 4 runs; 0 finished, 4 to train in 1 job(s)" in result.stderr
@@ -89,6 +90,8 @@ def test_sweep_packs_its_runs_into_few_gpu_jobs_with_the_sites_settings(tmp_path
     assert re.search(r"TresPerJob=gres[:/]gpu[:=]fake[:=]1", job), job  # one GPU, of the site's type
     assert "Partition=gpu" in job and "Account=testaccount" in job and "QOS=normal" in job, job
     assert "Features=fakegpu" in job, job
+    # mail_type, mail_user and slurm_extra: passed to sbatch as the plugin's slurm_extra.
+    assert "MailUser=nobody@example.org" in job and "MailType=FAIL" in job and "OverSubscribe=NO" in job, job
     assert "TimeLimit=00:30:00" in job, job  # the command line's runtime, too
     # TensorFlow's threads are the job's cpus_per_task (train_threads 1), not the node's cores.
     assert "CPUs/Task=1" in job or "NumCPUs=1" in job, job
@@ -300,13 +303,15 @@ def test_a_preempted_job_requeues_itself_and_resumes(tmp_path, slurm_cluster, in
 
 def test_a_job_killed_for_memory_is_retried_with_twice_the_memory(tmp_path, slurm_cluster):
     """job_memory_mb 600 is less than TensorFlow needs: SLURM kills the job for memory (cluster.sh:
-    OverMemoryKill), and the retry asks for 1200 MB, then 1800 MB, and so on, until the run trains."""
+    OverMemoryKill), and the retry asks for 1200 MB, then 1800 MB, and so on, until the run trains. The
+    plugin's logs are where --slurm-logdir puts them, and the evidence is read there."""
     result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL), "--config", "seeds=[0]",
-                             'grid={"dropout": [0.2]}', "job_memory_mb=600")
+                             'grid={"dropout": [0.2]}', "job_memory_mb=600", "--slurm-logdir", "site-logs")
     assert result.returncode == 0, result.stderr[-4000:]
     (pack,) = tmp_path.glob("results/mnist_5k/packs/*/")
     # SLURM logs of failed jobs are kept: each names the memory limit it exceeded.
-    killed = [log for log in tmp_path.glob(f".snakemake/slurm_logs/rule_train/{pack.name}/*.log")
+    assert not (tmp_path / ".snakemake" / "slurm_logs").exists()
+    killed = [log for log in tmp_path.glob(f"site-logs/rule_train/{pack.name}/*.log")
               if "exceeded memory limit" in log.read_text()]
     assert killed, result.stderr[-4000:]
     (metrics,) = [json.loads(p.read_text()) for p in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")]
@@ -325,7 +330,7 @@ def test_a_job_killed_for_memory_is_retried_with_twice_the_memory(tmp_path, slur
 def test_a_cancelled_job_is_reported_and_a_rerun_trains_only_what_is_missing(tmp_path, slurm_cluster):
     """Job states from sacct, the plugin's default with accounting: sacct says "CANCELLED by 0", which plugin
     2.8 did not match, and Snakemake waited for the cancelled job forever. The workflow's sacct in front of
-    the plugin's (mnist_sweep/cluster/job_states.py) reads it as CANCELLED: the job fails, is named, and with
+    the plugin's (mnist_sweep/cluster/slurm_commands.py) reads it as CANCELLED: the job fails, is named, and with
     retries 0 the sweep stops once the other pack is done."""
     args = ["--configfile", str(SMALL), "--config", "pack_size=2", 'grid={"dropout": [0.2, 0.5], "epochs": [10], '
             '"batch_size": [8]}', "--retries", "0"]
@@ -350,6 +355,25 @@ def test_a_cancelled_job_is_reported_and_a_rerun_trains_only_what_is_missing(tmp
     for path, mtime in finished.items():
         assert path.stat().st_mtime_ns == mtime, f"{path} was retrained"
     assert len(list(tmp_path.glob("results/mnist_5k/runs/**/metrics.json"))) == 4
+
+
+def test_a_submission_over_the_submit_limit_waits_and_the_sweep_finishes(tmp_path, slurm_cluster):
+    """MaxSubmitJobs=1 for this user (an account's limit; a QOS's MaxSubmitJobsPerUser answers alike): while the
+    first pack's job is in the queue, SLURM refuses the second. The workflow's sbatch waits and submits it
+    again (mnist_sweep/cluster/slurm_commands.py), so no retry is spent (--retries 0) and the sweep finishes."""
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
+    limit = ["sacctmgr", "-i", "modify", "user", user, "set"]
+    subprocess.run([*limit, "MaxSubmitJobs=1"], env=slurm_cluster, check=True, capture_output=True)
+    try:
+        result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL), "--config", "pack_size=2",
+                                 "--retries", "0")
+    finally:
+        subprocess.run([*limit, "MaxSubmitJobs=-1"], env=slurm_cluster, check=True, capture_output=True)
+    assert result.returncode == 0, result.stderr[-4000:]
+    metrics = [json.loads(p.read_text()) for p in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")]
+    assert len(metrics) == 4 and len({m["slurm_job_id"] for m in metrics}) == 2  # two packs, two jobs
+    waits = (tmp_path / ".snakemake" / "mnist-sweep" / "submit-waits.log").read_text()
+    assert "sbatch refused by a submit limit" in waits and "job submit limit" in waits, waits
 
 
 def test_a_gres_only_job_with_two_gpus_trains_one_process_per_gpu(tmp_path, slurm_cluster):

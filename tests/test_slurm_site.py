@@ -82,3 +82,27 @@ def test_gpu_memory_is_a_planning_setting_not_an_sbatch_flag(tmp_path):
     for bad in ("gpu_memory_gb: 0\n", "gpu_memory_gb: -8\n", "gpu_memory_gb: 80GB\n", "gpu_memory_gb: 2000\n"):
         with pytest.raises(ConfigError, match="slurm.gpu_memory_gb"):
             site_config(tmp_path, bad)
+
+
+def test_reservation_mail_and_free_flags_reach_sbatch_and_flags_owned_elsewhere_are_refused(tmp_path):
+    config = site_config(tmp_path, "partition: gpu\nreservation: maint-week\nmail_type: END,FAIL\n"
+                                   "mail_user: me@example.org\nslurm_extra: --exclusive --hint=nomultithread\n")
+    assert train_resources(config["slurm"])["slurm_extra"] == (
+        "--reservation=maint-week --mail-type=END,FAIL --mail-user=me@example.org --exclusive --hint=nomultithread")
+    for extra, instead in (("--gpus=2", "the keys gpus, gpu_model or gres"), ("-p debug", "the key partition"),
+                           ("--mem=4G", "job_memory_mb"), ("-c4", "train_threads"), ("--time 10", "runtime"),
+                           ("--exclusive --nodes=2", "one node"), ("--job-name=x", "the workflow sets it")):
+        with pytest.raises(ConfigError, match=f"slurm.slurm_extra: .* is set elsewhere; use .*{instead}"):
+            site_config(tmp_path, f"slurm_extra: '{extra}'\n")
+    with pytest.raises(ConfigError, match="cannot be split"):
+        site_config(tmp_path, "slurm_extra: '--comment \"open'\n")
+    with pytest.raises(ConfigError, match="slurm.mail_type"):
+        site_config(tmp_path, "mail_type: SOMETIMES\n")
+
+
+@pytest.mark.parametrize("text", ["gpu_model: a100-80gb\ngpus: 2\n", "gres: gpu:a100-80gb:2\n"])
+def test_a_gpu_type_with_a_dash_goes_as_gpus_per_node(tmp_path, text):
+    """The SLURM plugin refuses a dash in gpu_model and gres (a100-80gb, as sites name GPUs): the same request
+    then goes as --gpus-per-node, on the job's one node, with nothing else asking for GPUs."""
+    resources = train_resources(site_config(tmp_path, text + "mail_type: END\n")["slurm"])
+    assert resources == {"gpu": 0, "nodes": 1, "slurm_extra": "--gpus-per-node=a100-80gb:2 --mail-type=END"}

@@ -293,6 +293,40 @@ def test_each_optimizer_trains_a_run_the_same_alone_and_in_a_mixed_pack(tmp_path
 
 
 @slow
+def test_after_its_gpu_ran_out_of_memory_a_pack_trains_in_parts_to_the_same_numbers(tmp_path, mnist_5k_file):
+    """An earlier attempt of the pack ended with TensorFlow's ResourceExhaustedError (attempts.log, as a GPU's
+    out-of-memory leaves it): the retry trains the pack's runs in halves, one after the other, each to the
+    numbers it gets alone, and done.json records what fitted, for later packs of that shape."""
+    from mnist_sweep.config.architecture import shape_key
+    from mnist_sweep.config.hyperparameters import tutorial_hyperparameters
+
+    hp = dict(tutorial_hyperparameters(), hidden_units=[32], epochs=1)
+    plan = tmp_path / "results" / "mnist_5k" / "packs" / "oom" / "plan.json"
+    plan.parent.mkdir(parents=True)
+    plan.write_text(json.dumps({"pack": "oom", "dataset": "mnist_5k", "runs": [
+        {"run_id": f"point/seed~{seed}", "seed": seed, "hyperparameters": hp} for seed in range(4)]}))
+    (plan.parent / "attempts.log").write_text(
+        "== attempt started 2026-12-03T10:00:00+00:00 on gpu1 (pid 7), SLURM job 41\n"
+        "tensorflow.python.framework.errors_impl.ResourceExhaustedError: OOM when allocating tensor with "
+        "shape[4,128,32] and type float on /job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc\n"
+        "== attempt ended with exit code 1 after 12.0 s\n")
+    packed = run_python("-m", "mnist_sweep.training.train", "--data", str(mnist_5k_file), "--pack", str(plan),
+                        "--threads", "1", "--done", str(plan.parent / "done.json"))
+    assert packed.returncode == 0, packed.stdout + packed.stderr
+    log = (plan.parent / "attempts.log").read_text()
+    assert "ran out of GPU memory in 1 attempt(s) before: its 4 runs train in parts of at most 2" in log, log
+    done = json.loads((plan.parent / "done.json").read_text())
+    assert done["gpu_runs_fitted"] == {shape_key(hp): 2}
+    for seed in range(4):
+        in_part = json.loads((tmp_path / "results/mnist_5k/runs/point" / f"seed~{seed}" / "metrics.json").read_text())
+        assert in_part["pack_size"] == 4  # the job's runs: summarize shares its time among them
+        (alone,) = train_here(mnist_5k_file, tmp_path / f"alone{seed}", seeds=[seed], save_models=False, **hp)
+        in_part, alone = comparable(in_part), comparable(alone)
+        assert in_part.pop("status") == alone.pop("status") == "completed"
+        assert in_part == pytest.approx(alone, rel=1e-5)
+
+
+@slow
 def test_saved_model_reproduces_the_predictions(tmp_path, mnist_5k_file):
     import keras
 

@@ -111,6 +111,7 @@ AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=$host
 AccountingStoragePort=16819
 AccountingStoragePass=$dir/munge/munge.socket
+AccountingStorageEnforce=limits
 PreemptType=preempt/partition_prio
 PreemptMode=REQUEUE
 SlurmUser=root

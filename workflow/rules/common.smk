@@ -18,7 +18,7 @@ from mnist_sweep.config.validation import (
     validate_config,
 )
 from mnist_sweep.cluster.environment import prepend_pythonpath
-from mnist_sweep.cluster.job_states import install as install_sacct_wrapper
+from mnist_sweep.cluster.slurm_commands import install as install_slurm_wrappers
 from mnist_sweep.cluster.locks import record_owner, release_stale_lock
 from mnist_sweep.cluster.setup_failure import clear_setup_failure, stop_if_setup_failed
 from mnist_sweep.cluster.slurm_site import gpus_per_job, train_resources, with_site_file
@@ -131,9 +131,10 @@ onstart:
     record_owner()  # who holds the lock now (see mnist_sweep/cluster/locks.py)
     clear_setup_failure()  # an earlier invocation's, fixed or not: the first job tells
     prepend_pythonpath(str(Path(workflow.basedir) / "src"))
-    # The SLURM plugin's job states from a sacct that names a cancelled job CANCELLED (see
-    # mnist_sweep/cluster/job_states.py): else Snakemake waits for a cancelled job forever.
-    install_sacct_wrapper(Path(".snakemake/mnist-sweep/bin"))
+    # The SLURM plugin's sacct and sbatch, where its own handling fails a sweep (see
+    # mnist_sweep/cluster/slurm_commands.py): a cancelled job named CANCELLED (else Snakemake waits for
+    # it forever), a submission refused by a submit limit submitted again later (else its retries burn).
+    install_slurm_wrappers(Path(".snakemake/mnist-sweep/bin"))
     PACK_BOOK.set_aside_damaged_plans()
     PACK_BOOK.write_plans(NEW_PACKS, DATASET)
 
@@ -268,6 +269,13 @@ def get_training_priority(wildcards):
     return PACK_BOOK.cost.get(wildcards.pack, 0)
 
 
+def slurm_log_folder():
+    """The SLURM plugin's log folder: its --slurm-logdir where a profile or the command line sets one
+    (relative to the working directory, as the plugin takes it), else its default."""
+    logdir = getattr(workflow.executor_settings, "logdir", None)
+    return Path(logdir) if logdir else Path(".snakemake/slurm_logs")
+
+
 def get_training_memory(wildcards):
     """mem_mb of a pack's job, more after each attempt that ran out of memory (see
     mnist_sweep/cluster/attempts.py; the SLURM plugin's logs are where it puts them by default).
@@ -277,7 +285,7 @@ def get_training_memory(wildcards):
     stop_if_setup_failed(since=STARTED)
     return PACK_BOOK.memory_mb(
         wildcards.pack,
-        Path(".snakemake/slurm_logs/rule_train", wildcards.pack),
+        Path(slurm_log_folder(), "rule_train", wildcards.pack),
         config["job_memory_mb"],
         GPUS_PER_JOB,
     )

@@ -56,6 +56,7 @@ rule summarize_search:
 rule plot_search:
     input:
         table=f"{SWEEP_DIR}/summary/search.tsv",
+        best=f"{SWEEP_DIR}/summary/best.json",
     output:
         report(
             f"{SWEEP_DIR}/figures/search.png",

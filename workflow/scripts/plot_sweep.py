@@ -8,4 +8,5 @@ draw_sweep_figures(
     snakemake.output.curves,
     snakemake.output.parameters,
     snakemake.output.confusion,
+    (snakemake.config["search"] or {}).get("space"),
 )

@@ -224,8 +224,10 @@ def draw_point_predictions(data: dict, runs_table, run_path: str, out) -> None:
     predictions_figure(data, files, out, title)
 
 
-def draw_sweep_figures(runs_table, configs_table, best_file, curves_out, parameters_out, confusion_out) -> None:
-    """Learning curves, accuracy vs hyperparameters, and the best point's confusion matrix."""
+def draw_sweep_figures(runs_table, configs_table, best_file, curves_out, parameters_out, confusion_out,
+                       search_space: dict | None = None) -> None:
+    """Learning curves, accuracy vs hyperparameters (a search's sampled values where they lie: search_space,
+    the config's search.space), and the best point's confusion matrix."""
     runs = read_summary_table(runs_table)
     configs = read_summary_table(configs_table)
     curves_figure(runs, configs, curves_out)
@@ -233,7 +235,7 @@ def draw_sweep_figures(runs_table, configs_table, best_file, curves_out, paramet
     if (configs["n_seeds"] == 0).all():
         _nothing_to_show(parameters_out, "every run diverged")
     else:
-        parameters_figure(configs, parameters_out, confirmed_note(best))
+        parameters_figure(configs, parameters_out, confirmed_note(best), search_space)
     if not best.get("run_path"):
         _nothing_to_show(confusion_out, best.get("reason", "no best grid point"))
         return
@@ -259,6 +261,18 @@ def point_label(row, swept) -> str:
     return ", ".join(f"{name}={row[name]}" for name in names)
 
 
+# A cross-entropy over 10 classes starts near ln(10) = 2.3; a loss above this has exploded (the packed MLP's
+# loss is computed from logits, so it can grow to 1e33 and stay finite).
+EXPLODED_LOSS = 1000.0
+
+
+def exploded_history(history: pd.DataFrame) -> bool:
+    """A run's history whose train or validation loss went above EXPLODED_LOSS, or is not a number."""
+    losses = pd.concat([pd.to_numeric(history[column], errors="coerce") for column in ("loss", "val_loss")
+                        if column in history])
+    return bool(((losses > EXPLODED_LOSS) | ~np.isfinite(losses.fillna(0))).any())
+
+
 def all_diverged(configs: pd.DataFrame) -> pd.DataFrame:
     """Grid points none of whose seeds completed."""
     return configs[configs["n_seeds"] == 0]
@@ -279,18 +293,29 @@ def curves_figure(runs: pd.DataFrame, configs: pd.DataFrame, out) -> None:
     diverged = all_diverged(configs)
     shown = pd.concat([finished.head(MOST_LINES), diverged.head(MOST_LINES)])
     colors = plt.get_cmap("tab10")
+    trained = {}  # axis -> the values (mean -/+ std) of the points drawn as trained
     for index, (_, point) in enumerate(shown.iterrows()):
         failed = point["n_seeds"] == 0
         group = point_runs(runs, point["run_path"])
         if not failed:
             group = group[group["status"] == "completed"]
         histories = [pd.read_csv(Path(run_dir) / "history.tsv", sep="\t") for run_dir in group["run_dir"]]
+        # A run whose loss exploded (finite, so it completed) would flatten every other curve: left out of the
+        # mean and counted, like a diverged one; a point with nothing else is drawn as diverged.
+        exploded = sum(map(exploded_history, histories)) if not failed else 0
+        if 0 < exploded < len(histories):
+            histories = [history for history in histories if not exploded_history(history)]
+        elif exploded:
+            failed = True
         stats_by_epoch = pd.concat(histories).groupby("epoch").agg(["mean", "std"])
         color = "tab:red" if failed else colors(index % colors.N)
         if failed:
-            label = f"{point_label(group.iloc[0], swept)} (diverged: all {len(histories)} seeds)"
+            how = f"loss above {EXPLODED_LOSS:g}" if exploded else "diverged"
+            label = f"{point_label(group.iloc[0], swept)} ({how}: all {len(histories)} seeds)"
         else:
-            dropped = f", {int(point['n_diverged'])} diverged" if point["n_diverged"] else ""
+            left_out = int(point["n_diverged"]) + exploded
+            dropped = (f", {left_out} diverged" + (f" (loss above {EXPLODED_LOSS:g})" if exploded else "")
+                       + " left out") if left_out else ""
             label = f"{point_label(group.iloc[0], swept)} ({len(histories)} seeds{dropped})"
         style = {"marker": "x" if failed else "o", "markersize": 3, "color": color,
                  "linestyle": "--" if failed else "-"}
@@ -301,10 +326,19 @@ def curves_figure(runs: pd.DataFrame, configs: pd.DataFrame, out) -> None:
                 continue
             mean, std = stats_by_epoch[column]["mean"], stats_by_epoch[column]["std"].fillna(0)
             axis.plot(mean.index, mean, label=label, **style)
-            axis.fill_between(mean.index, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
+            if not failed:  # a diverged point's spread says nothing (and 1e33 of it hides every other band)
+                axis.fill_between(mean.index, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
+                trained.setdefault(axis, []).extend([*(mean - std), *(mean + std)])
             drawn = True
         if not drawn:  # diverged before any finite number: still named in the legend
             axes[0, 0].plot([], [], label=f"{label}, nothing finite to draw", **style)
+    # A diverged point's curve (dashed) may climb to 1e33: the axis keeps the scale of the points that trained.
+    for axis, values in trained.items():
+        values = [value for value in values if np.isfinite(value)]
+        if values and axis.get_ylim()[1] > EXPLODED_LOSS:
+            low, high = min(values), max(values)
+            margin = 0.1 * (high - low) or 0.1 * abs(high) or 0.1
+            axis.set_ylim(low - margin, high + margin)
     last_epoch = max([1, *(int(e) for e in pd.to_numeric(runs.get("epochs_run"), errors="coerce").dropna())])
     for axis in axes.ravel():
         # Whole epochs, from 1: a one-epoch sweep is one point per line at epoch 1, not on a 0.945-1.050 axis.
@@ -347,7 +381,7 @@ def confirmed_note(best: dict) -> str:
             f"{best['test_accuracy_mean']:.4f}{interval} over {seeds_named(best)}")
 
 
-def parameters_figure(configs: pd.DataFrame, out, note: str = "") -> None:
+def parameters_figure(configs: pd.DataFrame, out, note: str = "", search_space: dict | None = None) -> None:
     """Mean test accuracy against each swept hyperparameter, with 95% CI error bars over seeds.
 
     A point with one completed seed has no interval (drawn as an open square), a point some of
@@ -363,21 +397,29 @@ def parameters_figure(configs: pd.DataFrame, out, note: str = "") -> None:
     figure, axes = plt.subplots(1, max(len(swept), 1), figsize=(5 * max(len(swept), 1), 4.5), squeeze=False)
     if not swept:
         single_point_panel(axes[0][0], finished)
+    search_space = search_space or {}
     for panel, (axis, name) in enumerate(zip(axes[0], swept)):
         others = [other for other in swept if other != name]
         values = sorted(configs[name].astype(str).unique(), key=_sort_key)
-        series = list(finished.groupby(others, sort=True)) if others else [((), finished)]
         colors = plt.get_cmap(PANEL_PALETTES[panel % len(PANEL_PALETTES)])
-        if len(series) > MOST_LINES:
-            spread_panel(axis, finished, name, values, colors)
+        marker = PANEL_MARKERS[panel % len(PANEL_MARKERS)]
+        sampled = search_space.get(name, {})
+        if "low" in sampled:  # a sampled range: the values where they lie (log where the range is), one series
+            series_panel(axis, [((), finished)], name, values, [], colors, marker,
+                         scale="log" if sampled.get("log") else "linear")
         else:
-            series_panel(axis, series, name, values, others, colors, PANEL_MARKERS[panel % len(PANEL_MARKERS)])
+            series = list(finished.groupby(others, sort=True)) if others else [((), finished)]
+            if len(series) > MOST_LINES:
+                spread_panel(axis, finished, name, values, colors)
+            else:
+                series_panel(axis, series, name, values, others, colors, marker)
         if len(diverged):
             bottom = axis.get_ylim()[0]
-            positions = {value: index for index, value in enumerate(values)}
+            positions = ({value: float(value) for value in values} if "low" in sampled
+                         else {value: index for index, value in enumerate(values)})
             axis.plot([positions[str(v)] for v in diverged[name]], [bottom] * len(diverged), "x", color="tab:red",
                       markersize=9, clip_on=False, label=f"every seed diverged ({len(diverged)})")
-        axis.set_xlabel(name)
+        axis.set_xlabel(name + (" (log scale)" if sampled.get("log") else ""))
         if axis.get_legend_handles_labels()[1]:
             # Below the x label (lower still under two-line tick labels), never over the points.
             two_lines = any("\n" in tick.get_text() for tick in axis.get_xticklabels())
@@ -404,11 +446,14 @@ def single_point_panel(axis, finished: pd.DataFrame) -> None:
                                                  .replace(", ", "/"), 45).replace("/", ", "), fontsize=8)
 
 
-def series_panel(axis, series, name: str, values: list, others: list, colors, marker: str = "o") -> None:
+def series_panel(axis, series, name: str, values: list, others: list, colors, marker: str = "o",
+                 scale: str | None = None) -> None:
     """One series per combination of the other hyperparameters, 95% CI error bars; one-seed points and
-    points with diverged seeds drawn open, so they never pass for exact or whole."""
-    positions = {value: index for index, value in enumerate(values)}
-    width = 0.5 / max(len(series), 1)
+    points with diverged seeds drawn open, so they never pass for exact or whole. scale (a search's sampled
+    range: linear or log): values on a numeric axis, not as evenly spaced categories."""
+    positions = ({value: float(value) for value in values} if scale
+                 else {value: index for index, value in enumerate(values)})
+    width = 0 if scale else 0.5 / max(len(series), 1)
     marked = {"one": False, "diverged": False}
     for index, (key, group) in enumerate(series):
         color = colors(index % colors.N)
@@ -438,7 +483,12 @@ def series_panel(axis, series, name: str, values: list, others: list, colors, ma
     if marked["diverged"]:
         axis.plot([], [], marker, color="grey", markerfacecolor="white",
                   label="some seeds diverged (mean of the rest)")
-    axis.set_xticks(range(len(values)), values)
+    if scale:
+        axis.set_xscale(scale)
+        if scale == "log":
+            axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    else:
+        axis.set_xticks(range(len(values)), values)
     axis.set_ylabel("test accuracy (mean, 95% CI over seeds)")
 
 
@@ -498,10 +548,21 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-def search_figure(table_file, log_axes, out) -> None:
+def winner_note(best: dict) -> str:
+    """', confirmed: test accuracy 0.9822 [0.9804, 0.9840] on 5 new seeds' after a confirmation, else ''."""
+    if "search_seeds" not in best or best.get("test_accuracy_mean") is None:
+        return ""
+    low, high = best["test_accuracy_ci95"]
+    interval = f" [{low:.4f}, {high:.4f}]" if low is not None else ""
+    return f"; confirmed: test accuracy\n{best['test_accuracy_mean']:.4f}{interval} on {len(best['seeds'])} new seed(s)"
+
+
+def search_figure(table_file, log_axes, out, best_file=None) -> None:
     """search.png: left, every point's score (mean validation accuracy over seeds) at each rung it ran, a
-    line per point ending where it was stopped; right, one panel per searched hyperparameter: its value
-    against the first rung's score (every point ran it), coloured by the rung the point reached."""
+    dot per rung and a line per point ending where it was stopped (points spread a little sideways, so equal
+    scores stay apart), the winner marked with its confirmed test accuracy when there is one (best_file:
+    best.json); right, one panel per searched hyperparameter: its value against the first rung's score
+    (every point ran it), coloured by the rung the point reached."""
     table = pd.read_csv(table_file, sep="\t", dtype={"point": str})
     score_columns = [column for column in table.columns if column.startswith("val_accuracy_")]
     epochs = [int(column.split("_")[2]) for column in score_columns]
@@ -511,17 +572,24 @@ def search_figure(table_file, log_axes, out) -> None:
     colors = dict(zip(reached, plt.cm.viridis(np.linspace(0.15, 0.85, len(reached)))))
     figure, axes = plt.subplots(1, 1 + len(searched), figsize=(4.2 * (1 + len(searched)), 4.0), squeeze=False)
     axes = axes[0]
-    for _, row in table.iterrows():
+    best = json.loads(Path(best_file).read_text()) if best_file else {}
+    winner = str(best.get("run_path") or "").rsplit("/epochs~", 1)[0]
+    for index, (_, row) in enumerate(table.iterrows()):
         values = [(e, row[c]) for e, c in zip(epochs, score_columns) if pd.notna(row[c])]
         xs, ys = zip(*values)
-        axes[0].plot(xs, ys, "-", color=colors[row["epochs_reached"]], alpha=0.6, linewidth=1)
-        axes[0].plot(xs[-1], ys[-1], "o", color=colors[row["epochs_reached"]], markersize=4)
+        spread = 1 + 0.06 * ((index % 7) - 3) / 3  # up to 6% sideways (the axis is a log scale)
+        xs = [x * spread for x in xs]
+        axes[0].plot(xs, ys, "-o", color=colors[row["epochs_reached"]], alpha=0.6, linewidth=1, markersize=3.5)
+        if row["point"] == winner:
+            axes[0].plot(xs[-1], ys[-1], "*", color="crimson", markersize=14, zorder=5)
     if len(epochs) > 2:
         axes[0].set_xscale("log", base=2)
     axes[0].set_xticks(epochs, [str(e) for e in epochs])
     axes[0].set_xlabel("epochs (rung)")
     axes[0].set_ylabel("mean validation accuracy over seeds")
-    axes[0].set_title(f"{len(table)} points, {int(table['run_epochs_trained'].sum())} run-epochs trained", fontsize=10)
+    # The winner's note in the title, not a legend over the points.
+    axes[0].set_title(f"{len(table)} points, {int(table['run_epochs_trained'].sum())} run-epochs trained"
+                      + ("\nred star: the winner (validation)" + winner_note(best) if winner else ""), fontsize=9)
     first = score_columns[0]
     for axis, name in zip(axes[1:], searched):
         numeric = pd.to_numeric(table[name], errors="coerce")

@@ -16,10 +16,13 @@ follow from it, each so that a retry is spent only on a real failure:
   kill -9, a node failure) cannot write its end; the next attempt of the pack does it for it
   (charge_unended_attempt), charging it from its start to its last output (the time attempts.log
   was last written), a lower bound, so job hours count every attempt.
-- **Memory grows only after running out of it.** A retry asks for more memory only for each
-  earlier attempt that ended out of memory: SLURM's kill message in the job's SLURM log (cgroup
-  `oom_kill`, or the job accounting's "exceeded memory limit"), or a Python/TensorFlow allocation
-  error in attempts.log. A retry after a node failure or a bug asks for the same memory.
+- **Memory grows only after running out of it.** A retry asks for more host memory only for each
+  earlier attempt that ended out of it: SLURM's kill message in the job's SLURM log (cgroup
+  `oom_kill`, or the job accounting's "exceeded memory limit"), or Python's MemoryError in
+  attempts.log. A retry after a node failure or a bug asks for the same memory.
+- **A GPU out of memory is its own case.** TensorFlow's ResourceExhaustedError (the GPU's memory,
+  not the host's) asks for no more host memory: the retry trains the pack in parts, half as many
+  replicas at once for each such end (gpu_out_of_memory_ends), and done.json records what fitted.
 """
 
 from __future__ import annotations
@@ -38,9 +41,12 @@ ENDED = "== attempt ended"
 START_LINE = re.compile(rf"{STARTED} (\S+) on (\S+) \(pid (\d+)\), SLURM job (\S+)")
 ATTEMPTS_COLUMNS = ("started", "seconds", "exit_code", "host", "slurm_job_id")
 # SLURM's words for a job it killed for memory (task/cgroup; jobacct_gather's OverMemoryKill; the
-# OUT_OF_MEMORY state), and Python's and TensorFlow's for an allocation that failed.
-OUT_OF_MEMORY = re.compile(r"oom[-_ ]kill|out[-_ ]of[-_ ]memory|exceeded memory limit|MemoryError|"
-                           r"ResourceExhaustedError|OOM when allocating", re.IGNORECASE)
+# OUT_OF_MEMORY state), and Python's for a host allocation that failed: more host memory helps.
+OUT_OF_MEMORY = re.compile(r"oom[-_ ]kill|out[-_ ]of[-_ ]memory|exceeded memory limit|MemoryError", re.IGNORECASE)
+# TensorFlow's and CUDA's for GPU memory that ran out: more host memory does not help, fewer replicas
+# per process do (the retry trains the pack in parts, mnist_sweep.training.train).
+GPU_OUT_OF_MEMORY = re.compile(r"ResourceExhaustedError|OOM when allocating|CUDA_ERROR_OUT_OF_MEMORY|"
+                               r"cudaErrorMemoryAllocation")
 
 
 def _attempts_log(pack_dir: Path) -> str:
@@ -56,11 +62,11 @@ def requeues(pack_dir: Path) -> int:
 
 
 def out_of_memory_ends(pack_dir: Path, slurm_logs: Path | None = None) -> int:
-    """How many of the pack's attempts ended out of memory: attempts.log's attempts that say so, and
-    SLURM logs (one per job, in slurm_logs: the plugin's .snakemake/slurm_logs/rule_train/<pack>/)
-    that do."""
+    """How many of the pack's attempts ended out of host memory: attempts.log's attempts that say so (and
+    not that the GPU's ran out: CUDA's message says "out of memory" too), and SLURM logs (one per job, in
+    slurm_logs: the plugin's .snakemake/slurm_logs/rule_train/<pack>/) that do."""
     attempts = _attempts_log(pack_dir).split(STARTED)[1:]
-    count = sum(bool(OUT_OF_MEMORY.search(attempt)) for attempt in attempts)
+    count = sum(bool(OUT_OF_MEMORY.search(attempt)) and not GPU_OUT_OF_MEMORY.search(attempt) for attempt in attempts)
     if slurm_logs is not None and Path(slurm_logs).is_dir():
         for log in Path(slurm_logs).glob("*.log"):
             try:
@@ -68,6 +74,11 @@ def out_of_memory_ends(pack_dir: Path, slurm_logs: Path | None = None) -> int:
             except OSError:
                 pass
     return count
+
+
+def gpu_out_of_memory_ends(pack_dir: Path) -> int:
+    """How many of the pack's attempts ended with their GPU's memory exhausted (attempts.log)."""
+    return sum(bool(GPU_OUT_OF_MEMORY.search(attempt)) for attempt in _attempts_log(pack_dir).split(STARTED)[1:])
 
 
 def slurm_job_state(job: str) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -179,10 +180,46 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     if site.get("gres") and site.get("gpus"):
         raise ConfigError(f"slurm: give either gres ({site['gres']!r}) or gpus ({site['gpus']!r}), not both: "
                           "gres takes the count itself, e.g. gpu:a100:4")
+    if site.get("slurm_extra"):
+        _check_slurm_extra(site["slurm_extra"])
     if config["search"] is not None:
         config["search"] = check_search(config, schema)
     _check_every_value_is_used(config)
     return config
+
+
+# Flags that a key of config/slurm.yaml, the workflow or the plugin sets: never in slurm_extra (the plugin
+# refuses most of them at the first submission; refused here before any job, naming what to use instead).
+MANAGED_FLAGS = {
+    ("--partition", "-p"): "the key partition",
+    ("--account", "-A"): "the key account",
+    ("--qos",): "the key qos",
+    ("--constraint", "-C"): "the key constraint",
+    ("--gpus", "--gres", "--gpus-per-node", "--gpus-per-task"): "the keys gpus, gpu_model or gres",
+    ("--nodes", "-N"): "nothing: a training job takes one node",
+    ("--mem", "--mem-per-cpu", "--mem-per-gpu"): "the config key job_memory_mb",
+    ("--cpus-per-task", "-c", "--cpus-per-gpu", "--ntasks", "-n", "--ntasks-per-gpu"): "the config key train_threads",
+    ("--time", "-t"): "the profile's runtime (set-resources train:runtime)",
+    ("--reservation",): "the key reservation",
+    ("--mail-type",): "the key mail_type",
+    ("--mail-user",): "the key mail_user",
+    ("--job-name", "-J", "--output", "-o", "--error", "-e", "--export", "--comment", "--chdir", "--workdir", "-D",
+     "--clusters", "-M", "--parsable", "--requeue", "--no-requeue", "--signal"): "nothing: the workflow sets it",
+}
+
+
+def _check_slurm_extra(text: str) -> None:
+    """Raise ConfigError naming a flag of slurm_extra that another setting owns, or text sbatch cannot split."""
+    try:
+        words = shlex.split(text)
+    except ValueError as error:
+        raise ConfigError(f"slurm.slurm_extra = {text!r} cannot be split into flags ({error})") from None
+    for word in words:
+        flag = word.split("=", 1)[0]
+        for flags, instead in MANAGED_FLAGS.items():
+            if flag in flags or any(len(short) == 2 and flag.startswith(short) and not flag.startswith("--")
+                                    for short in flags):
+                raise ConfigError(f"slurm.slurm_extra: {flag} is set elsewhere; use {instead}")
 
 
 def _check_every_value_is_used(config: dict) -> None:

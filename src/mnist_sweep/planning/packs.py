@@ -52,7 +52,8 @@ def pack_id(run_ids, attempt: int = 0) -> str:
 
 def plan_packs(runs: list[dict], dataset: str, job_minutes: float, pack_size: int | None = None,
                slots: int = 1, gpus: int = 1, gpu_memory_gb: float | None = None,
-               gpu_flops: dict[str, float] | None = None) -> list[list[dict]]:
+               gpu_flops: dict[str, float] | None = None,
+               gpu_fitted: dict[str, int] | None = None) -> list[list[dict]]:
     """Cut runs (dicts with run_id, seed, hyperparameters) into jobs ("packs" in the plans).
 
     With pack_size: each shape's runs in packs of at most pack_size, sizes differing by at
@@ -102,6 +103,8 @@ def plan_packs(runs: list[dict], dataset: str, job_minutes: float, pack_size: in
     per_gpu = MAX_PACK_SIZE if not gpu_memory_gb else min(
         runs_per_gpu(group[0]["hyperparameters"], TRAINING_IMAGES.get(dataset, 60_000), gpu_memory_gb)
         for group in groups.values())
+    # A shape that ran out of GPU memory before: no more runs per GPU than fitted then (learned_runs_per_gpu).
+    per_gpu = min([per_gpu, *((gpu_fitted or {}).get(key, per_gpu) for key in groups)])
     job_seconds, most = job_minutes * 60 * gpus, per_gpu * gpus
     wanted = min(len(runs), max(slots, math.ceil(total / job_seconds), math.ceil(len(runs) / most)))
     if 1 < wanted == min(slots, len(runs)):
@@ -201,6 +204,19 @@ class PackBook:
                 continue  # an older or damaged done.json: no measurement
         return {shape: sorted(values)[len(values) // 2] for shape, values in measured.items()}
 
+    def learned_runs_per_gpu(self) -> dict[str, int]:
+        """{shape_key: the fewest runs that fitted on one GPU} where a finished pack of that shape ran out of GPU
+        memory and trained in parts (done.json's gpu_runs_fitted, mnist_sweep.training.train.runs_at_once)."""
+        learned: dict[str, int] = {}
+        for pack in sorted(self.done):
+            try:
+                fitted = json.loads(self.done_path(pack).read_text()).get("gpu_runs_fitted", {})
+                for shape, runs in fitted.items():
+                    learned[shape] = min(int(runs), learned.get(shape, int(runs)))
+            except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError):
+                continue  # an older or damaged done.json: nothing learned
+        return learned
+
     def plan_path(self, pack: str) -> Path:
         return self.folder / pack / "plan.json"
 
@@ -228,7 +244,9 @@ class PackBook:
                 unplanned.append(run)  # never planned, or its metrics.json was removed after its pack
         new = {}
         gpu_flops = self.measured_gpu_flops() if gpu_memory_gb and unplanned else None
-        for members in plan_packs(unplanned, dataset, job_minutes, pack_size, slots, gpus, gpu_memory_gb, gpu_flops):
+        gpu_fitted = self.learned_runs_per_gpu() if unplanned else None
+        for members in plan_packs(unplanned, dataset, job_minutes, pack_size, slots, gpus, gpu_memory_gb, gpu_flops,
+                                  gpu_fitted):
             run_ids = [run["run_id"] for run in members]
             pack, attempt = pack_id(run_ids), 0
             # The same runs were packed before (their files were removed or damaged, or the plan was):

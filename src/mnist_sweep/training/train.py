@@ -21,7 +21,8 @@ import time
 import traceback
 from pathlib import Path
 
-from mnist_sweep.cluster.attempts import ENDED, charge_unended_attempt, record_attempt, requeue, start_line
+from mnist_sweep.cluster.attempts import (ENDED, charge_unended_attempt, gpu_out_of_memory_ends, record_attempt,
+                                         requeue, start_line)
 from mnist_sweep.config.hyperparameters import HYPERPARAMETERS, parse_value, tutorial_hyperparameters
 from mnist_sweep.cluster.deadline import TimeLimitStop
 from mnist_sweep.cluster.gpu_processes import EXIT_SETUP_FAILED, part_of, train_on_each_gpu, visible_gpus
@@ -168,12 +169,14 @@ def train(args) -> int:
     gpus = visible_gpus()
     if args.pack and not args.part and len(gpus) > 1 and len(runs) > 1:
         return train_parts(args, gpus, runs, pack)
+    at_once = runs_at_once(runs, args.pack.parent if args.pack else None)
     try:
-        train_pack(args.data, runs, dataset, args.threads, args.validation_split, stop, pack=pack,
-                   pack_dir=str(args.pack.parent) if args.pack else None, allow_cpu=args.allow_cpu,
-                   save_models=not args.no_model, checkpoint_minutes=args.checkpoint_minutes,
-                   # One GPU's part of a job: metrics.json records the job's runs (summarize shares its time).
-                   pack_size=job_runs)
+        for start in range(0, len(runs), at_once):
+            train_pack(args.data, runs[start:start + at_once], dataset, args.threads, args.validation_split, stop,
+                       pack=pack, pack_dir=str(args.pack.parent) if args.pack else None, allow_cpu=args.allow_cpu,
+                       save_models=not args.no_model, checkpoint_minutes=args.checkpoint_minutes,
+                       # One GPU's part of a job: metrics.json records the job's runs (summarize shares its time).
+                       pack_size=job_runs)
     except (NoGpuError, DataError) as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         if args.pack:  # a workflow's job: no retry and no other pack would fare better (mnist_sweep.cluster.setup_failure)
@@ -181,8 +184,21 @@ def train(args) -> int:
                                  f"pack {args.pack.parent.name}: {error}")
         return EXIT_SETUP_FAILED
     if args.done:
-        write_done(args, runs, pack)
+        write_done(args, runs, pack, at_once if at_once < len(runs) else None)
     return 0
+
+
+def runs_at_once(runs: list[dict], pack_dir: Path | None) -> int:
+    """How many of the runs train at once: all, or after n attempts of the pack that ran out of GPU memory
+    (mnist_sweep.cluster.attempts), at most ceil(runs / 2^n): parts trained one after the other, each run
+    to the numbers it gets in any pack. More host memory would not have helped."""
+    ends = gpu_out_of_memory_ends(pack_dir) if pack_dir else 0
+    if not ends or len(runs) < 2:
+        return max(1, len(runs))
+    at_once = max(1, -(-len(runs) // 2**ends))
+    print(f"this pack ran out of GPU memory in {ends} attempt(s) before: its {len(runs)} runs train in parts of "
+          f"at most {at_once}", flush=True)
+    return at_once
 
 
 def train_parts(args, gpus: list[str], runs: list[dict], pack: str) -> int:
@@ -200,12 +216,12 @@ def train_parts(args, gpus: list[str], runs: list[dict], pack: str) -> int:
     return code
 
 
-def write_done(args, runs: list[dict], pack: str | None) -> None:
+def write_done(args, runs: list[dict], pack: str | None, at_once: int | None = None) -> None:
     """The pack's done.json (the train job's output): every run's status, and the training speed each
     process reached per shape (FLOP/s of all its replicas: what later packs on GPU nodes are sized
-    from, packs.PackBook.measured_gpu_flops)."""
-    from mnist_sweep.config.architecture import training_flops_per_image
-    from mnist_sweep.config.architecture import shape_key
+    from, packs.PackBook.measured_gpu_flops); after a GPU ran out of memory, the runs per GPU that
+    fitted, per shape (gpu_runs_fitted: PackBook.learned_runs_per_gpu)."""
+    from mnist_sweep.config.architecture import shape_key, training_flops_per_image
 
     statuses, throughput = {}, {}
     for run in runs:
@@ -215,7 +231,10 @@ def write_done(args, runs: list[dict], pack: str | None) -> None:
             entry = {"device": metrics["device"], "shape": shape_key(run["hyperparameters"]),
                      "flops_per_second": round(metrics["samples_per_second"] * training_flops_per_image(run["hyperparameters"]))}
             throughput[json.dumps(entry, sort_keys=True)] = entry  # one per process and shape
-    write_json(args.done, {"pack": pack, "runs": statuses, "throughput": list(throughput.values())})
+    done = {"pack": pack, "runs": statuses, "throughput": list(throughput.values())}
+    if at_once:
+        done["gpu_runs_fitted"] = {shape_key(run["hyperparameters"]): at_once for run in runs if "hyperparameters" in run}
+    write_json(args.done, done)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,140 @@
+"""`sacct` and `sbatch` as the SLURM plugin calls them, where its own handling fails a sweep.
+
+The SLURM executor plugin (2.8) runs `sacct` and `sbatch` from the controller's PATH. The workflow
+puts a folder with two small wrappers first on that PATH (install, called from its onstart); each
+runs the real command behind it with the same arguments and input:
+
+- sacct: a job that a user or an administrator cancelled is `CANCELLED by <uid>` in sacct. The
+  plugin compares states exactly, so it never took that job for ended, and Snakemake waited for it
+  forever (issue 34; seen on the test cluster). The wrapper cuts that state to CANCELLED, nothing
+  else: the plugin then reports the job as failed, with its log, and Snakemake retries it or stops
+  as for any failed job.
+- sbatch: a submission refused by a submit limit (a QOS's or an account's MaxSubmitJobs, e.g. with
+  `jobs: 50` and the controller's own job) made the plugin report a job error for each, and the
+  retries were spent in seconds. The wrapper waits (SUBMIT_WAIT_SECONDS, doubling up to
+  SUBMIT_WAIT_MOST) and submits again, until SUBMIT_WAIT_TOTAL (env MNIST_SWEEP_SUBMIT_WAIT_TOTAL
+  overrides it) has passed, and notes each wait in .snakemake/mnist-sweep/submit-waits.log (the
+  plugin shows a successful sbatch's messages nowhere); every other answer of sbatch is passed on
+  as it came. Snakemake submits nothing else meanwhile: the queue is full anyway.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+WRAPPED = ("sacct", "sbatch")
+# The folder of the wrappers, so that each finds the real command behind it on PATH.
+WRAPPER_DIR = "MNIST_SWEEP_SLURM_WRAPPERS"
+# "CANCELLED by 0", "CANCELLED by 1000": a cancellation with the uid of whoever cancelled it.
+CANCELLED_BY = re.compile(r"^CANCELLED by \S+$")
+# sbatch's words for a submission over a submit limit (slurm's job_submit errors, e.g.
+# "QOSMaxSubmitJobPerUserLimit", "AssocMaxSubmitJobLimit", "Job violates accounting/QOS policy (job
+# submit limit, user's size and/or time limits)").
+SUBMIT_LIMIT = re.compile(r"MaxSubmitJob|job submit limit", re.IGNORECASE)
+SUBMIT_WAIT_SECONDS = 15
+SUBMIT_WAIT_MOST = 120
+SUBMIT_WAIT_TOTAL = 6 * 3600
+SUBMIT_WAIT_TOTAL_VARIABLE = "MNIST_SWEEP_SUBMIT_WAIT_TOTAL"
+WAITS_LOG = "submit-waits.log"
+
+
+def readable_state(state: str) -> str:
+    return "CANCELLED" if CANCELLED_BY.match(state.strip()) else state
+
+
+def rewrite_states(output: str) -> str:
+    """sacct --parsable2 lines (fields joined by |) with every CANCELLED-by state cut to CANCELLED."""
+    lines = []
+    for line in output.splitlines(keepends=True):
+        body = line.rstrip("\n")
+        lines.append("|".join(readable_state(field) for field in body.split("|")) + line[len(body):])
+    return "".join(lines)
+
+
+def real_command(name: str) -> str | None:
+    """The command a wrapper stands in front of: the first on PATH outside the wrappers' own folder."""
+    own = Path(os.environ.get(WRAPPER_DIR, "/nonexistent")).resolve()
+    path = os.pathsep.join(entry for entry in os.environ.get("PATH", "").split(os.pathsep)
+                           if entry and Path(entry).resolve() != own)
+    return shutil.which(name, path=path)
+
+
+def install(folder: Path) -> Path:
+    """Write the wrappers into folder and put folder first on this process' PATH (which the plugin's
+    status checks and submissions, and every job, inherit). Returns the folder."""
+    folder = folder.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in WRAPPED:
+        wrapper = folder / name
+        wrapper.write_text(f"#!/bin/sh\n# Written by mnist-sweep: see mnist_sweep/cluster/slurm_commands.py\n"
+                           f"exec {sys.executable} -m mnist_sweep.cluster.slurm_commands {name} \"$@\"\n")
+        wrapper.chmod(0o755)
+    os.environ[WRAPPER_DIR] = str(folder)
+    entries = [entry for entry in os.environ.get("PATH", "").split(os.pathsep) if entry != str(folder)]
+    os.environ["PATH"] = os.pathsep.join([str(folder), *entries])
+    return folder
+
+
+def sacct(command: str, args: list[str]) -> int:
+    result = subprocess.run([command, *args], capture_output=True, text=True)
+    sys.stdout.write(rewrite_states(result.stdout))
+    sys.stderr.write(result.stderr)
+    return result.returncode
+
+
+def record_wait(note: str) -> None:
+    """The plugin keeps a successful sbatch's stderr to itself: a wait is also written to
+    .snakemake/mnist-sweep/submit-waits.log (beside the wrappers' folder), with the time."""
+    folder = os.environ.get(WRAPPER_DIR)
+    if folder:
+        with open(Path(folder).parent / WAITS_LOG, "a") as log:
+            log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {note}\n")
+
+
+def script_on_stdin(args: list[str]) -> bool:
+    """Whether sbatch reads its job script from stdin: given as /dev/stdin (how the plugin passes one), or no
+    --wrap and no script file. The wrapper then reads it once, to give it to each attempt."""
+    if "/dev/stdin" in args:
+        return True
+    wrapped = any(arg == "--wrap" or arg.startswith("--wrap=") for arg in args)
+    return not wrapped and not sys.stdin.isatty() and not any(Path(arg).is_file() for arg in args)
+
+
+def sbatch(command: str, args: list[str], sleep=time.sleep) -> int:
+    script = sys.stdin.read() if script_on_stdin(args) else None
+    total = float(os.environ.get(SUBMIT_WAIT_TOTAL_VARIABLE, SUBMIT_WAIT_TOTAL))
+    waited, wait = 0.0, SUBMIT_WAIT_SECONDS
+    while True:
+        result = subprocess.run([command, *args], input=script, capture_output=True, text=True,
+                                stdin=subprocess.DEVNULL if script is None else None)
+        if result.returncode == 0 or not SUBMIT_LIMIT.search(result.stderr) or waited >= total:
+            sys.stdout.write(result.stdout)
+            sys.stderr.write(result.stderr)
+            return result.returncode
+        wait = min(wait, max(total - waited, 0.0))
+        note = (f"sbatch refused by a submit limit ({result.stderr.strip().splitlines()[-1]}); "
+                f"submitting again in {wait:.0f} s (waited {waited:.0f} of at most {total:.0f} s)")
+        print(f"mnist-sweep: {note}", file=sys.stderr)
+        record_wait(note)
+        sleep(wait)
+        waited += wait
+        wait = min(2 * wait, SUBMIT_WAIT_MOST)
+
+
+def main(argv=None) -> int:
+    name, *args = sys.argv[1:] if argv is None else argv
+    command = real_command(name)
+    if command is None:
+        print(f"{name}: not found on PATH (mnist-sweep's wrapper stands in front of it)", file=sys.stderr)
+        return 127
+    return (sacct if name == "sacct" else sbatch)(command, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
