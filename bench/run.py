@@ -213,7 +213,8 @@ def dry_run_contenders(directory, config_text):
     results = f"results/{config['dataset']}"
     snakemake = [sys.executable, "-m", "snakemake", "-n"]
     contenders = {"workflow": snakemake + ["--snakefile", ROOT / "Snakefile", "--configfile", "sweep.yaml"]}
-    for files, name in (("all", "bare rule, same files per run"), ("metrics", "bare rule, metrics.json only")):
+    for files, name in (("all", "bare rule, same files per run"), ("metrics", "bare rule, metrics.json only"),
+                        ("pack-runs", "runs as outputs (pack + run)")):
         (directory / f"bare-{files}.yaml").write_text(yaml.safe_dump(
             {"points_file": "points.txt", "seeds": config["seeds"], "results": results, "files": files}))
         contenders[name] = snakemake + ["--snakefile", BENCH / "bare.smk", "--configfile", f"bare-{files}.yaml"]
@@ -351,7 +352,8 @@ def main(argv=None):
             dry = scale["dry_run_seconds"]
             for flags in ("-n", "-n -q"):
                 reference = dry[f"bare rule, same files per run, snakemake {flags}"]
-                for name in ("workflow", "bare rule, same files per run", "bare rule, metrics.json only"):
+                for name in ("workflow", "bare rule, same files per run", "bare rule, metrics.json only",
+                             "runs as outputs (pack + run)"):
                     seconds = dry[f"{name}, snakemake {flags}"]
                     print(f"snakemake {flags:6}{name:32}{seconds:8.1f} s   this / bare same files: "
                           f"{seconds / reference:5.2f}x")

@@ -53,6 +53,17 @@ def machine() -> str:
             f"{tf.__version__}, Keras {keras.__version__}")
 
 
+def answer_block(stderr: str, sweep: str) -> list[str]:
+    """The answer a run ends with (its onsuccess), as printed, indented as a code block."""
+    start = stderr.rindex(f"mnist-sweep {sweep}: the answer")
+    lines = []
+    for line in stderr[start:].splitlines():
+        if lines and not line.startswith("  "):
+            break
+        lines.append(f"    {line}")
+    return lines
+
+
 def run_sweep(data: Path, work: Path, *args) -> tuple[Path, float, str]:
     """snakemake -c2 in a fresh folder; (folder, seconds, stderr)."""
     folder = Path(tempfile.mkdtemp(dir=work))
@@ -101,7 +112,7 @@ def fragile(row) -> bool:
     return EDGE_P[0] <= row.p_value_holm <= EDGE_P[1] or near_zero
 
 
-def example(folder: Path, seconds: float, where: str) -> str:
+def example(folder: Path, seconds: float, where: str, stderr: str) -> str:
     summary = folder / "results" / "mnist" / "sweeps" / "dropout_width" / "summary"
     configs = pd.read_csv(summary / "configs.tsv", sep="\t", dtype={"hidden_units": str, "dropout": str})
     comparison = pd.read_csv(summary / "comparison.tsv", sep="\t", dtype={"hidden_units": str, "dropout": str})
@@ -158,6 +169,10 @@ def example(folder: Path, seconds: float, where: str) -> str:
         *rows,
         "",
         chosen + " " + " ".join(sentences) + edge_note,
+        "",
+        "The run ends with its answer, stated once (the same lines open the report, `summary/answer.html`):",
+        "",
+        *answer_block(stderr, "dropout_width"),
     ])
 
 
@@ -185,9 +200,13 @@ def search(folder: Path, seconds: float, stderr: str) -> str:
         f"{fmt(best['test_accuracy_mean'])} (95% CI {fmt(low)}-{fmt(high)}); the search's own seeds, which chose "
         f"it, say {fmt(best['search_seeds']['test_accuracy_mean'])}."
         + "".join(f" On the new seeds {entry['run_path']} came out ahead of it by "
-                  f"{entry['mean_difference']:+.4f} ({entry['verdict']}); the winner stays the search's "
-                  "(config/README.md, Confirmation)." for entry in best["confirmation"]["ahead_on_new_seeds"])
-        + " `figures/search.png`:",
+                  f"{entry['mean_difference'] * 100:+.2f} points of test accuracy ({entry['verdict']}); the winner "
+                  "stays the search's (config/README.md, Confirmation)." for entry in best["confirmation"]["ahead_on_new_seeds"])
+        + " It ends with:",
+        "",
+        *answer_block(stderr, "search"),
+        "",
+        "`figures/search.png`:",
         "",
         "![search.png: validation accuracy against rungs for every point, and each searched hyperparameter against "
         "the first rung's validation accuracy](docs/example/search.png)",
@@ -219,12 +238,12 @@ def main(argv=None) -> int:
         print(f"README.md's search part regenerated (search {search_seconds:.0f} s)")
         return 0
     default, default_seconds, _ = run_sweep(args.data.resolve(), work)
-    sweep, sweep_seconds, _ = run_sweep(args.data.resolve(), work, "--configfile",
-                                        str(ROOT / "config" / "examples" / "dropout_width.yaml"))
+    sweep, sweep_seconds, sweep_stderr = run_sweep(args.data.resolve(), work, "--configfile",
+                                                   str(ROOT / "config" / "examples" / "dropout_width.yaml"))
     text = README.read_text()
     text = replace_part(text, "headline", headline(default, default_seconds))
     text = replace_part(text, "log_line", log_line(default))
-    text = replace_part(text, "example", example(sweep, sweep_seconds, machine()))
+    text = replace_part(text, "example", example(sweep, sweep_seconds, machine(), sweep_stderr))
     README.write_text(text)
     figures = sweep / "results" / "mnist" / "sweeps" / "dropout_width" / "figures"
     for name in ("params.png", "predictions.png", "curves.png"):

@@ -24,6 +24,7 @@ from mnist_sweep.cluster.setup_failure import clear_setup_failure, stop_if_setup
 from mnist_sweep.cluster.slurm_site import gpus_per_job, train_resources, with_site_file
 from mnist_sweep.training.run_files import finished_runs
 from mnist_sweep.analysis.answer import answer_lines
+from mnist_sweep.planning.disk import disk_note, grid_bytes, search_bytes
 from mnist_sweep.planning.packs import PackBook, refuse_run_file_targets
 from mnist_sweep.planning.points import describe, sample_points
 from mnist_sweep.planning.rungs import check_rung_plans, plan_config, planned_so_far
@@ -179,20 +180,34 @@ if workflow.is_main_process and SEARCH:
         print(warning, file=sys.stderr)
     # Sampled here for this line only (the checkpoint samples again): a job's start skips it.
     SEARCH_POINTS = sample_points(config)
+    disk, disk_warning = disk_note(
+        config["results_dir"], search_bytes(config, SEARCH_POINTS)
+    )
     print(
         f"mnist-sweep {SWEEP}: {describe(config, SEARCH_POINTS)}; "
-        f"{planned_so_far(config, planned)}; "
+        f"{planned_so_far(config, planned)}; at most {disk}; "
         f"results in {SWEEP_DIR}/",
         file=sys.stderr,
     )
+    if disk_warning:
+        print(disk_warning, file=sys.stderr)
 elif workflow.is_main_process:
+    # The disk the runs to train will take (see mnist_sweep/planning/disk.py), against results_dir's free space.
+    disk, disk_warning = disk_note(
+        config["results_dir"],
+        grid_bytes(
+            [run for run in SWEEP_RUNS if run["run_id"] not in FINISHED], config
+        ),
+    )
     print(
         f"mnist-sweep {SWEEP}: {len(paramspace.dataframe):,} grid point(s) x "
         f"{len(config['seeds'])} seed(s) = {len(SWEEP_RUNS):,} runs; {len(FINISHED):,} finished, "
-        f"{len(SWEEP_RUNS) - len(FINISHED):,} to train in {len(PACKS_TO_TRAIN):,} job(s); "
+        f"{len(SWEEP_RUNS) - len(FINISHED):,} to train in {len(PACKS_TO_TRAIN):,} job(s), {disk}; "
         f"results in {SWEEP_DIR}/",
         file=sys.stderr,
     )
+    if disk_warning:
+        print(disk_warning, file=sys.stderr)
     for run_id, problem in list(DAMAGED.items())[:5]:
         print(
             f"warning: {RESULTS}/runs/{run_id}: {problem}; it will be trained again "
