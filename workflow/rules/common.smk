@@ -140,7 +140,7 @@ onstart:
     PACK_BOOK.write_plans(NEW_PACKS, DATASET)
 
 
-# The end of a run that built the summary: the answer, stated once (see mnist_sweep/analysis/answer.py).
+# The end of a run that ends well: the answer as it stands, stated once (see mnist_sweep/analysis/answer.py).
 onsuccess:
     for line in answer_lines(SWEEP_DIR, SWEEP):
         print(line, file=sys.stderr)

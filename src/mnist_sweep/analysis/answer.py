@@ -1,7 +1,8 @@
 """The answer of a sweep or search, stated once: the best point, its test accuracy with its interval and
 the seeds it comes from (confirmed or not), its verdict against the tutorial's settings, and where the
-tables are. Read from summary/best.json and summary/comparison.tsv; printed at the end of every run
-that built them (the workflow's onsuccess) and written to summary/answer.html for the report."""
+tables are. Read from summary/best.json and summary/comparison.tsv as they stand: printed at the end of
+every run that ends well (the workflow's onsuccess; a run with nothing to do prints nothing) and written
+to summary/answer.html, the report's first result."""
 
 from __future__ import annotations
 

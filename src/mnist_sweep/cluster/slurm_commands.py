@@ -13,9 +13,10 @@ runs the real command behind it with the same arguments and input:
   `jobs: 50` and the controller's own job) made the plugin report a job error for each, and the
   retries were spent in seconds. The wrapper waits (SUBMIT_WAIT_SECONDS, doubling up to
   SUBMIT_WAIT_MOST) and submits again, until SUBMIT_WAIT_TOTAL (env MNIST_SWEEP_SUBMIT_WAIT_TOTAL
-  overrides it) has passed, and notes each wait in .snakemake/mnist-sweep/submit-waits.log (the
-  plugin shows a successful sbatch's messages nowhere); every other answer of sbatch is passed on
-  as it came. Snakemake submits nothing else meanwhile: the queue is full anyway.
+  overrides it) has passed, and notes each wait in .snakemake/mnist-sweep/submit-waits.log, not on
+  stderr (the plugin shows a successful sbatch's stderr nowhere, and takes "submission failed" in
+  it for a failure: seen on the test cluster); every other answer of sbatch is passed on as it came.
+  Snakemake submits nothing else meanwhile: the queue is full anyway.
 """
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ def sacct(command: str, args: list[str]) -> int:
 
 
 def record_wait(note: str) -> None:
-    """The plugin keeps a successful sbatch's stderr to itself: a wait is also written to
-    .snakemake/mnist-sweep/submit-waits.log (beside the wrappers' folder), with the time."""
+    """A wait, with the time, in .snakemake/mnist-sweep/submit-waits.log (beside the wrappers' folder): the
+    plugin shows a successful sbatch's stderr nowhere, and fails the job on its words (see sbatch)."""
     folder = os.environ.get(WRAPPER_DIR)
     if folder:
         with open(Path(folder).parent / WAITS_LOG, "a") as log:
@@ -118,10 +119,9 @@ def sbatch(command: str, args: list[str], sleep=time.sleep) -> int:
             sys.stderr.write(result.stderr)
             return result.returncode
         wait = min(wait, max(total - waited, 0.0))
-        note = (f"sbatch refused by a submit limit ({result.stderr.strip().splitlines()[-1]}); "
-                f"submitting again in {wait:.0f} s (waited {waited:.0f} of at most {total:.0f} s)")
-        print(f"mnist-sweep: {note}", file=sys.stderr)
-        record_wait(note)
+        # Into the log only: the plugin reads any "submission failed" on a successful sbatch's stderr as a failure.
+        record_wait(f"sbatch refused by a submit limit ({result.stderr.strip().splitlines()[-1]}); "
+                    f"submitting again in {wait:.0f} s (waited {waited:.0f} of at most {total:.0f} s)")
         sleep(wait)
         waited += wait
         wait = min(2 * wait, SUBMIT_WAIT_MOST)
