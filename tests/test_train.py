@@ -497,6 +497,22 @@ def test_an_injected_time_left_replaces_squeues_answer(monkeypatch):
         JobDeadline(job_id="")
 
 
+def test_a_slurm_job_that_cannot_see_squeue_says_so_once(tmp_path, monkeypatch, capsys):
+    """Inside a container without SLURM's commands a job cannot know its time limit: it says so once, in its
+    log, for every pack it trains (a PATH holding no squeue, as such a container's)."""
+    from mnist_sweep.cluster import deadline
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv(deadline.INJECTED_TIME_LEFT, raising=False)
+    monkeypatch.setattr(deadline, "_warned", set())
+    first, second = deadline.JobDeadline(job_id="123"), deadline.JobDeadline(job_id="123")
+    assert first.seconds_left() is None and second.allows(1e9)
+    output = capsys.readouterr().out
+    assert output.count("warning: SLURM job 123 cannot see squeue") == 1 and "Containers" in output
+    deadline.JobDeadline(job_id="")  # not a SLURM job: nothing to say
+    assert capsys.readouterr().out == ""
+
+
 @slow
 def test_a_run_stops_before_its_deadline_with_its_state_saved_and_resumes_to_a_straight_runs_numbers(
         tmp_path, mnist_5k_file, monkeypatch):

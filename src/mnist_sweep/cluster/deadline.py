@@ -40,6 +40,16 @@ def parse_time_left(text: str) -> float | None:
     return ((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
+_warned = set()
+
+
+def warn_once(message: str) -> None:
+    """Print a warning once per process (a job builds a deadline for every pack it trains)."""
+    if message not in _warned:
+        _warned.add(message)
+        print(message, flush=True)
+
+
 class TimeLimitStop(SystemExit):
     """The job stopped itself before its time limit, every run's state saved (exit code 143)."""
 
@@ -60,7 +70,13 @@ class JobDeadline:
             except ValueError:
                 raise SystemExit(f"error: {INJECTED_TIME_LEFT}={injected!r} is not a number of seconds") from None
             return
-        if not job_id or not shutil.which("squeue"):
+        if not job_id:
+            return
+        if not shutil.which("squeue"):
+            warn_once(f"warning: SLURM job {job_id} cannot see squeue (a container without SLURM's commands?): its "
+                      "time limit is unknown here, so it cannot stop itself before it, and without scontrol it cannot "
+                      "requeue itself; SLURM kills it at the limit and a retry resumes it from its last saved state. "
+                      "Bind SLURM's commands into the container: profiles/slurm/README.md, \"Containers\"")
             return
         try:
             answer = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%L"], capture_output=True, text=True,
