@@ -302,9 +302,10 @@ def curves_figure(runs: pd.DataFrame, configs: pd.DataFrame, out) -> None:
         histories = [pd.read_csv(Path(run_dir) / "history.tsv", sep="\t") for run_dir in group["run_dir"]]
         # A run whose loss exploded (finite, so it completed) would flatten every other curve: left out of the
         # mean and counted, like a diverged one; a point with nothing else is drawn as diverged.
-        exploded = sum(map(exploded_history, histories)) if not failed else 0
+        blown = [exploded_history(history) for history in histories] if not failed else []
+        exploded = sum(blown)
         if 0 < exploded < len(histories):
-            histories = [history for history in histories if not exploded_history(history)]
+            histories = [history for history, out in zip(histories, blown) if not out]
         elif exploded:
             failed = True
         stats_by_epoch = pd.concat(histories).groupby("epoch").agg(["mean", "std"])
@@ -370,15 +371,22 @@ PANEL_PALETTES = ("tab10", "Dark2", "Set1", "Set2", "Accent", "Paired")
 PANEL_MARKERS = ("o", "D", "^", "v", "P", "X")
 
 
+def confirmed_accuracy(best: dict) -> str | None:
+    """'0.9822 [0.9804, 0.9840]': the winner's test accuracy on a search's confirmation seeds; None without one."""
+    if "search_seeds" not in best or best.get("test_accuracy_mean") is None:
+        return None
+    low, high = best["test_accuracy_ci95"]
+    return f"{best['test_accuracy_mean']:.4f}" + (f" [{low:.4f}, {high:.4f}]" if low is not None else "")
+
+
 def confirmed_note(best: dict) -> str:
     """For a search's figures drawn from its search seeds: that they are optimistic for the chosen point, and
     its confirmed test accuracy."""
-    if "search_seeds" not in best or best.get("test_accuracy_mean") is None:
+    accuracy = confirmed_accuracy(best)
+    if accuracy is None:
         return ""
-    low, high = best["test_accuracy_ci95"]
-    interval = f" [{low:.4f}, {high:.4f}]" if low is not None else ""
     return (f"\nsearch seeds (optimistic for the chosen point); its confirmed test accuracy: "
-            f"{best['test_accuracy_mean']:.4f}{interval} over {seeds_named(best)}")
+            f"{accuracy} over {seeds_named(best)}")
 
 
 def parameters_figure(configs: pd.DataFrame, out, note: str = "", search_space: dict | None = None) -> None:
@@ -550,11 +558,8 @@ if __name__ == "__main__":
 
 def winner_note(best: dict) -> str:
     """', confirmed: test accuracy 0.9822 [0.9804, 0.9840] on 5 new seeds' after a confirmation, else ''."""
-    if "search_seeds" not in best or best.get("test_accuracy_mean") is None:
-        return ""
-    low, high = best["test_accuracy_ci95"]
-    interval = f" [{low:.4f}, {high:.4f}]" if low is not None else ""
-    return f"; confirmed: test accuracy\n{best['test_accuracy_mean']:.4f}{interval} on {len(best['seeds'])} new seed(s)"
+    accuracy = confirmed_accuracy(best)
+    return "" if accuracy is None else f"; confirmed: test accuracy\n{accuracy} on {len(best['seeds'])} new seed(s)"
 
 
 def search_figure(table_file, log_axes, out, best_file=None) -> None:

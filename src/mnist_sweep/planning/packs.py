@@ -149,6 +149,7 @@ class PackBook:
         self.cost: dict[str, int] = {}  # estimated milliseconds of each pack: the longest start first
         self.size: dict[str, int] = {}
         self.damaged: dict[str, str] = {}  # plan.json path: what is wrong (its runs are planned again)
+        self._done_records: list[dict] | None = None  # the finished packs' done.json, once read (done_records)
         for plan_file in self.folder.glob("*/plan.json") if read_plans else []:
             try:
                 plan = self._read(plan_file)
@@ -190,17 +191,29 @@ class PackBook:
         first = first_mb or 1500 * gpus + 32 * self.size.get(pack, MAX_PACK_SIZE * gpus)
         return first * (1 + out_of_memory_ends(self.folder / pack, slurm_logs))
 
+    def done_records(self) -> list[dict]:
+        """Every finished pack's done.json (written by the train job), read once; an unreadable one is left out."""
+        if self._done_records is None:
+            self._done_records = []
+            for pack in sorted(self.done):
+                try:
+                    record = json.loads(self.done_path(pack).read_text())
+                except (OSError, UnicodeDecodeError, ValueError):
+                    continue
+                if isinstance(record, dict):
+                    self._done_records.append(record)
+        return self._done_records
+
     def measured_gpu_flops(self) -> dict[str, float]:
         """{shape_key: the median training FLOP/s per GPU} over the finished packs trained on a GPU
         (each done.json's throughput, written by the train job); shapes never trained on a GPU are absent."""
         measured: dict[str, list[float]] = {}
-        for pack in sorted(self.done):
+        for record in self.done_records():
             try:
-                throughput = json.loads(self.done_path(pack).read_text()).get("throughput", [])
-                for entry in throughput:
+                for entry in record.get("throughput", []):
                     if str(entry["device"]).startswith("GPU") and entry["flops_per_second"] > 0:
                         measured.setdefault(entry["shape"], []).append(float(entry["flops_per_second"]))
-            except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+            except (ValueError, KeyError, TypeError, AttributeError):
                 continue  # an older or damaged done.json: no measurement
         return {shape: sorted(values)[len(values) // 2] for shape, values in measured.items()}
 
@@ -208,12 +221,11 @@ class PackBook:
         """{shape_key: the fewest runs that fitted on one GPU} where a finished pack of that shape ran out of GPU
         memory and trained in parts (done.json's gpu_runs_fitted, mnist_sweep.training.train.runs_at_once)."""
         learned: dict[str, int] = {}
-        for pack in sorted(self.done):
+        for record in self.done_records():
             try:
-                fitted = json.loads(self.done_path(pack).read_text()).get("gpu_runs_fitted", {})
-                for shape, runs in fitted.items():
+                for shape, runs in record.get("gpu_runs_fitted", {}).items():
                     learned[shape] = min(int(runs), learned.get(shape, int(runs)))
-            except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError):
+            except (ValueError, TypeError, AttributeError):
                 continue  # an older or damaged done.json: nothing learned
         return learned
 

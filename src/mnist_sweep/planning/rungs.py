@@ -196,7 +196,8 @@ def promotion_lines(config: dict, plan: dict) -> list[str]:
         return "; ".join(shown) + more
 
     going = [point["point"] for point in plan["points"]]
-    stopping = [point for point in scores if point not in set(going)]
+    going_on = set(going)  # once: a 10,000-point rung would build it 10,000 times in the comprehension
+    stopping = [point for point in scores if point not in going_on]
     verb = "confirmed" if plan["confirmation"] else "go on"
     lines = [f"  {verb}: {named(going)}"]
     if stopping:
