@@ -6,6 +6,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -301,6 +302,34 @@ def test_a_preempted_job_requeues_itself_and_resumes(tmp_path, slurm_cluster, in
     assert epochs_logged(log) == list(range(1, metrics["epochs"] + 1)), "every epoch once"
 
 
+def test_a_job_a_preemption_cancels_is_reported_and_retried(tmp_path, slurm_cluster, interrupted_run):
+    """The `cancelled` partition (cluster.sh: PreemptMode=CANCEL, no grace time): an urgent job ends the
+    training job for good, and sacct says PREEMPTED, which plugin 2.8 took for a job SLURM would resume: it
+    waited forever. The workflow's sacct reads a PREEMPTED job that squeue no longer has as CANCELLED: the job
+    fails, its retry resubmits the pack, which resumes from its saved state, and the sweep finishes."""
+    write_config(tmp_path)
+    (tmp_path / "config" / "slurm.yaml").write_text("partition: cancelled\n")
+    process = start_sweep(tmp_path, slurm_cluster, *interrupted_run, "--retries", "1")
+    try:
+        wait_for(lambda: any(line.startswith("epoch 3/") for log in tmp_path.glob("results/mnist_5k/runs/**/train.log")
+                             for line in log.read_text().splitlines()), what="a trained epoch")
+        (job,) = running_train_jobs(slurm_cluster, tmp_path)
+        subprocess.run(["sbatch", "-p", "urgent", "--exclusive", "--wrap", "sleep 5"], env=slurm_cluster,
+                       cwd=tmp_path, check=True, capture_output=True)
+        output, _ = process.communicate(timeout=600)
+    finally:
+        process.kill()
+    state = subprocess.run(["sacct", "-X", "-n", "--parsable2", "-o", "State", "-j", job], env=slurm_cluster,
+                           capture_output=True, text=True).stdout.strip()
+    assert state == "PREEMPTED", state  # what the plugin alone waited on
+    assert process.returncode == 0, output[-4000:]
+    assert f"SLURM-job '{job}' failed, SLURM status is: 'CANCELLED'" in output, output[-4000:]
+    states_log = (tmp_path / ".snakemake" / "mnist-sweep" / "states.log").read_text()
+    assert f"SLURM job {job}: PREEMPTED and no longer queued" in states_log
+    metrics, _ = the_only_run(tmp_path)
+    assert metrics["status"] == "completed" and metrics["slurm_job_id"] != job
+
+
 def test_a_job_killed_for_memory_is_retried_with_twice_the_memory(tmp_path, slurm_cluster):
     """job_memory_mb 600 is less than TensorFlow needs: SLURM kills the job for memory (cluster.sh:
     OverMemoryKill), and the retry asks for 1200 MB, then 1800 MB, and so on, until the run trains. The
@@ -355,6 +384,29 @@ def test_a_cancelled_job_is_reported_and_a_rerun_trains_only_what_is_missing(tmp
     for path, mtime in finished.items():
         assert path.stat().st_mtime_ns == mtime, f"{path} was retrained"
     assert len(list(tmp_path.glob("results/mnist_5k/runs/**/metrics.json"))) == 4
+
+
+def test_sigterm_to_a_waiting_snakemake_cancels_its_jobs_and_ends_it(tmp_path, slurm_cluster, interrupted_run):
+    """SIGTERM to the controller alone (a login session's end, a controller job's time limit): Snakemake on its
+    own would wait for its running jobs to end. The workflow stops as on Ctrl-C: the plugin cancels the job
+    (which saves its state), Snakemake ends within a minute and says what to run (cluster/interruption.py)."""
+    process = start_sweep(tmp_path, slurm_cluster, *interrupted_run)
+    try:
+        job = wait_for(lambda: running_train_jobs(slurm_cluster, tmp_path), what="a training job")[0]
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=90)
+    finally:
+        process.kill()
+    assert process.returncode != 0
+    assert "stopped on request (SIGTERM): its cluster jobs cancelled" in output, output[-4000:]
+    assert "Error in rule" not in output, output[-4000:]
+    wait_for(lambda: not running_train_jobs(slurm_cluster, tmp_path), timeout=60, what="the job to end")
+    state = subprocess.run(["sacct", "-X", "-n", "--parsable2", "-o", "State", "-j", job], env=slurm_cluster,
+                           capture_output=True, text=True).stdout.strip()
+    assert state.startswith("CANCELLED"), state
+    rerun = snakemake_slurm(tmp_path, slurm_cluster, *interrupted_run)  # the same command goes on
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    assert the_only_run(tmp_path)[0]["status"] == "completed"
 
 
 def test_a_submission_over_the_submit_limit_waits_and_the_sweep_finishes(tmp_path, slurm_cluster):

@@ -18,6 +18,14 @@ def test_a_cancellation_by_anyone_reads_cancelled_and_nothing_else_changes():
     assert slurm_commands.rewrite_states(table) == table
 
 
+def test_a_job_a_preemption_ended_reads_cancelled_and_a_requeued_one_stays_preempted():
+    output = "201|PREEMPTED\n202|PREEMPTED\n203|RUNNING\n"
+    assert slurm_commands.preempted_jobs(output) == ["201", "202"]
+    # 201 ended (squeue no longer has it queued or running); 202 was requeued: SLURM runs it again.
+    assert slurm_commands.rewrite_states(output, ended={"201"}) == "201|CANCELLED\n202|PREEMPTED\n203|RUNNING\n"
+    assert slurm_commands.no_longer_queued([]) == set()
+
+
 @pytest.fixture
 def stand_ins(tmp_path, monkeypatch):
     """A folder of stand-ins on PATH, and the wrappers installed in front of them (PATH restored after)."""

@@ -358,6 +358,44 @@ def test_sweep_survives_kill_of_snakemake(tmp_path):
 
 
 @slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_to_snakemake_alone_stops_its_jobs_and_reads_as_a_stop(tmp_path, signum):
+    """SIGTERM or SIGINT to the Snakemake process alone (a batch system, `kill <pid>`; not the terminal's
+    Ctrl-C, which reaches the whole group): its training jobs stop at the end of their epoch with their state
+    saved, no job is reported as an error, one line says what happened, and the same command goes on."""
+    config = ["-c2", "--configfile", str(SMALL), "--config", 'grid={"dropout": [0.2, 0.5], "epochs": [40]}']
+    process = snakemake(tmp_path, *config, popen=dict(start_new_session=True, stdout=subprocess.PIPE,
+                                                      stderr=subprocess.PIPE, text=True))
+    packs = tmp_path / "results" / "mnist_5k" / "packs"
+    def both_jobs_past_epoch_2():
+        logs = list(packs.glob("*/train.log"))
+        return len(logs) == 2 and all("epoch 2/40" in log.read_text() for log in logs)
+
+    deadline = time.time() + 300
+    while time.time() < deadline and not both_jobs_past_epoch_2():
+        time.sleep(0.1)
+    os.kill(process.pid, signum)  # Snakemake alone: its jobs are not signalled by anyone else
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0
+    name = signal.Signals(signum).name
+    assert f"stopped on request ({name}): 2 training job(s) stopped" in stderr, stderr[-3000:]
+    assert "Error in rule" not in stderr and "exit status" not in stderr and "did not complete" not in stderr
+    import psutil
+
+    assert not [p for p in psutil.process_iter(["cmdline"]) if "mnist_sweep.training.train" in (p.info["cmdline"] or [])
+                and str(tmp_path) in os.readlink(f"/proc/{p.pid}/cwd")], "a training job outlived the sweep"
+    for log in packs.glob("*/train.log"):
+        assert "state saved, rerun to resume" in log.read_text()
+        assert "epoch 40/40" not in log.read_text(), "the job stopped before its end"
+    if signum == signal.SIGTERM:
+        again = snakemake(tmp_path, *config)
+        assert again.returncode == 0, again.stderr[-3000:]
+        for log in packs.glob("*/train.log"):
+            assert "resuming after epoch" in log.read_text()
+        assert len(list(tmp_path.glob("results/mnist_5k/runs/**/metrics.json"))) == 4
+
+
+@slow
 def test_packed_sweep_gives_each_run_the_same_result_as_one_job_per_run(small_sweep, tmp_path):
     """By default the 4 runs (2 dropout rates x 2 seeds) share a job per core (-c2: 2 jobs of 2); every
     run's files land in its own run directory, with the numbers of one job per run."""

@@ -5,7 +5,8 @@
 # Like a production cluster, it has accounting (slurmdbd on a MariaDB of its own: sacct,
 # sacctmgr, an account `testaccount`), kills a job that uses more memory than it asked for (job
 # accounting's OverMemoryKill: every 2 s, no cgroups needed), and an `urgent` partition
-# preempts jobs of the others (they get SIGTERM, then go back to the queue). Its timers are shorter
+# preempts jobs of the others (they get SIGTERM, then go back to the queue; jobs of the `cancelled`
+# partition are ended instead: PreemptMode=CANCEL with no grace time). Its timers are shorter
 # than a production cluster's, so that tests wait less (the behaviour is the same): a requeued job
 # starts again after 10 s (cred_expire; default 120 s), and the scheduler looks at pending jobs every
 # 2 s (sched_interval, bf_interval; defaults 60 s and 30 s).
@@ -130,6 +131,7 @@ $node Gres=gpu:fake:2 Features=fakegpu State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP PriorityTier=1 GraceTime=60
 PartitionName=gpu Nodes=$host MaxTime=INFINITE State=UP PriorityTier=1 GraceTime=60
 PartitionName=urgent Nodes=$host MaxTime=INFINITE State=UP PriorityTier=10 PreemptMode=OFF
+PartitionName=cancelled Nodes=$host MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=CANCEL GraceTime=0
 CONF
 echo "NodeName=$host Name=gpu Type=fake Count=2 File=$dir/fakegpu[0-1]" > "$dir/gres.conf"
 

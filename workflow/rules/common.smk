@@ -18,6 +18,7 @@ from mnist_sweep.config.validation import (
     validate_config,
 )
 from mnist_sweep.cluster.environment import prepend_pythonpath
+from mnist_sweep.cluster.interruption import Interruption
 from mnist_sweep.cluster.slurm_commands import install as install_slurm_wrappers
 from mnist_sweep.cluster.locks import record_owner, release_stale_lock
 from mnist_sweep.cluster.setup_failure import clear_setup_failure, stop_if_setup_failed
@@ -136,6 +137,9 @@ onstart:
     # mnist_sweep/cluster/slurm_commands.py): a cancelled job named CANCELLED (else Snakemake waits for
     # it forever), a submission refused by a submit limit submitted again later (else its retries burn).
     install_slurm_wrappers(Path(".snakemake/mnist-sweep/bin"))
+    # Ctrl-C, or SIGINT/SIGTERM to Snakemake alone: the jobs stop too, saving their state (see
+    # mnist_sweep/cluster/interruption.py). Here: after Snakemake has installed its own handlers.
+    INTERRUPTION.install(local=workflow.local_exec)
     PACK_BOOK.set_aside_damaged_plans()
     PACK_BOOK.write_plans(NEW_PACKS, DATASET)
 
@@ -147,9 +151,13 @@ onsuccess:
 
 
 # Interrupted (Ctrl-C, SIGTERM) or a job failed: say what is kept and what to run.
+INTERRUPTION = Interruption(SWEEP)
+
+
 onerror:
     print(
-        f"mnist-sweep {SWEEP}: the sweep did not finish (see above: a failed job names its log). "
+        INTERRUPTION.summary()
+        or f"mnist-sweep {SWEEP}: the sweep did not finish (see above: a failed job names its log). "
         "Finished runs are kept, stopped runs resume from their last saved epoch: fix what failed, "
         "if anything, and run the same command again.",
         file=sys.stderr,

@@ -8,7 +8,11 @@ runs the real command behind it with the same arguments and input:
   plugin compares states exactly, so it never took that job for ended, and Snakemake waited for it
   forever (issue 34; seen on the test cluster). The wrapper cuts that state to CANCELLED, nothing
   else: the plugin then reports the job as failed, with its log, and Snakemake retries it or stops
-  as for any failed job.
+  as for any failed job. Likewise a job that a preemption ended without putting it back in the queue
+  (PreemptMode=CANCEL, or a requeue that failed): sacct says PREEMPTED, which the plugin takes for a
+  job that SLURM will resume, so it waited for it forever too. Where squeue no longer has that job
+  queued or running, the wrapper says CANCELLED (what the preemption did to it) and notes it in
+  .snakemake/mnist-sweep/states.log; a preempted job that SLURM requeued is left as sacct says.
 - sbatch: a submission refused by a submit limit (a QOS's or an account's MaxSubmitJobs, e.g. with
   `jobs: 50` and the controller's own job) made the plugin report a job error for each, and the
   retries were spent in seconds. The wrapper waits (SUBMIT_WAIT_SECONDS, doubling up to
@@ -45,17 +49,50 @@ SUBMIT_WAIT_TOTAL_VARIABLE = "MNIST_SWEEP_SUBMIT_WAIT_TOTAL"
 WAITS_LOG = "submit-waits.log"
 
 
-def readable_state(state: str) -> str:
-    return "CANCELLED" if CANCELLED_BY.match(state.strip()) else state
+# squeue's states of a job that SLURM still has queued, running or about to run again.
+ACTIVE_STATES = {"PENDING", "RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD",
+                 "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT"}
+STATES_LOG = "states.log"
 
 
-def rewrite_states(output: str) -> str:
-    """sacct --parsable2 lines (fields joined by |) with every CANCELLED-by state cut to CANCELLED."""
+def readable_state(state: str, ended_by_preemption: bool = False) -> str:
+    if CANCELLED_BY.match(state.strip()) or (ended_by_preemption and state.strip() == "PREEMPTED"):
+        return "CANCELLED"
+    return state
+
+
+def rewrite_states(output: str, ended: set[str] = frozenset()) -> str:
+    """sacct --parsable2 lines (job id first, fields joined by |) with every CANCELLED-by state cut to CANCELLED,
+    and the PREEMPTED state of a job in `ended` (no longer queued or running) said as CANCELLED."""
     lines = []
     for line in output.splitlines(keepends=True):
         body = line.rstrip("\n")
-        lines.append("|".join(readable_state(field) for field in body.split("|")) + line[len(body):])
+        fields = body.split("|")
+        lines.append("|".join(readable_state(field, fields[0] in ended) for field in fields) + line[len(body):])
     return "".join(lines)
+
+
+def preempted_jobs(output: str) -> list[str]:
+    """The job ids (first field) of sacct --parsable2 lines whose state is PREEMPTED."""
+    return [fields[0] for fields in (line.split("|") for line in output.splitlines())
+            if "PREEMPTED" in fields[1:] and fields[0].split("_")[0].isdigit()]
+
+
+def no_longer_queued(job_ids: list[str]) -> set[str]:
+    """Those of job_ids that squeue has neither queued nor running (nor about to requeue). When squeue cannot
+    answer (the controller is down), none: the plugin then waits, as it would without the wrapper."""
+    if not job_ids:
+        return set()
+    squeue = shutil.which("squeue")
+    if squeue is None:
+        return set()
+    result = subprocess.run([squeue, "-h", "-t", "all", "-o", "%i %T", "-j", ",".join(job_ids)],
+                            capture_output=True, text=True)
+    if result.returncode != 0 and "Invalid job id" not in result.stderr:
+        return set()
+    active = {job for job, _, state in (line.strip().partition(" ") for line in result.stdout.splitlines())
+              if state in ACTIVE_STATES}
+    return set(job_ids) - active
 
 
 def real_command(name: str) -> str | None:
@@ -84,17 +121,20 @@ def install(folder: Path) -> Path:
 
 def sacct(command: str, args: list[str]) -> int:
     result = subprocess.run([command, *args], capture_output=True, text=True)
-    sys.stdout.write(rewrite_states(result.stdout))
+    ended = no_longer_queued(preempted_jobs(result.stdout))
+    for job in sorted(ended):
+        record(STATES_LOG, f"SLURM job {job}: PREEMPTED and no longer queued (not requeued): reported as CANCELLED")
+    sys.stdout.write(rewrite_states(result.stdout, ended))
     sys.stderr.write(result.stderr)
     return result.returncode
 
 
-def record_wait(note: str) -> None:
-    """A wait, with the time, in .snakemake/mnist-sweep/submit-waits.log (beside the wrappers' folder): the
-    plugin shows a successful sbatch's stderr nowhere, and fails the job on its words (see sbatch)."""
+def record(log_name: str, note: str) -> None:
+    """A note, with the time, in .snakemake/mnist-sweep/<log_name> (beside the wrappers' folder): the plugin
+    shows a wrapper's stderr nowhere, and fails a job on some of its words (see sbatch)."""
     folder = os.environ.get(WRAPPER_DIR)
     if folder:
-        with open(Path(folder).parent / WAITS_LOG, "a") as log:
+        with open(Path(folder).parent / log_name, "a") as log:
             log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {note}\n")
 
 
@@ -120,7 +160,7 @@ def sbatch(command: str, args: list[str], sleep=time.sleep) -> int:
             return result.returncode
         wait = min(wait, max(total - waited, 0.0))
         # Into the log only: the plugin reads any "submission failed" on a successful sbatch's stderr as a failure.
-        record_wait(f"sbatch refused by a submit limit ({result.stderr.strip().splitlines()[-1]}); "
+        record(WAITS_LOG, f"sbatch refused by a submit limit ({result.stderr.strip().splitlines()[-1]}); "
                     f"submitting again in {wait:.0f} s (waited {waited:.0f} of at most {total:.0f} s)")
         sleep(wait)
         waited += wait
