@@ -95,17 +95,20 @@ def predictions_figure(data: dict, prediction_files, out, title: str) -> None:
     left, right = body.subfigures(1, 2, wspace=0.05)
     axes = left.subplots(GRID, GRID)
     _draw_digits(axes, images[correct], [f"Predicted {majority[i]}, Class {labels[i]}" for i in correct])
-    left.suptitle(f"Correct: right in all {n_seeds} seed(s)\n({np.mean(wrong == 0):.1%} of test digits)",
-                  fontsize=10, fontweight="bold")
+    # One seed: no "all 1 seed(s)" or "wrong in 1/1 seeds".
+    right_in = "right" if n_seeds == 1 else f"right in all {n_seeds} seeds"
+    left.suptitle(f"Correct: {right_in}\n({np.mean(wrong == 0):.1%} of test digits)", fontsize=10, fontweight="bold")
     axes = right.subplots(GRID, GRID)
     _draw_digits(
         axes,
         images[incorrect],
-        [f"Predicted {majority[i]}, Class {labels[i]}\nwrong in {wrong[i]}/{n_seeds} seeds" for i in incorrect],
+        [f"Predicted {majority[i]}, Class {labels[i]}" + ("" if n_seeds == 1 else f"\nwrong in {wrong[i]}/{n_seeds} seeds")
+         for i in incorrect],
         color="darkred",
     )
-    right.suptitle(f"Incorrect: most seeds wrong first\n({np.sum(wrong > 0)} test digits wrong in some seed)",
-                   fontsize=10, fontweight="bold", color="darkred")
+    heading = (f"Incorrect\n({np.sum(wrong > 0)} test digits wrong)" if n_seeds == 1 else
+               f"Incorrect: most seeds wrong first\n({np.sum(wrong > 0)} test digits wrong in some seed)")
+    right.suptitle(heading, fontsize=10, fontweight="bold", color="darkred")
     if len(incorrect) == 0:
         right.text(0.5, 0.5, "no test digit was misclassified", ha="center")
     save(figure, out)
@@ -317,7 +320,8 @@ def curves_figure(runs: pd.DataFrame, configs: pd.DataFrame, out) -> None:
             left_out = int(point["n_diverged"]) + exploded
             dropped = (f", {left_out} diverged" + (f" (loss above {EXPLODED_LOSS:g})" if exploded else "")
                        + " left out") if left_out else ""
-            label = f"{point_label(group.iloc[0], swept)} ({len(histories)} seeds{dropped})"
+            seeds = "1 seed" if len(histories) == 1 else f"{len(histories)} seeds"
+            label = f"{point_label(group.iloc[0], swept)} ({seeds}{dropped})"
         style = {"marker": "x" if failed else "o", "markersize": 3, "color": color,
                  "linestyle": "--" if failed else "-"}
         drawn = False
