@@ -259,7 +259,7 @@ def test_runs_whose_loss_exploded_never_enter_a_mean_curve(tmp_path, monkeypatch
         files.append(write_fake_run(tmp_path, metrics, last))
     curves, _, _ = draw_from_runs(tmp_path, monkeypatch, files)
     labels = curves.axes[0].get_legend_handles_labels()[1]
-    assert "learning_rate=0.5 (1 seeds, 2 diverged (loss above 1000) left out)" in labels, labels
+    assert "learning_rate=0.5 (1 seed, 2 diverged (loss above 1000) left out)" in labels, labels
     assert "learning_rate=10.0 (loss above 1000: all 2 seeds)" in labels, labels
     assert "learning_rate=0.001 (2 seeds)" in labels, labels
     train_loss = curves.axes[0]
