@@ -242,6 +242,35 @@ def test_a_run_longer_than_its_time_limit_continues_without_spending_a_retry(tmp
     assert epochs_logged(log) == list(range(1, epochs + 1))
 
 
+def test_a_job_whose_slurm_commands_fail_still_stops_before_its_time_limit(tmp_path, slurm_cluster, interrupted_run):
+    """Inside the job, squeue and scontrol answer with an error (as in a container without slurm.conf or
+    munge's socket): the trainer counts its time left from the rule's runtime (1 minute) since the job
+    started, stops in time with its state saved, cannot requeue itself, and exits; each stop is a failed
+    attempt that a retry resumes, and no job reaches its limit (no TIMEOUT in sacct)."""
+    stubs = tmp_path / "no-slurm-commands"
+    stubs.mkdir()
+    for name in ("squeue", "scontrol"):
+        (stubs / name).write_text("#!/bin/sh\necho 'slurm_load_jobs error: Unable to contact slurm controller' >&2\n"
+                                  "exit 1\n")
+        (stubs / name).chmod(0o755)
+    # The jobs inherit the controller's PATH (sbatch --export=ALL); the controller itself uses sacct and sbatch.
+    env = dict(slurm_cluster, PATH=f"{stubs}{os.pathsep}{slurm_cluster['PATH']}")
+    result = snakemake_slurm(tmp_path, env, *interrupted_run, "--set-resources", "train:runtime=1", "--retries", "5")
+    assert result.returncode == 0, result.stderr[-4000:]
+    metrics, log = the_only_run(tmp_path)
+    assert metrics["status"] == "completed" and metrics["resumed_from_epoch"]
+    assert "stopped before the job's time limit" in log
+    (pack,) = tmp_path.glob("results/mnist_5k/packs/*/")
+    job_log = (pack / "train.log").read_text()
+    assert "got no answer from squeue" in job_log and "counted from its time limit (1 min)" in job_log, job_log[-3000:]
+    jobs = pd.read_csv(pack / "attempts.tsv", sep="\t")["slurm_job_id"].astype(str).tolist()
+    assert len(set(jobs)) >= 2, "each stop was a retry: a new job"
+    states = subprocess.run(["sacct", "-X", "-n", "--parsable2", "-o", "State", "-j", ",".join(jobs)],
+                            env=slurm_cluster, capture_output=True, text=True).stdout.split()
+    assert states and "TIMEOUT" not in states, states
+    assert epochs_logged(log) == list(range(1, metrics["epochs"] + 1)), "every epoch once"
+
+
 def test_a_spent_requeue_budget_leaves_the_stop_to_retries(tmp_path, slurm_cluster):
     """max_requeues 0 and a time limit injected (MNIST_SWEEP_TIME_LEFT_SECONDS: the job stops after its first
     epoch, the same path as the real limit above): the stop is a failed attempt, and with no retries the

@@ -314,6 +314,12 @@ def get_training_memory(wildcards):
     )
 
 
+def get_time_limit_option(wildcards, resources):
+    """--time-limit-minutes <the job's runtime resource> in a cluster job that has one, else nothing."""
+    runtime = getattr(resources, "runtime", None)
+    return f"--time-limit-minutes {runtime}" if IN_JOB and runtime else ""
+
+
 def get_final_outputs():
     summary = [
         f"{SWEEP_DIR}/summary/{name}"

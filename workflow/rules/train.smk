@@ -36,9 +36,12 @@ rule train:
         # Only a job the SLURM executor submitted puts itself back in the queue, never the
         # allocation around a local `snakemake -c` (see mnist_sweep/cluster/attempts.py).
         requeues=f"--max-requeues {config['max_requeues']}" if IN_JOB else "",
+        # The job's time limit, for where squeue cannot say how long it has left (a container without
+        # SLURM's commands; see mnist_sweep/cluster/deadline.py).
+        time_limit=get_time_limit_option,
     # Paths quoted (:q): results_dir may hold a space, or a `;` that would end the command.
     shell:
         "python -m mnist_sweep.training.train --data {input.data:q} --pack {params.plan:q} --done {output:q} "
         f"--threads {{threads}} --validation-split {config['validation_split']} --gpu-ids '{GPU_IDS}' "
         f"--checkpoint-minutes {config['checkpoint_minutes']} "
-        "{params.allow_cpu} {params.no_model} {params.requeues} > {log:q} 2>&1"
+        "{params.allow_cpu} {params.no_model} {params.requeues} {params.time_limit} > {log:q} 2>&1"

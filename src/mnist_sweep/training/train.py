@@ -47,6 +47,9 @@ def parse_args(argv=None):
     parser.add_argument("--max-requeues", type=int, default=None,
                         help="with --pack, in a job the workflow submitted to SLURM: times the pack's job may requeue "
                              "itself after a stop (time limit, preemption); default: never")
+    parser.add_argument("--time-limit-minutes", type=float, default=None,
+                        help="a SLURM job's time limit (the rule's runtime): where squeue cannot say how long the "
+                             "job has left, the trainer counts it from this (mnist_sweep.cluster.deadline)")
     parser.add_argument("--checkpoint-minutes", type=float, default=10.0,
                         help="save every run's state this often (and always when stopped); default 10")
     parser.add_argument("--part", help="with --pack: train only part i/n of its runs (one process per GPU, "
@@ -176,7 +179,7 @@ def train(args) -> int:
                        pack=pack, pack_dir=str(args.pack.parent) if args.pack else None, allow_cpu=args.allow_cpu,
                        save_models=not args.no_model, checkpoint_minutes=args.checkpoint_minutes,
                        # One GPU's part of a job: metrics.json records the job's runs (summarize shares its time).
-                       pack_size=job_runs)
+                       pack_size=job_runs, time_limit_minutes=args.time_limit_minutes)
     except (NoGpuError, DataError) as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         if args.pack:  # a workflow's job: no retry and no other pack would fare better (mnist_sweep.cluster.setup_failure)
@@ -206,6 +209,8 @@ def train_parts(args, gpus: list[str], runs: list[dict], pack: str) -> int:
     argv = ["--data", str(args.data), "--pack", str(args.pack), "--validation-split", str(args.validation_split),
             "--checkpoint-minutes", str(args.checkpoint_minutes)]
     argv += ["--allow-cpu"] * args.allow_cpu + ["--no-model"] * args.no_model
+    if args.time_limit_minutes:
+        argv += ["--time-limit-minutes", str(args.time_limit_minutes)]
     code, signal_name = train_on_each_gpu(argv, gpus, len(runs), args.threads)
     if code == EXIT_PREEMPTED:  # every part saved its states: the job stops (and requeues) as one process would
         message = f"stopped by {signal_name}" if signal_name else "stopped before the job's time limit"

@@ -46,17 +46,18 @@ class RunLog:
 def train_pack(data_file, runs: list[dict], dataset: str, threads: int = 2, validation_split: float = 0.1,
                stop: StopRequested | None = None, pack: str | None = None, pack_dir: str | None = None,
                allow_cpu: bool = False, save_models: bool = True, checkpoint_minutes: float = 10.0,
-               pack_size: int | None = None) -> list[dict]:
+               pack_size: int | None = None, time_limit_minutes: float | None = None) -> list[dict]:
     """Train runs ({run_dir, seed, hyperparameters}) that are not finished yet; return their metrics.
 
     A finished run (run_files.run_state) is not trained again; a damaged one is, its files set
     aside. A run another trainer holds is waited for (mnist_sweep.training.run_lock). Raises
     SystemExit(143) when stopped by a signal. pack_size: the runs of the whole job (recorded in
     metrics.json; summarize shares the job's time among them), when these are one GPU's part of it.
+    time_limit_minutes: the SLURM job's time limit, for where squeue cannot tell (mnist_sweep.cluster.deadline).
     """
     stop = stop if stop is not None else StopRequested()
     runs = [dict(run, run_dir=Path(run["run_dir"])) for run in runs]
-    context = {"deadline": JobDeadline(), "data_file": data_file, "dataset": dataset, "threads": threads,
+    context = {"deadline": JobDeadline(time_limit_minutes=time_limit_minutes), "data_file": data_file, "dataset": dataset, "threads": threads,
                "validation_split": validation_split, "stop": stop, "pack": pack, "pack_dir": pack_dir,
                "pack_size": pack_size or len(runs), "allow_cpu": allow_cpu, "save_models": save_models, "inputs": {},
                "checkpoint_seconds": 60 * checkpoint_minutes}
