@@ -147,6 +147,13 @@ def start_sweep(workdir: Path, env: dict, *args):
                             text=True)
 
 
+def sweep_status(workdir: Path, env: dict, sweep="small") -> str:
+    """What `python -m mnist_sweep.planning.status results/mnist_5k/sweeps/<sweep>` prints in workdir."""
+    result = subprocess.run([sys.executable, "-m", "mnist_sweep.planning.status", f"results/mnist_5k/sweeps/{sweep}"],
+                            cwd=workdir, env=dict(env, PYTHONPATH=str(ROOT / "src")), capture_output=True, text=True)
+    return result.stdout + result.stderr
+
+
 def wait_for(condition, timeout=600, what="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -395,11 +402,19 @@ def test_a_cancelled_job_is_reported_and_a_rerun_trains_only_what_is_missing(tmp
     process = start_sweep(tmp_path, slurm_cluster, *args)
     try:
         first = wait_for(lambda: running_train_jobs(slurm_cluster, tmp_path), what="a training job")[0]
+        # The status view (mnist_sweep.planning.status) from another terminal while the sweep runs.
+        running = wait_for(lambda: (lambda out: out if f"SLURM job {first} RUNNING" in out else None)(
+            sweep_status(tmp_path, slurm_cluster)), timeout=60, what="the status to show the running job")
+        assert "small: 4 runs: 0 finished" in running and "time to the end: not known until a pack has finished" \
+            in running, running
         subprocess.run(["scancel", first], env=slurm_cluster, check=True)
         output, _ = process.communicate(timeout=600)
     finally:
         process.kill()
     assert process.returncode != 0
+    after = sweep_status(tmp_path, slurm_cluster)
+    assert "small: 4 runs: 2 finished, 0 training, 0 queued, 2 failed" in after, after
+    assert f"(2 runs): SLURM job {first} CANCELLED" in after and "time to the end: about" in after, after
     state = subprocess.run(["sacct", "-X", "-n", "--parsable2", "-o", "State", "-j", first], env=slurm_cluster,
                            capture_output=True, text=True).stdout.strip()
     assert state.startswith("CANCELLED by"), state  # what the plugin alone could not match
