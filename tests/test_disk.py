@@ -40,4 +40,4 @@ def test_less_free_space_than_the_runs_need_is_a_warning_naming_what_to_change(t
     free = shutil.disk_usage(tmp_path).free
     text, warning = disk.disk_note(tmp_path, free * 2)
     assert text == f"about {free * 2 / 1e9:.1f} GB on disk"
-    assert warning.startswith(f"warning: {tmp_path} has ") and "models: none" in warning and "scratch" in warning
+    assert warning.startswith(f"{tmp_path} has ") and "models: none" in warning and "scratch" in warning

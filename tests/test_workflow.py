@@ -138,6 +138,22 @@ def test_a_live_snakemake_keeps_its_lock(tmp_path):
     assert not release_stale_lock(tmp_path), "a directory used from another host is never touched"
 
 
+def test_a_sweep_larger_than_the_free_disk_is_refused_before_any_job(tmp_path):
+    """2,000 runs of an MLP with four 8192-unit layers: about 1.7 TB of models and files, more than any disk
+    here holds. A dry-run warns; the sweep itself stops before its first job (even one preparing data) and
+    names what shrinks it."""
+    huge = ["--config", "dataset=mnist_5k", 'grid={"hidden_units": [[8192, 8192, 8192, 8192]]}',
+            f"seeds={list(range(2_000))}".replace(" ", "")]
+    dry = snakemake(tmp_path, "-n", *huge)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert "the runs need" in dry.stderr and "the sweep will not start like this (a dry-run only warns)" in dry.stderr
+    data = "resources/data/mnist_5k.npz"
+    refused = snakemake(tmp_path, "-c1", data, *huge)  # a target that needs no training: refused all the same
+    assert refused.returncode != 0
+    assert "error: " in refused.stderr and "set models: none" in refused.stderr and "Nothing was started." in refused.stderr
+    assert not (tmp_path / data).exists() and not (tmp_path / "results" / "mnist_5k" / "packs").exists()
+
+
 def test_bad_config_stops_before_any_job(tmp_path):
     result = snakemake(tmp_path, "-c1", "--configfile", str(SMALL), "--config", "grid={\"dropout\": [1.5]}")
     assert result.returncode != 0

@@ -130,6 +130,9 @@ RUN_PACK, NEW_PACKS = PACK_BOOK.assign(
 # the package's path for every job (shell, script, conda env, SLURM job: each inherits this
 # process' environment), also where the package is not pip-installed.
 onstart:
+    # Too little disk for the runs (see mnist_sweep/planning/disk.py): stop before any job writes a file.
+    if DISK_PROBLEM:
+        sys.exit(f"error: {DISK_PROBLEM}. Nothing was started.")
     record_owner()  # who holds the lock now (see mnist_sweep/cluster/locks.py)
     clear_setup_failure()  # an earlier invocation's, fixed or not: the first job tells
     prepend_pythonpath(str(Path(workflow.basedir) / "src"))
@@ -181,6 +184,7 @@ TRAINING_THREADS = (
 
 # One line on the sweep's size and progress, first thing on every invocation (also after
 # a restart).
+DISK_PROBLEM = None  # less free space than the sweep needs: onstart refuses to start it
 if workflow.is_main_process and SEARCH:
     # A damaged rung plan is planned again (see mnist_sweep/planning/rungs.py): before the DAG reads it.
     planned, warnings = check_rung_plans(SWEEP_DIR, config)
@@ -197,8 +201,7 @@ if workflow.is_main_process and SEARCH:
         f"results in {SWEEP_DIR}/",
         file=sys.stderr,
     )
-    if disk_warning:
-        print(disk_warning, file=sys.stderr)
+    DISK_PROBLEM = disk_warning
 elif workflow.is_main_process:
     # The disk the runs to train will take (see mnist_sweep/planning/disk.py), against results_dir's free space.
     disk, disk_warning = disk_note(
@@ -214,8 +217,7 @@ elif workflow.is_main_process:
         f"results in {SWEEP_DIR}/",
         file=sys.stderr,
     )
-    if disk_warning:
-        print(disk_warning, file=sys.stderr)
+    DISK_PROBLEM = disk_warning
     for run_id, problem in list(DAMAGED.items())[:5]:
         print(
             f"warning: {RESULTS}/runs/{run_id}: {problem}; it will be trained again "
@@ -232,6 +234,11 @@ elif workflow.is_main_process:
         )
     # The targets, from the command line (see the report above: no public way while reading).
     refuse_run_file_targets(sys.argv[1:], RESULTS, SWEEP_DIR)
+if DISK_PROBLEM:
+    print(
+        f"warning: {DISK_PROBLEM}; the sweep will not start like this (a dry-run only warns)",
+        file=sys.stderr,
+    )
 
 
 def get_sweep_results():

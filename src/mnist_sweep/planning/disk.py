@@ -57,7 +57,8 @@ def search_bytes(config: dict, points: list[dict]) -> int:
 
 
 def disk_note(results_dir, needed: int) -> tuple[str, str | None]:
-    """('about 1.2 GB on disk', None), or with a warning when results_dir's file system has less free space."""
+    """('about 1.2 GB on disk', None), or with the problem when results_dir's file system has less free space
+    (the workflow warns of it in a dry-run and refuses to start the sweep)."""
     text = f"about {needed / 1e9:.1f} GB on disk" if needed >= 1e8 else f"about {needed / 1e6:.0f} MB on disk"
     folder = Path(results_dir).resolve()
     while not folder.exists() and folder != folder.parent:
@@ -65,6 +66,6 @@ def disk_note(results_dir, needed: int) -> tuple[str, str | None]:
     free = shutil.disk_usage(folder).free
     if needed <= free:
         return text, None
-    return text, (f"warning: {results_dir} has {free / 1e9:.1f} GB free, the runs need {text.removeprefix('about ')}"
+    return text, (f"{results_dir} has {free / 1e9:.1f} GB free, the runs need {text.removeprefix('about ')}"
                   "; set models: none (no model.keras: 2.7 MB less per tutorial run), search.keep_states: "
                   "survivors, or results_dir on a larger file system (scratch)")
