@@ -15,6 +15,10 @@ So the workflow installs this in its main process (onstart, after Snakemake's ow
 - Under a cluster executor the jobs are not this process' children: Snakemake is stopped as by
   Ctrl-C, which cancels its jobs through the executor (the SLURM plugin's scancel; each job saves
   its state on the SIGTERM that scancel sends).
+- A controller that runs as a SLURM job itself (profiles/slurm/controller.sh) gets SIGTERM when that
+  job ends (its time limit, scancel, its node going down): it then leaves the training jobs running and
+  exits at once, its lock behind; the next controller (controller.sh submits it before the limit, or
+  you do) waits for those jobs, removes the lock and goes on (mnist_sweep.cluster.locks).
 - A second signal stops Snakemake at once (Python's own KeyboardInterrupt, Snakemake's Ctrl-C).
 - The training jobs stopped on request are not reported as errors (a filter on Snakemake's logger:
   the standard library's logging API, and the event names of Snakemake's logger-plugin interface);
@@ -24,16 +28,21 @@ So the workflow installs this in its main process (onstart, after Snakemake's ow
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 
 import psutil
 from snakemake_interface_logger_plugins.common import LogEvent
 
+from mnist_sweep.cluster.locks import own_slurm_job
+
 # The command line of a training process (workflow/rules/train.smk).
 TRAINING_COMMAND = "mnist_sweep.training.train"
 # The rule whose jobs stop on request.
 TRAINING_RULE = "train"
+# A controller job's exit on SIGTERM: 128 + SIGTERM, as a process SIGTERM ended.
+EXIT_STOPPED = 143
 
 
 def training_processes() -> list[psutil.Process]:
@@ -73,6 +82,13 @@ class Interruption:
             signal.default_int_handler(signum, frame)
             return
         self.signal_name = signal.Signals(signum).name
+        controller_job = own_slurm_job()  # SLURM's plugin removed SLURM_JOB_ID from os.environ
+        if not self.local and signum == signal.SIGTERM and controller_job:
+            print(f"mnist-sweep {self.sweep}: SIGTERM to the controller job {controller_job} (its time limit, or "
+                  "scancel): its training jobs keep running; the next controller (controller.sh submits it before "
+                  "the limit, or submit it again) waits for them and goes on", file=sys.stderr, flush=True)
+            # Not Snakemake's own stop: Ctrl-C's cancels the jobs, and SIGTERM's waits for them to end.
+            os._exit(EXIT_STOPPED)
         if not self.local:
             print(f"mnist-sweep {self.sweep}: {self.signal_name}: cancelling the sweep's cluster jobs "
                   "(each saves its runs' state first)", file=sys.stderr, flush=True)

@@ -1,2 +1,3 @@
 """Layer 5, planning: what to train next, as data. Sampled points, rungs (from the scores of the rung
-before), packs and their resources. Imports every layer below: a plan is made from results."""
+before), packs and their resources, the disk a sweep needs, and where a running sweep stands (status).
+Imports every layer below: a plan is made from results."""
