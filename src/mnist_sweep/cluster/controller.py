@@ -73,7 +73,8 @@ def controller_time(requested: str | None, partition: str, max_minutes: float | 
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mnist_sweep.cluster.controller", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mnist_sweep.cluster.controller",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--partition", default=None)
     parser.add_argument("--time", default=None, help="CONTROLLER_TIME, if given")
     parser.add_argument("--resubmit-seconds", type=float, default=RESUBMIT_SECONDS)

@@ -19,7 +19,7 @@ So the workflow installs this in its main process (onstart, after Snakemake's ow
   job ends (its time limit, scancel, its node going down): it then leaves the training jobs running and
   exits at once, its lock behind; the next controller (controller.sh submits it before the limit, or
   you do) waits for those jobs, removes the lock and goes on (mnist_sweep.cluster.locks).
-- A second signal stops Snakemake at once (Python's own KeyboardInterrupt, Snakemake's Ctrl-C).
+- A second signal hands over to Snakemake's own stop (Python's KeyboardInterrupt, Snakemake's Ctrl-C).
 - The training jobs stopped on request are not reported as errors (a filter on Snakemake's logger:
   the standard library's logging API, and the event names of Snakemake's logger-plugin interface);
   the sweep ends with one line saying what was stopped, what is kept and what to run (summary()).
@@ -104,7 +104,8 @@ class Interruption:
         pids = {process.pid for process in processes}
         self.stopped_jobs = sum(1 for process in processes if process.ppid() not in pids)
         print(f"mnist-sweep {self.sweep}: {self.signal_name}: stopping {self.stopped_jobs} training job(s) at the "
-              "end of their current epoch (their runs' state is saved); a second Ctrl-C stops at once",
+              "end of their current epoch (their runs' state is saved); a second Ctrl-C hands over to "
+              "Snakemake's own stop",
               file=sys.stderr, flush=True)
         if callable(self._previous_sigterm):
             self._previous_sigterm(signal.SIGTERM, frame)
