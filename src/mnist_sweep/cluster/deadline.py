@@ -37,6 +37,8 @@ MARGIN_SECONDS = 30
 # its processes that this one sees (the batch shell, a second or so after the job's start).
 START_ALLOWANCE_SECONDS = 5
 INJECTED_TIME_LEFT = "MNIST_SWEEP_TIME_LEFT_SECONDS"
+# The end of both warnings of a job that squeue cannot answer.
+BIND_HINT = "Bind SLURM's commands into the container: profiles/slurm/README.md, \"Containers\""
 
 
 def parse_time_left(text: str) -> float | None:
@@ -92,13 +94,11 @@ class JobDeadline:
             left = time_limit_minutes * 60 - (time.time() - job_started_at(job_id)) - START_ALLOWANCE_SECONDS
             warn_once(f"warning: SLURM job {job_id} {problem}: its time left is counted from its time limit "
                       f"({time_limit_minutes:g} min) since it started, so it stops in time; where scontrol fails "
-                      "too, it cannot requeue itself, and a retry resumes it from its saved state. "
-                      "Bind SLURM's commands into the container: profiles/slurm/README.md, \"Containers\"")
+                      f"too, it cannot requeue itself, and a retry resumes it from its saved state. {BIND_HINT}")
         elif problem:
             warn_once(f"warning: SLURM job {job_id} {problem}: its time limit is unknown here, so it cannot stop "
                       "itself before it, and without scontrol it cannot requeue itself; SLURM kills it at the "
-                      "limit and a retry resumes it from its last saved state. Bind SLURM's commands into the "
-                      "container: profiles/slurm/README.md, \"Containers\"")
+                      f"limit and a retry resumes it from its last saved state. {BIND_HINT}")
         if left is not None:
             self.at = time.monotonic() + left
 

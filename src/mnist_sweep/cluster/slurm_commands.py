@@ -49,9 +49,10 @@ SUBMIT_WAIT_TOTAL_VARIABLE = "MNIST_SWEEP_SUBMIT_WAIT_TOTAL"
 WAITS_LOG = "submit-waits.log"
 
 
-# squeue's states of a job that SLURM still has queued, running or about to run again.
-ACTIVE_STATES = {"PENDING", "RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD",
-                 "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT"}
+# SLURM's states of a job that has not ended: queued (or about to run again), or running.
+QUEUED_STATES = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING"}
+RUNNING_STATES = {"RUNNING", "COMPLETING", "SUSPENDED", "RESIZING", "SIGNALING", "STAGE_OUT"}
+ACTIVE_STATES = QUEUED_STATES | RUNNING_STATES
 STATES_LOG = "states.log"
 
 

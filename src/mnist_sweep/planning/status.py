@@ -25,17 +25,15 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import pandas as pd
 import yaml
 
+from mnist_sweep.analysis.summarize import read_job
+from mnist_sweep.cluster.slurm_commands import QUEUED_STATES, RUNNING_STATES
 from mnist_sweep.config.validation import sweep_runs
 from mnist_sweep.planning.packs import PackBook
 from mnist_sweep.planning.rungs import rung_plan_files
 from mnist_sweep.training.run_files import finished_runs
 
-# sacct's states of a job that has not ended.
-QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING"}
-TRAINING = {"RUNNING", "COMPLETING", "SUSPENDED", "RESIZING", "SIGNALING", "STAGE_OUT"}
 # How many packs the status names one by one (the rest are counted).
 NAMED_PACKS = 10
 
@@ -78,14 +76,6 @@ def job_states(job_ids: list[str]) -> dict[str, str]:
     return states
 
 
-def pack_seconds(pack_dir: Path) -> float:
-    """A pack's training time over its attempts (attempts.tsv), 0 if none recorded."""
-    try:
-        return float(pd.read_csv(pack_dir / "attempts.tsv", sep="\t")["seconds"].sum())
-    except (OSError, ValueError, KeyError, pd.errors.ParserError):
-        return 0.0
-
-
 # What an unfinished run is doing, in the status line's order; the first three are always shown.
 STATE_NAMES = ("training", "queued", "failed", "planned, no SLURM job seen (a local sweep?)", "not planned yet")
 SHOWN_ALWAYS = STATE_NAMES[:3]
@@ -98,7 +88,7 @@ def run_state_name(pack: str | None, jobs: dict, states: dict) -> str:
     if pack not in jobs:
         return "planned, no SLURM job seen (a local sweep?)"
     state = states.get(jobs[pack], "PENDING")
-    return "training" if state in TRAINING else "queued" if state in QUEUED else "failed"
+    return "training" if state in RUNNING_STATES else "queued" if state in QUEUED_STATES else "failed"
 
 
 def sweep_status(sweep_dir, slurm_logs=".snakemake/slurm_logs") -> list[str]:
@@ -122,7 +112,7 @@ def sweep_status(sweep_dir, slurm_logs=".snakemake/slurm_logs") -> list[str]:
         lines.append(f"  pack {pack} ({book.size.get(pack, 0)} runs): {where}")
     if len(packs) > NAMED_PACKS:
         lines.append(f"  and {len(packs) - NAMED_PACKS} more pack(s)")
-    lines.append(time_to_end(book, packs, sum(state in TRAINING for state in states.values()), results))
+    lines.append(time_to_end(book, packs, sum(state in RUNNING_STATES for state in states.values()), results))
     return lines
 
 
@@ -130,7 +120,9 @@ def time_to_end(book: PackBook, packs_left: list[str], running: int, results: Pa
     """The time to the end, from the finished packs' seconds per estimated second."""
     if not packs_left:
         return "time to the end: nothing left to train"
-    measured = [(pack_seconds(results / "packs" / pack), book.cost.get(pack, 0) / 1000) for pack in sorted(book.done)]
+    # A pack's seconds as summarize charges them: its attempts added up (analysis.summarize.read_job).
+    measured = [(read_job(results / "packs" / pack)["job_seconds"] or 0, book.cost.get(pack, 0) / 1000)
+                for pack in sorted(book.done)]
     measured = [(seconds, estimate) for seconds, estimate in measured if seconds > 0 and estimate > 0]
     if not measured:
         return "time to the end: not known until a pack has finished"

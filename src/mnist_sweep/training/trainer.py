@@ -57,8 +57,8 @@ def train_pack(data_file, runs: list[dict], dataset: str, threads: int = 2, vali
     """
     stop = stop if stop is not None else StopRequested()
     runs = [dict(run, run_dir=Path(run["run_dir"])) for run in runs]
-    context = {"deadline": JobDeadline(time_limit_minutes=time_limit_minutes), "data_file": data_file, "dataset": dataset, "threads": threads,
-               "validation_split": validation_split, "stop": stop, "pack": pack, "pack_dir": pack_dir,
+    context = {"deadline": JobDeadline(time_limit_minutes=time_limit_minutes), "data_file": data_file,
+               "dataset": dataset, "threads": threads, "validation_split": validation_split, "stop": stop, "pack": pack, "pack_dir": pack_dir,
                "pack_size": pack_size or len(runs), "allow_cpu": allow_cpu, "save_models": save_models, "inputs": {},
                "checkpoint_seconds": 60 * checkpoint_minutes}
     results, ours, waiting = [], [], []
