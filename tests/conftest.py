@@ -13,6 +13,12 @@ SMALL = ROOT / "tests" / "configs" / "small.yaml"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def pytest_collection_modifyitems(items):
+    """The SLURM tests that need the node to themselves first: two at a time would wait for each other
+    later, while the rest ran two at a time (.ci/run: pytest-xdist's `-n 2`, tests/test_slurm.py)."""
+    items.sort(key=lambda item: item.get_closest_marker("whole_node") is None)
+
+
 @pytest.fixture(scope="session")
 def mnist_5k_file(tmp_path_factory):
     """The bundled 5,000-digit MNIST subset, prepared once per test session."""

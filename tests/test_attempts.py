@@ -1,5 +1,5 @@
 """A pack's earlier attempts: continuations counted from attempts.log, and when a job does not requeue
-itself. The requeue itself, its budget and the preemption run on the SLURM test cluster (tests/test_slurm.py)."""
+itself, and its budget. The requeue itself and the preemption run on the SLURM test cluster (tests/test_slurm.py)."""
 
 import pytest
 
@@ -30,6 +30,19 @@ def test_no_requeue_unless_slurm_says_the_job_still_runs(tmp_path, monkeypatch, 
     assert requeue(tmp_path, 10, "SIGTERM") is False
     assert "not requeued from here: SLURM is ending this job (state unknown" in capsys.readouterr().out
     assert requeues(tmp_path) == 0
+
+
+@pytest.mark.parametrize("max_requeues", [0, 2])
+def test_a_spent_requeue_budget_leaves_the_stop_to_retries(tmp_path, monkeypatch, capsys, max_requeues):
+    """max_requeues 0, or as many continuations as attempts.log records: the job does not requeue itself (the
+    stop is a failed attempt, which Snakemake's retries resume: tests/test_slurm.py's job without SLURM
+    commands goes that way), and SLURM is not even asked."""
+    monkeypatch.setenv("SLURM_JOB_ID", "7")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no squeue, no scontrol: neither is needed to say no
+    (tmp_path / "attempts.log").write_text(f"{REQUEUED} (time limit): SLURM job 7\n" * max_requeues)
+    assert requeue(tmp_path, max_requeues, "time limit") is False
+    assert (f"not requeued: this pack continued {max_requeues} time(s) already (max_requeues {max_requeues}); "
+            "the stop counts as a failed attempt" in capsys.readouterr().out)
 
 
 def test_an_attempt_killed_outright_is_charged_by_the_next_one(tmp_path):

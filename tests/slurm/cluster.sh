@@ -88,10 +88,16 @@ fi
 [[ $command == start ]] || { echo "unknown command $command" >&2; exit 2; }
 mkdir -p "$dir/spool" "$dir/state" "$dir/munge"
 host=$(hostname)
-# The node line must match what slurmd detects, else the node is drained (INVALID_REG).
+# The node: at least 4 CPUs, whatever the machine has (config_overrides below: slurmd takes the
+# configured node as it is, instead of draining it for having fewer CPUs than configured), so that
+# two tests' one-CPU jobs run side by side on a 2-core machine (tests/test_slurm.py runs two at a
+# time); 90% of the machine's memory.
 node=$(slurmd -C | head -1)
 memory=$(sed -E 's/.*RealMemory=([0-9]+).*/\1/' <<<"$node")
-node=$(sed -E "s/RealMemory=[0-9]+/RealMemory=$((memory * 9 / 10))/" <<<"$node")
+cpus=$(sed -E 's/.*CPUs=([0-9]+).*/\1/' <<<"$node")
+(( cpus >= 4 )) || cpus=4
+node="NodeName=$host CPUs=$cpus Boards=1 SocketsPerBoard=1 CoresPerSocket=$cpus ThreadsPerCore=1 \
+RealMemory=$((memory * 9 / 10))"
 : > "$dir/fakegpu0"
 : > "$dir/fakegpu1"
 
@@ -101,6 +107,7 @@ SlurmctldHost=$host
 AuthType=auth/munge
 AuthInfo=socket=$dir/munge/munge.socket,cred_expire=10
 SchedulerParameters=sched_interval=2,bf_interval=2
+SlurmdParameters=config_overrides
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres

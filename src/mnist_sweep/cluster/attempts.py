@@ -101,15 +101,15 @@ def requeue(pack_dir: Path, max_requeues: int, why: str) -> bool:
     job = os.environ.get("SLURM_JOB_ID")
     if not job:
         return False
-    state = slurm_job_state(job)
-    if state != "RUNNING":
-        print(f"not requeued from here: SLURM is ending this job ({state or 'state unknown'}; cancelled, or "
-              "requeued by SLURM itself)", flush=True)
-        return False
     done = requeues(pack_dir)
     if done >= max_requeues:
         print(f"not requeued: this pack continued {done} time(s) already (max_requeues {max_requeues}); "
               "the stop counts as a failed attempt, Snakemake's retries continue it", flush=True)
+        return False
+    state = slurm_job_state(job)
+    if state != "RUNNING":
+        print(f"not requeued from here: SLURM is ending this job ({state or 'state unknown'}; cancelled, or "
+              "requeued by SLURM itself)", flush=True)
         return False
     try:
         answer = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True, timeout=60)
