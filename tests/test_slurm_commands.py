@@ -34,6 +34,7 @@ def stand_ins(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{real}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
     monkeypatch.setenv(slurm_commands.WRAPPER_DIR, "")  # install sets it
+    monkeypatch.setenv(slurm_commands.SUBMITTED_VARIABLE, "")  # and this
     return real
 
 
@@ -88,3 +89,18 @@ def test_waiting_for_a_submit_limit_ends_after_the_total_and_says_why(tmp_path, 
     code = slurm_commands.sbatch(slurm_commands.real_command("sbatch"), ["--wrap", "true"], sleep=slept.append)
     assert code == 1
     assert sum(slept) == 100 and slept[:3] == [15, 30, 55]  # 15, then doubled, the last cut to the total
+
+
+def test_every_job_the_controller_submitted_is_cancelled_on_request(tmp_path, stand_ins):
+    """A stop on request scancels each job id sbatch gave this controller (both answers of sbatch: --parsable
+    and not), not only those in the plugin's list; the file of a controller that ended goes at the next start."""
+    (tmp_path / "submitted-999999999.jobs").write_text("1\n")  # no such process
+    stand_in(stand_ins, "sbatch", 'if [ "$1" = --parsable ]; then echo "51;testcluster"; else echo "Submitted batch job 52"; fi')
+    stand_in(stand_ins, "scancel", 'echo "$*" >> "$(dirname "$0")/cancelled"')
+    slurm_commands.install(tmp_path / "wrapper")
+    assert not (tmp_path / "submitted-999999999.jobs").exists()
+    for args in (["--parsable", "--wrap", "true"], ["--wrap", "true"]):
+        assert subprocess.run(["sbatch", *args], capture_output=True, env=os.environ.copy()).returncode == 0
+    assert (tmp_path / f"submitted-{os.getpid()}.jobs").read_text().split() == ["51", "52"]
+    assert slurm_commands.cancel_submitted() == 2
+    assert (stand_ins / "cancelled").read_text().split() == ["51", "52"]

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # A real one-node SLURM cluster on this machine, for tests: slurmctld, slurmd and munged,
 # a `gpu` partition whose node has 2 GPUs of type `fake` and the feature `fakegpu` (empty
-# device files: jobs are scheduled like GPU jobs, TensorFlow then runs on the CPU).
+# device files: jobs are scheduled like GPU jobs, TensorFlow then runs on the CPU), and at least
+# 4 CPUs whatever the machine has (two tests' jobs side by side on 2 cores).
 # Like a production cluster, it has accounting (slurmdbd on a MariaDB of its own: sacct,
-# sacctmgr, an account `testaccount`), kills a job that uses more memory than it asked for (job
+# sacctmgr, the accounts `testaccount` and `limitedaccount`), kills a job that uses more memory than it asked for (job
 # accounting's OverMemoryKill: every 2 s, no cgroups needed), and an `urgent` partition
 # preempts jobs of the others (they get SIGTERM, then go back to the queue; jobs of the `cancelled`
 # partition are ended instead: PreemptMode=CANCEL with no grace time). Its timers are shorter
@@ -179,6 +180,10 @@ for _ in $(seq 60); do sacctmgr -n list cluster >/dev/null 2>&1 && break; sleep 
 sacctmgr -i add cluster testcluster >/dev/null
 sacctmgr -i add account testaccount cluster=testcluster >/dev/null
 sacctmgr -i add user "$(id -un)" account=testaccount >/dev/null
+# A second account of this user, for a test that limits it: the other tests' jobs (testaccount, the default)
+# are not held by its limit.
+sacctmgr -i add account limitedaccount cluster=testcluster >/dev/null
+sacctmgr -i add user "$(id -un)" account=limitedaccount >/dev/null
 slurmctld
 slurmd
 for _ in $(seq 60); do

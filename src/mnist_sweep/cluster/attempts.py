@@ -32,6 +32,7 @@ import os
 import re
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 REQUEUED = "== requeued"
@@ -81,13 +82,25 @@ def gpu_out_of_memory_ends(pack_dir: Path) -> int:
     return sum(bool(GPU_OUT_OF_MEMORY.search(attempt)) for attempt in _attempts_log(pack_dir).split(STARTED)[1:])
 
 
-def slurm_job_state(job: str) -> str | None:
-    """SLURM's state of a job (RUNNING, COMPLETING, ...), or None where squeue cannot tell."""
-    try:
-        answer = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return answer.stdout.strip() or None
+def slurm_job_state(job: str, tries: int = 3, pause: float = 5.0) -> str | None:
+    """SLURM's state of a job (RUNNING, COMPLETING, ...), or None where squeue cannot tell: the job is not in
+    its list (ended a while ago), or it gave no answer `tries` times, `pause` seconds apart (slurmctld busy,
+    e.g. with the preemption that sent this job its SIGTERM: seen on a loaded test cluster)."""
+    for attempt in range(tries):
+        if attempt:
+            time.sleep(pause)
+        try:
+            answer = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True,
+                                    timeout=60)
+        except OSError:
+            return None
+        except subprocess.SubprocessError:
+            continue
+        if answer.stdout.strip():
+            return answer.stdout.strip()
+        if "Invalid job id" in answer.stderr:
+            return None
+    return None
 
 
 def requeue(pack_dir: Path, max_requeues: int, why: str) -> bool:

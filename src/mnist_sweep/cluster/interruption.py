@@ -12,9 +12,12 @@ So the workflow installs this in its main process (onstart, after Snakemake's ow
   training process the sweep started: each saves its runs' state at the end of its current epoch
   and exits (mnist_sweep.cluster.signals). Snakemake then goes on as after its own SIGTERM (no new
   job starts; it waits for the running ones, which are stopping).
-- Under a cluster executor the jobs are not this process' children: Snakemake is stopped as by
-  Ctrl-C, which cancels its jobs through the executor (the SLURM plugin's scancel; each job saves
-  its state on the SIGTERM that scancel sends).
+- Under a cluster executor the jobs are not this process' children: every job this controller
+  submitted is cancelled (scancel; each job saves its state on the SIGTERM that scancel sends; the ids
+  come from the workflow's sbatch wrapper, mnist_sweep.cluster.slurm_commands), then Snakemake is
+  stopped as by Ctrl-C, which cancels its jobs through the executor too. Not through the executor
+  alone: its list of jobs is empty while its status check asks sacct, and a stop that came then
+  cancelled nothing (seen on the test cluster: the job trained on to the end).
 - A controller that runs as a SLURM job itself (profiles/slurm/controller.sh) gets SIGTERM when that
   job ends (its time limit, scancel, its node going down): it then leaves the training jobs running and
   exits at once, its lock behind; the next controller (controller.sh submits it before the limit, or
@@ -36,6 +39,7 @@ import psutil
 from snakemake_interface_logger_plugins.common import LogEvent
 
 from mnist_sweep.cluster.locks import own_slurm_job
+from mnist_sweep.cluster.slurm_commands import cancel_submitted
 
 # The command line of a training process (workflow/rules/train.smk).
 TRAINING_COMMAND = "mnist_sweep.training.train"
@@ -92,6 +96,7 @@ class Interruption:
         if not self.local:
             print(f"mnist-sweep {self.sweep}: {self.signal_name}: cancelling the sweep's cluster jobs "
                   "(each saves its runs' state first)", file=sys.stderr, flush=True)
+            cancel_submitted()
             signal.default_int_handler(signum, frame)
             return
         processes = training_processes()

@@ -20,7 +20,10 @@ runs the real command behind it with the same arguments and input:
   overrides it) has passed, and notes each wait in .snakemake/mnist-sweep/submit-waits.log, not on
   stderr (the plugin shows a successful sbatch's stderr nowhere, and takes "submission failed" in
   it for a failure: seen on the test cluster); every other answer of sbatch is passed on as it came.
-  Snakemake submits nothing else meanwhile: the queue is full anyway.
+  Snakemake submits nothing else meanwhile: the queue is full anyway. Each job id sbatch gives is noted
+  in .snakemake/mnist-sweep/submitted-<controller pid>.jobs, so that a stop on request cancels every job
+  this controller submitted (cancel_submitted; mnist_sweep/cluster/interruption.py): the plugin's own
+  cancel reaches only the jobs in its list, which its status check empties while it asks sacct.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import psutil
 
 WRAPPED = ("sacct", "sbatch")
 # The folder of the wrappers, so that each finds the real command behind it on PATH.
@@ -54,6 +59,10 @@ QUEUED_STATES = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGUR
 RUNNING_STATES = {"RUNNING", "COMPLETING", "SUSPENDED", "RESIZING", "SIGNALING", "STAGE_OUT"}
 ACTIVE_STATES = QUEUED_STATES | RUNNING_STATES
 STATES_LOG = "states.log"
+# The file of the job ids this controller submitted (install sets it; sbatch appends to it).
+SUBMITTED_VARIABLE = "MNIST_SWEEP_SUBMITTED_JOBS"
+# sbatch's answer: "Submitted batch job 42", or with --parsable "42" or "42;cluster".
+JOB_ID = re.compile(r"^\s*(?:Submitted batch job )?(\d+)")
 
 
 def readable_state(state: str, ended_by_preemption: bool = False) -> str:
@@ -115,6 +124,12 @@ def install(folder: Path) -> Path:
                            f"exec {sys.executable} -m mnist_sweep.cluster.slurm_commands {name} \"$@\"\n")
         wrapper.chmod(0o755)
     os.environ[WRAPPER_DIR] = str(folder)
+    # Job ids of controllers that ended are of no use: their files go.
+    for old in folder.parent.glob("submitted-*.jobs"):
+        pid = old.stem.removeprefix("submitted-")
+        if not (pid.isdigit() and psutil.pid_exists(int(pid))):
+            old.unlink(missing_ok=True)
+    os.environ[SUBMITTED_VARIABLE] = str(folder.parent / f"submitted-{os.getpid()}.jobs")
     entries = [entry for entry in os.environ.get("PATH", "").split(os.pathsep) if entry != str(folder)]
     os.environ["PATH"] = os.pathsep.join([str(folder), *entries])
     return folder
@@ -156,6 +171,8 @@ def sbatch(command: str, args: list[str], sleep=time.sleep) -> int:
         result = subprocess.run([command, *args], input=script, capture_output=True, text=True,
                                 stdin=subprocess.DEVNULL if script is None else None)
         if result.returncode == 0 or not SUBMIT_LIMIT.search(result.stderr) or waited >= total:
+            if result.returncode == 0:
+                note_submitted(result.stdout)
             sys.stdout.write(result.stdout)
             sys.stderr.write(result.stderr)
             return result.returncode
@@ -166,6 +183,27 @@ def sbatch(command: str, args: list[str], sleep=time.sleep) -> int:
         sleep(wait)
         waited += wait
         wait = min(2 * wait, SUBMIT_WAIT_MOST)
+
+
+def note_submitted(sbatch_output: str) -> None:
+    """Append the job id of a successful sbatch to this controller's file of submitted jobs."""
+    found, path = JOB_ID.match(sbatch_output), os.environ.get(SUBMITTED_VARIABLE)
+    if found and path:
+        with open(path, "a") as jobs:
+            jobs.write(found[1] + "\n")
+
+
+def cancel_submitted() -> int:
+    """scancel every job this controller submitted (those that ended are refused by scancel, which is harmless).
+    Returns how many it asked to cancel."""
+    path, scancel = os.environ.get(SUBMITTED_VARIABLE), shutil.which("scancel")
+    try:
+        jobs = sorted(set(Path(path).read_text().split())) if path else []
+    except OSError:
+        jobs = []
+    if jobs and scancel:
+        subprocess.run([scancel, *jobs], capture_output=True, timeout=60)
+    return len(jobs)
 
 
 def main(argv=None) -> int:
