@@ -3,6 +3,7 @@ itself, and its budget. The requeue itself and the preemption run on the SLURM t
 
 import pytest
 
+from mnist_sweep.cluster import attempts
 from mnist_sweep.cluster.attempts import REQUEUED, requeue, requeues
 
 
@@ -27,6 +28,7 @@ def test_no_requeue_unless_slurm_says_the_job_still_runs(tmp_path, monkeypatch, 
     monkeypatch.setenv("SLURM_JOB_ID", "999999999")
     (tmp_path / "slurm.conf").write_text("# no cluster here\n")  # squeue stops at once (a missing file: it retries 60 s)
     monkeypatch.setenv("SLURM_CONF", str(tmp_path / "slurm.conf"))
+    monkeypatch.setattr(attempts, "SQUEUE_PAUSE_SECONDS", 0)  # it asks squeue 3 times before it gives up
     assert requeue(tmp_path, 10, "SIGTERM") is False
     assert "not requeued from here: SLURM is ending this job (state unknown" in capsys.readouterr().out
     assert requeues(tmp_path) == 0

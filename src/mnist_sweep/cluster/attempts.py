@@ -82,13 +82,18 @@ def gpu_out_of_memory_ends(pack_dir: Path) -> int:
     return sum(bool(GPU_OUT_OF_MEMORY.search(attempt)) for attempt in _attempts_log(pack_dir).split(STARTED)[1:])
 
 
-def slurm_job_state(job: str, tries: int = 3, pause: float = 5.0) -> str | None:
+# squeue's tries before a job's state counts as unknown, and the seconds between them.
+SQUEUE_TRIES = 3
+SQUEUE_PAUSE_SECONDS = 5.0
+
+
+def slurm_job_state(job: str) -> str | None:
     """SLURM's state of a job (RUNNING, COMPLETING, ...), or None where squeue cannot tell: the job is not in
-    its list (ended a while ago), or it gave no answer `tries` times, `pause` seconds apart (slurmctld busy,
-    e.g. with the preemption that sent this job its SIGTERM: seen on a loaded test cluster)."""
-    for attempt in range(tries):
+    its list (ended a while ago), or it gave no answer SQUEUE_TRIES times (slurmctld busy, e.g. with the
+    preemption that sent this job its SIGTERM: seen on a loaded test cluster)."""
+    for attempt in range(SQUEUE_TRIES):
         if attempt:
-            time.sleep(pause)
+            time.sleep(SQUEUE_PAUSE_SECONDS)
         try:
             answer = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True,
                                     timeout=60)
