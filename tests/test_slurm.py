@@ -402,22 +402,55 @@ def test_a_job_whose_slurm_commands_fail_still_stops_before_its_time_limit(tmp_p
     assert epochs_logged(log) == list(range(1, metrics["epochs"] + 1)), "every epoch once"
 
 
-def test_a_requeued_job_resumes_and_the_sweep_finishes(tmp_path, slurm_cluster, interrupted_run):
-    # A state saved after every epoch (checkpoint_minutes tiny), so the requeue finds one to resume from
-    # whenever it comes; the save on SIGTERM itself is tested in test_train.py and by the time-limit test.
-    process = start_sweep(tmp_path, slurm_cluster, *interrupted_run, "checkpoint_minutes=0.001",
-                          "--set-resources", "train:runtime=30")
+def starts_and_epochs_since(workdir: Path) -> tuple[int, int]:
+    """The one run's train.log: how many times a job started training it, and the epochs trained since the last
+    start (each start writes a `run <dir>: ...` line)."""
+    logs = list(workdir.glob("results/mnist_5k/runs/**/train.log"))
+    text = logs[0].read_text() if logs else ""
+    starts = re.findall(r"^run .*$", text, re.M)
+    return len(starts), len(epochs_logged(text.rsplit(starts[-1], 1)[-1])) if starts else 0
+
+
+@pytest.mark.whole_node
+def test_a_job_requeued_by_slurm_or_on_a_node_set_down_resumes_and_the_sweep_finishes(tmp_path, slurm_cluster,
+                                                                                      epoch_seconds):
+    """SLURM puts the running job back in the queue twice, from outside: an administrator's `scontrol requeue`,
+    then the node set DOWN under it (`scontrol update State=DOWN`: the job ends NODE_FAIL and, the profile's
+    jobs being requeueable, goes back in the queue; the plugin leaves it to SLURM). Each time the job resumes
+    from the run's last saved epoch under its own id once it runs again (after the node failure when the node is
+    back, State=RESUME; on a real cluster, on another node), and the sweep finishes without a retry (--retries 0).
+    Whole node: setting the node down ends every job on it."""
+    node = subprocess.run(["sinfo", "-h", "-o", "%N"], env=slurm_cluster, capture_output=True, text=True,
+                          check=True).stdout.split()[0]
+    # A state saved after every epoch (checkpoint_minutes tiny), so that each requeue finds one to resume from;
+    # the save on SIGTERM itself is tested in test_train.py and by the time-limit test.
+    process = start_sweep(tmp_path, slurm_cluster, *a_run_of(40, epoch_seconds), "checkpoint_minutes=0.001",
+                          "--set-resources", "train:runtime=30", "--retries", "0")
     try:
-        wait_for(lambda: list(tmp_path.glob("results/mnist_5k/runs/**/resume/state.json")), what="a saved epoch")
+        wait_for(lambda: starts_and_epochs_since(tmp_path)[1] >= 1, what="a trained epoch")
         (job,) = wait_for(lambda: running_train_jobs(slurm_cluster, tmp_path), what="the training job")
         subprocess.run(["scontrol", "requeue", job], env=slurm_cluster, check=True)
+        wait_for(lambda: starts_and_epochs_since(tmp_path) >= (2, 1), what="an epoch of the requeued job")
+        subprocess.run(["scontrol", "update", f"NodeName={node}", "State=DOWN", "Reason=mnist-sweep test"],
+                       env=slurm_cluster, check=True)
+        wait_for(lambda: not running_train_jobs(slurm_cluster, tmp_path), timeout=120, what="the job to end")
+        subprocess.run(["scontrol", "update", f"NodeName={node}", "State=RESUME"], env=slurm_cluster, check=True)
         output, _ = process.communicate(timeout=900)
     finally:
         process.kill()
+        # Whatever happened, the node is up for the tests after this one.
+        subprocess.run(["scontrol", "update", f"NodeName={node}", "State=RESUME"], env=slurm_cluster,
+                       capture_output=True)
     assert process.returncode == 0, evidence(tmp_path, slurm_cluster, output)
-    metrics, _ = the_only_run(tmp_path)
+    metrics, log = the_only_run(tmp_path)
     assert metrics["status"] == "completed" and metrics["resumed_from_epoch"]
     assert metrics["slurm_job_id"] == job  # a requeued job keeps its id
+    states = subprocess.run(["sacct", "--duplicates", "-X", "-n", "--parsable2", "-o", "State", "-j", job],
+                            env=slurm_cluster, capture_output=True, text=True).stdout.split()
+    assert "NODE_FAIL" in states and states[-1] == "COMPLETED", states
+    assert starts_and_epochs_since(tmp_path)[0] == 3, log
+    epochs = epochs_logged(log)
+    assert sorted(set(epochs)) == list(range(1, metrics["epochs"] + 1)), epochs  # resumed: none missing
 
 
 @pytest.mark.whole_node
