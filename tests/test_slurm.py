@@ -579,26 +579,26 @@ def test_sigterm_to_a_waiting_snakemake_cancels_its_jobs_and_ends_it(tmp_path, s
 
 
 def test_a_submission_over_the_submit_limit_waits_and_the_sweep_finishes(tmp_path, slurm_cluster):
-    """MaxSubmitJobs=1 for the account the sweep submits to (config/slurm.yaml's account; a QOS's
-    MaxSubmitJobsPerUser answers alike): while the first pack's job is in the queue, SLURM refuses the second.
-    The workflow's sbatch waits and submits it again (mnist_sweep/cluster/slurm_commands.py), so no retry is
-    spent (--retries 0) and the sweep finishes. The account is the test's own: the limit holds no other test."""
+    """MaxSubmitJobsPerUser=1 on the QOS the sweep submits with (config/slurm.yaml's qos; an account's
+    MaxSubmitJobs answers alike): while the first pack's job is in the queue, SLURM refuses the second. The
+    workflow's sbatch waits and submits it again (mnist_sweep/cluster/slurm_commands.py), so no retry is spent
+    (--retries 0) and the sweep finishes. The QOS is the test's own: its limit holds no other test's jobs."""
     write_config(tmp_path)
-    (tmp_path / "config" / "slurm.yaml").write_text("partition: gpu\naccount: limitedaccount\n")
-    limit = ["sacctmgr", "-i", "modify", "account", "limitedaccount", "set"]
-    subprocess.run([*limit, "MaxSubmitJobs=1"], env=slurm_cluster, check=True, capture_output=True)
+    (tmp_path / "config" / "slurm.yaml").write_text("partition: gpu\nqos: limited\n")
+    limit = ["sacctmgr", "-i", "modify", "qos", "limited", "set"]
+    subprocess.run([*limit, "MaxSubmitJobsPerUser=1"], env=slurm_cluster, check=True, capture_output=True)
     try:
         result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL), "--config", "pack_size=2",
                                  "--retries", "0")
     finally:
-        subprocess.run([*limit, "MaxSubmitJobs=-1"], env=slurm_cluster, check=True, capture_output=True)
+        subprocess.run([*limit, "MaxSubmitJobsPerUser=-1"], env=slurm_cluster, check=True, capture_output=True)
     assert result.returncode == 0, evidence(tmp_path, slurm_cluster, result.stderr)
     metrics = [json.loads(p.read_text()) for p in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")]
     assert len(metrics) == 4 and len({m["slurm_job_id"] for m in metrics}) == 2  # two packs, two jobs
-    accounts = subprocess.run(["sacct", "-X", "-n", "--parsable2", "-o", "Account", "-j",
-                               ",".join(m["slurm_job_id"] for m in metrics)],
-                              env=slurm_cluster, capture_output=True, text=True).stdout.split()
-    assert set(accounts) == {"limitedaccount"}, accounts
+    qos = subprocess.run(["sacct", "-X", "-n", "--parsable2", "-o", "QOS", "-j",
+                          ",".join(m["slurm_job_id"] for m in metrics)],
+                         env=slurm_cluster, capture_output=True, text=True).stdout.split()
+    assert set(qos) == {"limited"}, qos
     waits = (tmp_path / ".snakemake" / "mnist-sweep" / "submit-waits.log").read_text()
     assert "sbatch refused by a submit limit" in waits and "job submit limit" in waits, waits
 

@@ -4,7 +4,7 @@
 # device files: jobs are scheduled like GPU jobs, TensorFlow then runs on the CPU), and at least
 # 4 CPUs whatever the machine has (two tests' jobs side by side on 2 cores).
 # Like a production cluster, it has accounting (slurmdbd on a MariaDB of its own: sacct,
-# sacctmgr, the accounts `testaccount` and `limitedaccount`), kills a job that uses more memory than it asked for (job
+# sacctmgr, an account `testaccount`, a QOS `limited`), kills a job that uses more memory than it asked for (job
 # accounting's OverMemoryKill: every 2 s, no cgroups needed), and an `urgent` partition
 # preempts jobs of the others (they get SIGTERM, then go back to the queue; jobs of the `cancelled`
 # partition are ended instead: PreemptMode=CANCEL with no grace time). Its timers are shorter
@@ -180,10 +180,10 @@ for _ in $(seq 60); do sacctmgr -n list cluster >/dev/null 2>&1 && break; sleep 
 sacctmgr -i add cluster testcluster >/dev/null
 sacctmgr -i add account testaccount cluster=testcluster >/dev/null
 sacctmgr -i add user "$(id -un)" account=testaccount >/dev/null
-# A second account of this user, for a test that limits it: the other tests' jobs (testaccount, the default)
-# are not held by its limit.
-sacctmgr -i add account limitedaccount cluster=testcluster >/dev/null
-sacctmgr -i add user "$(id -un)" account=limitedaccount >/dev/null
+# A QOS of its own for the test that limits submissions (the other tests' jobs have the default QOS `normal`,
+# which its limit does not hold), and this user allowed to use it.
+sacctmgr -i add qos limited >/dev/null
+sacctmgr -i modify user "$(id -un)" set qos+=limited >/dev/null
 slurmctld
 slurmd
 for _ in $(seq 60); do
