@@ -320,3 +320,26 @@ def test_a_searchs_sampled_values_sit_where_they_lie_on_a_log_axis(tmp_path, mon
     xs = sorted({round(float(x), 9) for line in rate_panel.get_lines() for x in line.get_xdata()})  # and caps
     assert xs == pytest.approx([0.0003, 0.001956, 0.0081])
     assert not rate_panel.get_legend_handles_labels()[1]  # one series: no legend to cover the points
+
+
+def test_three_hyperparameters_one_seed_legends_stay_apart_and_widths_sort_by_number(tmp_path, monkeypatch):
+    """A 2x2x2 grid on one seed (the issue's case): each params.png panel's legend is below it and does not run
+    into its neighbour's (two columns were wider than a panel), and layer widths sort as numbers (64-64 first)."""
+    base = tutorial_run_fields()
+    files = []
+    for dropout in (0.1, 0.5):
+        for learning_rate in (0.001, 0.01):
+            for width in (64, 256):
+                metrics = dict(base, dropout=dropout, learning_rate=learning_rate, hidden_units=[width, width], seed=0,
+                               status="completed", test_accuracy=0.9 + width / 1e4 - dropout / 10, test_loss=0.3)
+                files.append(write_fake_run(tmp_path, metrics, "0.3\t0.9\t0.3\t0.9"))
+    _, params, _ = draw_from_runs(tmp_path, monkeypatch, files)
+    params.canvas.draw()
+    panels = params.axes[:3]
+    assert [panel.get_xlabel() for panel in panels] == ["hidden_units", "dropout", "learning_rate"]
+    assert [tick.get_text() for tick in panels[0].get_xticklabels()] == ["64-64", "256-256"]
+    boxes = [panel.get_legend().get_window_extent() for panel in panels]
+    for left, right in zip(boxes, boxes[1:]):
+        assert left.x1 < right.x0, "two legends overlap"
+    for panel, box in zip(panels, boxes):
+        assert box.y1 < panel.get_window_extent().y0  # below its panel, over no point

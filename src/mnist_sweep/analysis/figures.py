@@ -370,6 +370,8 @@ def curves_figure(runs: pd.DataFrame, configs: pd.DataFrame, out) -> None:
     save(figure, out, bbox_inches="tight")  # the legend is below the axes
 
 
+# The longest legend entry that still fits two to a row under a params.png panel (5 inches, 8 pt).
+LEGEND_COLUMN_CHARACTERS = 26
 # Each panel of params.png has its own colours and marker, so a colour never means two things in one figure.
 PANEL_PALETTES = ("tab10", "Dark2", "Set1", "Set2", "Accent", "Paired")
 PANEL_MARKERS = ("o", "D", "^", "v", "P", "X")
@@ -435,8 +437,13 @@ def parameters_figure(configs: pd.DataFrame, out, note: str = "", search_space: 
         if axis.get_legend_handles_labels()[1]:
             # Below the x label (lower still under two-line tick labels), never over the points.
             two_lines = any("\n" in tick.get_text() for tick in axis.get_xticklabels())
-            axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3 if two_lines else -0.2), ncol=2)
+            # Two columns only where two fit in the panel's width: a wider legend runs into its neighbour's.
+            labels = axis.get_legend_handles_labels()[1]
+            axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3 if two_lines else -0.2),
+                        ncol=2 if max(map(len, labels)) <= LEGEND_COLUMN_CHARACTERS else 1)
         axis.grid(axis="y", alpha=0.3)
+    for axis in axes[0][1:]:  # the same measure in every panel: named once, at the left
+        axis.set_ylabel("")
     single = finished["n_seeds"].max() < 2
     failures = f"; {len(diverged)} grid point(s) with every seed diverged (red x)" if len(diverged) else ""
     figure.suptitle("Test accuracy vs hyperparameters" + (" (one seed: no intervals)" if single else "") + failures
@@ -526,10 +533,16 @@ def spread_panel(axis, configs: pd.DataFrame, name: str, values: list, colors) -
 
 
 def _sort_key(text: str):
+    """Numbers by value, then layer widths written as `64-64` by their numbers (64-64 before 256-256), then
+    the rest as text."""
     try:
-        return (0, float(text), text)
+        return (0, (float(text),), text)
     except ValueError:
-        return (1, 0.0, text)
+        pass
+    try:
+        return (1, tuple(float(part) for part in text.split("-")), text)
+    except ValueError:
+        return (2, (), text)
 
 
 def confusion_figure(prediction_files, out, title: str) -> None:
