@@ -88,24 +88,32 @@ SQUEUE_PAUSE_SECONDS = 5.0
 
 
 def slurm_job_state(job: str) -> str | None:
-    """SLURM's state of a job (RUNNING, COMPLETING, ...), or None where squeue cannot tell: the job is not in
-    its list (ended a while ago), or it gave no answer SQUEUE_TRIES times (slurmctld busy, e.g. with the
+    """SLURM's state of a job (RUNNING, COMPLETING, ...), or None where squeue cannot tell (ask_squeue)."""
+    return ask_squeue(job)[0]
+
+
+def ask_squeue(job: str) -> tuple[str | None, str]:
+    """(SLURM's state of a job, or None, and what squeue said where it gave none). None: the job is not in its
+    list (ended a while ago), or squeue gave no answer SQUEUE_TRIES times (slurmctld busy, e.g. with the
     preemption that sent this job its SIGTERM: seen on a loaded test cluster)."""
+    said = ""
     for attempt in range(SQUEUE_TRIES):
         if attempt:
             time.sleep(SQUEUE_PAUSE_SECONDS)
         try:
             answer = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True,
                                     timeout=60)
-        except OSError:
-            return None
-        except subprocess.SubprocessError:
+        except OSError as error:
+            return None, str(error)
+        except subprocess.SubprocessError as error:
+            said = str(error)
             continue
         if answer.stdout.strip():
-            return answer.stdout.strip()
+            return answer.stdout.strip(), ""
+        said = answer.stderr.strip() or f"nothing (exit code {answer.returncode})"
         if "Invalid job id" in answer.stderr:
-            return None
-    return None
+            break
+    return None, said
 
 
 def requeue(pack_dir: Path, max_requeues: int, why: str) -> bool:
@@ -124,10 +132,10 @@ def requeue(pack_dir: Path, max_requeues: int, why: str) -> bool:
         print(f"not requeued: this pack continued {done} time(s) already (max_requeues {max_requeues}); "
               "the stop counts as a failed attempt, Snakemake's retries continue it", flush=True)
         return False
-    state = slurm_job_state(job)
+    state, said = ask_squeue(job)
     if state != "RUNNING":
-        print(f"not requeued from here: SLURM is ending this job ({state or 'state unknown'}; cancelled, or "
-              "requeued by SLURM itself)", flush=True)
+        print(f"not requeued from here: SLURM is ending this job ({state or 'state unknown: squeue said ' + said}; "
+              "cancelled, or requeued by SLURM itself)", flush=True)
         return False
     try:
         answer = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True, timeout=60)
