@@ -560,8 +560,9 @@ def test_a_cancelled_job_is_reported_and_the_status_view_shows_it(tmp_path, slur
 
 def test_sigterm_to_a_waiting_snakemake_cancels_its_jobs_and_ends_it(tmp_path, slurm_cluster, interrupted_run):
     """SIGTERM to the controller alone (a login session's end, a controller job's time limit): Snakemake on its
-    own would wait for its running jobs to end. The workflow stops as on Ctrl-C: the plugin cancels the job
-    (which saves its state), Snakemake ends within a minute and says what to run (cluster/interruption.py)."""
+    own would wait for its running jobs to end. The workflow cancels every job it submitted (its own scancel: the
+    plugin's alone missed a job while its status check ran, and the job trained on to the end), the job saves
+    its state, and Snakemake ends within a minute and says what to run (cluster/interruption.py)."""
     process = start_sweep(tmp_path, slurm_cluster, *interrupted_run)
     try:
         job = wait_for(lambda: running_train_jobs(slurm_cluster, tmp_path), what="a training job")[0]
