@@ -200,9 +200,13 @@ SEARCH_CONFIG = {
 
 @pytest.mark.slow
 def test_a_search_runs_its_rungs_in_one_invocation_and_is_resumed_extended_and_reused(tmp_path):
+    # results_dir with a space and a `;`: every shell command quotes its paths (Snakemake's :q), so a `;` never
+    # ends a command and runs the rest (`touch pwned`); test_workflow.py does the same for a grid sweep.
+    scratch = tmp_path / "scratch" / "with space;touch pwned;"
+    config = dict(SEARCH_CONFIG, results_dir=str(scratch))
     config_file = tmp_path / "search.yaml"
-    config_file.write_text(yaml.safe_dump(SEARCH_CONFIG))
-    results = tmp_path / "results" / "mnist_5k"
+    config_file.write_text(yaml.safe_dump(config))
+    results = scratch / "mnist_5k"
     summary = results / "sweeps" / "search" / "summary"
 
     plan = snakemake(tmp_path, "-n", "-c2", "--configfile", str(config_file))
@@ -278,7 +282,7 @@ def test_a_search_runs_its_rungs_in_one_invocation_and_is_resumed_extended_and_r
             (summary / "search.tsv").unlink()
         repaired = snakemake(tmp_path, "-c2", "--configfile", str(config_file))
         assert repaired.returncode == 0, repaired.stderr[-3000:]
-        assert re.search(r"warning: \S+/rung-1\.json cannot be read \(.+\); kept as rung-1\.damaged\.json, the rung "
+        assert re.search(r"warning: .+/rung-1\.json cannot be read \(.+\); kept as rung-1\.damaged\.json, the rung "
                          r"is planned again", repaired.stderr), repaired.stderr[-3000:]
         assert (plans / "rung-1.damaged.json").read_text() == damage
         assert epoch_lines(results) == 16 + 8
@@ -289,13 +293,14 @@ def test_a_search_runs_its_rungs_in_one_invocation_and_is_resumed_extended_and_r
     # A grid sweep of a point at a rung's epochs reuses the search's runs.
     point = dict(part.split("~") for part in winner.split("/"))
     grid = {"learning_rate": [float(point["learning_rate"])], "dropout": [float(point["dropout"])], "epochs": [2]}
-    reuse = snakemake(tmp_path, "-c2", "--config", "dataset=mnist_5k", "seeds=[0,1]", "sweep=reuse", f"grid={grid}")
+    reuse = snakemake(tmp_path, "-c2", "--config", "dataset=mnist_5k", "seeds=[0,1]", "sweep=reuse", f"grid={grid}",
+                      f"results_dir={scratch}")
     assert reuse.returncode == 0, reuse.stderr[-2000:]
     assert "2 runs; 2 finished, 0 to train" in reuse.stderr
 
     # More trials: the first 4 points are the same and not trained again.
     rung0 = {path: path.stat().st_mtime_ns for path in results.glob("runs/**/epochs~1/seed~*/metrics.json")}
-    more = dict(SEARCH_CONFIG, search=dict(SEARCH_CONFIG["search"], trials=6))
+    more = dict(config, search=dict(SEARCH_CONFIG["search"], trials=6))
     config_file.write_text(yaml.safe_dump(more))
     # The plans of 4 trials are not this search's: planned again, and the start line does not count them.
     assert "; 0 of 3 rung(s) planned so far, the confirmation not yet;" in snakemake(tmp_path, "-n", "-c2", "--configfile", str(config_file)).stderr
@@ -305,45 +310,30 @@ def test_a_search_runs_its_rungs_in_one_invocation_and_is_resumed_extended_and_r
     assert all(path.stat().st_mtime_ns == mtime for path, mtime in rung0.items())
     grown = pd.read_csv(summary / "search.tsv", sep="\t")
     assert grown["point"][:4].tolist() == table["point"].tolist() and len(grown) == 6
+    assert not list(tmp_path.rglob("pwned")), "a `;` in results_dir ended a command and ran the rest"
 
 
 @pytest.mark.slow
-def test_keep_states_survivors_deletes_spent_states_and_survivors_still_continue(tmp_path):
-    """keep_states: survivors. A rung's plan deletes the states of the points it stops; a continued run, once
-    finished, the state it continued. The survivors still continue (the epochs trained are the halving
-    budget, not a restart's), and a finished search leaves no state behind."""
-    config = dict(SEARCH_CONFIG, search=dict(SEARCH_CONFIG["search"], confirm_seeds=0, keep_states="survivors"))
-    config_file = tmp_path / "search.yaml"
-    config_file.write_text(yaml.safe_dump(config))
-    results = tmp_path / "results" / "mnist_5k"
-    run = snakemake(tmp_path, "-c2", "--configfile", str(config_file))
-    assert run.returncode == 0, run.stderr[-3000:]
-    # Rung 1 stops 2 of 4 points (2 seeds each), rung 2 one of the 2.
-    assert "search rung 1 (2 epochs): 2 point(s), 4 run(s), 0 finished before" in run.stderr
-    assert "; the saved states of 4 stopped run(s) deleted" in run.stderr
-    assert "; the saved states of 2 stopped run(s) deleted" in run.stderr
-    assert epoch_lines(results) == 16  # 4 x 1 + 2 x 1 + 1 x 2 per seed: every survivor continued
-    assert not list(results.glob("runs/**/state"))
-    continued = [log.read_text() for log in results.glob("runs/**/epochs~[24]/seed~*/train.log")]
-    assert len(continued) == 6 and all("continuing" in log for log in continued)
-
-
-@pytest.mark.slow
-def test_a_search_killed_in_its_second_rung_resumes_there(tmp_path):
+def test_a_search_killed_in_its_second_rung_resumes_there_and_keeps_only_the_survivors_states(tmp_path):
     """kill -9 of Snakemake and its jobs while the second rung trains: the same command finishes the search
-    from that rung: the first rung is not trained again and the second keeps its plan and packs."""
+    from that rung: the first rung is not trained again and the second keeps its plan and packs.
+
+    With keep_states: survivors. A rung's plan deletes the states of the points it stops; a continued run, once
+    finished, the state it continued. The survivors still continue (each continued run's log says so), and
+    the finished search leaves no state behind."""
     import os
     import signal
     import subprocess
     import time
 
-    config = dict(SEARCH_CONFIG, search=dict(SEARCH_CONFIG["search"], confirm_seeds=0))
+    config = dict(SEARCH_CONFIG, search=dict(SEARCH_CONFIG["search"], confirm_seeds=0, keep_states="survivors"))
     config_file = tmp_path / "search.yaml"
     config_file.write_text(yaml.safe_dump(config))
     results = tmp_path / "results" / "mnist_5k"
     rung1 = results / "sweeps" / "search" / "search" / "rung-1.json"
-    process = snakemake(tmp_path, "-c2", "--configfile", str(config_file),
-                        popen=dict(start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    with open(tmp_path / "killed.log", "w") as killed_log:
+        process = snakemake(tmp_path, "-c2", "--configfile", str(config_file),
+                            popen=dict(start_new_session=True, stdout=subprocess.DEVNULL, stderr=killed_log))
     deadline = time.time() + 600
     while time.time() < deadline and not (rung1.exists() and list(results.glob("runs/**/epochs~2/seed~*/train.log"))):
         time.sleep(0.05)
@@ -361,3 +351,10 @@ def test_a_search_killed_in_its_second_rung_resumes_there(tmp_path):
     assert all(path.stat().st_mtime_ns == mtime for path, mtime in first.items())
     table = pd.read_csv(results / "sweeps" / "search" / "summary" / "search.tsv", sep="\t")
     assert sorted(table["epochs_reached"]) == [1, 1, 2, 4]
+    # keep_states: rung 1's plan (before the kill) deleted the states of the 2 points it stopped (2 seeds each),
+    # rung 2's (after it) those of the 1 point it stopped; the survivors continued; no state is left.
+    assert "; the saved states of 4 stopped run(s) deleted" in (tmp_path / "killed.log").read_text()
+    assert "; the saved states of 2 stopped run(s) deleted" in rerun.stderr
+    assert not list(results.glob("runs/**/state"))
+    continued = [log.read_text() for log in results.glob("runs/**/epochs~[24]/seed~*/train.log")]
+    assert len(continued) == 6 and all("continuing" in log for log in continued)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 
 from conftest import ROOT, SMALL, train_here
@@ -402,6 +403,15 @@ def test_a_job_whose_slurm_commands_fail_still_stops_before_its_time_limit(tmp_p
     assert epochs_logged(log) == list(range(1, metrics["epochs"] + 1)), "every epoch once"
 
 
+def processes_of(workdir: Path) -> list[psutil.Process]:
+    """The processes whose command line names workdir (a job's Snakemake names its files there)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if any(str(workdir) in part for part in process.info["cmdline"] or []) and process.pid != os.getpid():
+            found.append(process)
+    return found
+
+
 def starts_and_epochs_since(workdir: Path) -> tuple[int, int]:
     """The one run's train.log: how many times a job started training it, and the epochs trained since the last
     start (each start writes a `run <dir>: ...` line)."""
@@ -441,6 +451,12 @@ def test_a_job_requeued_by_slurm_or_on_a_node_set_down_resumes_and_the_sweep_fin
         # Whatever happened, the node is up for the tests after this one.
         subprocess.run(["scontrol", "update", f"NodeName={node}", "State=RESUME"], env=slurm_cluster,
                        capture_output=True)
+        # The test cluster tracks a job's processes by parentage (proctrack/linuxproc, no cgroups): the first
+        # attempt's Snakemake, orphaned when the node went down, outlives its job here (a real node that
+        # fails takes its processes with it). Ended, so that nothing of the test runs on.
+        for leftover in processes_of(tmp_path):
+            with contextlib.suppress(psutil.Error):
+                leftover.kill()
     assert process.returncode == 0, evidence(tmp_path, slurm_cluster, output)
     metrics, log = the_only_run(tmp_path)
     assert metrics["status"] == "completed" and metrics["resumed_from_epoch"]
