@@ -84,9 +84,9 @@ def slurm_cluster(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def node_share(request, slurm_cluster):
-    """Tests share the node, two at a time, but a test marked whole_node (it preempts every job on the node)
-    runs alone: it waits for the running tests to end, and no test starts until
-    it has. A gate taken before the node's lock lets a waiting whole_node test go before later tests."""
+    """Tests share the node, two at a time, but a test marked whole_node (it preempts every job on the node, or
+    sets the node down) runs alone: it waits for the running tests to end, and no test starts until it has.
+    A gate taken before the node's lock lets a waiting whole_node test go before later tests."""
     directory = Path(slurm_cluster["SLURM_CONF"]).parent
     with open(directory / "node.gate", "a") as gate, open(directory / "node.lock", "a") as node:
         fcntl.flock(gate, fcntl.LOCK_EX)
