@@ -13,10 +13,15 @@ SMALL = ROOT / "tests" / "configs" / "small.yaml"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def pytest_collection_modifyitems(items):
+# How many whole_node tests this run selected (tests/test_slurm.py: the others wait until all have run).
+WHOLE_NODE_TESTS = pytest.StashKey[int]()
+
+
+def pytest_collection_modifyitems(config, items):
     """The SLURM tests that need the node to themselves first: two at a time would wait for each other
     later, while the rest ran two at a time (.ci/run: pytest-xdist's `-n 2`, tests/test_slurm.py)."""
     items.sort(key=lambda item: item.get_closest_marker("whole_node") is None)
+    config.stash[WHOLE_NODE_TESTS] = sum(item.get_closest_marker("whole_node") is not None for item in items)
 
 
 @pytest.fixture(scope="session")
