@@ -353,8 +353,16 @@ def test_a_search_killed_in_its_second_rung_resumes_there_and_keeps_only_the_sur
     assert sorted(table["epochs_reached"]) == [1, 1, 2, 4]
     # keep_states: rung 1's plan (before the kill) deleted the states of the 2 points it stopped (2 seeds each),
     # rung 2's (after it) those of the 1 point it stopped; the survivors continued; no state is left.
-    assert "; the saved states of 4 stopped run(s) deleted" in (tmp_path / "killed.log").read_text()
+    killed = (tmp_path / "killed.log").read_text()
+    assert "search rung 1 (2 epochs): 2 point(s), 4 run(s), 0 finished before" in killed
+    assert "; the saved states of 4 stopped run(s) deleted" in killed
     assert "; the saved states of 2 stopped run(s) deleted" in rerun.stderr
     assert not list(results.glob("runs/**/state"))
     continued = [log.read_text() for log in results.glob("runs/**/epochs~[24]/seed~*/train.log")]
     assert len(continued) == 6 and all("continuing" in log for log in continued)
+    # Each survivor trained only the epochs past the rung before (the halving budget, not a restart's): epoch 2
+    # of a 2-epoch run (twice where the kill came after its line), epochs 3-4 of a 4-epoch run, which trained
+    # after the kill only: 2 seeds x 2 epochs.
+    trained = {epochs: [int(epoch) for path in results.glob(f"runs/**/epochs~{epochs}/seed~*/train.log")
+                        for epoch in re.findall(r"^epoch (\d+)/", path.read_text(), re.M)] for epochs in (2, 4)}
+    assert set(trained[2]) == {2} and sorted(trained[4]) == [3, 3, 4, 4], trained
