@@ -17,8 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import ROOT, SMALL, snakemake
+from mnist_sweep.config.validation import validate_config
+from mnist_sweep.planning.rungs import plan_config
 
 slow = pytest.mark.slow
 
@@ -49,48 +52,79 @@ def job_counts(stdout: str) -> dict:
     return counts
 
 
-def test_dry_run_plans_one_training_job_per_pack_and_writes_nothing(tmp_path):
+def plan_only(workdir: Path, *args):
+    """The sweep's plan alone (the checkpoint `plan`, no training): its CompletedProcess."""
+    result = snakemake(workdir, "--until", "plan", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_a_dry_run_writes_nothing_and_the_plan_packs_one_training_job_per_pack(tmp_path):
     grid = ["--configfile", str(SMALL), "--config", 'grid={"dropout": [0.1, 0.2, 0.5], "hidden_units": [[512, 512], [256]]}',
             "seeds=[0,1,2,3]"]
-    result = snakemake(tmp_path, "-n", *grid)
+    result = snakemake(tmp_path, "-n", "-c1", *grid)
     assert result.returncode == 0, result.stderr
-    # 24 tiny runs of two model shapes share one job (3 dropout rates x 4 seeds per shape).
-    assert "= 24 runs; 0 finished, 24 to train in 1 job(s)" in result.stderr
+    assert "2 grid point(s)" not in result.stderr and "= 24 runs; not planned yet;" in result.stderr
     counts = job_counts(result.stdout)
-    assert counts["train"] == 1 and counts["prepare_data"] == 1 and counts["summarize"] == 1
+    assert counts["plan"] == 1 and counts["prepare_data"] == 1 and counts["summarize"] == 1 and "train" not in counts
     assert not (tmp_path / "results").exists(), "a dry-run writes no plan"
+    # The plan is a job: it writes the plans, trains nothing.
+    planned = plan_only(tmp_path, "-c1", *grid)
+    # 24 tiny runs of two model shapes share one job (3 dropout rates x 4 seeds per shape).
+    assert "mnist-sweep small: 24 runs; 0 finished, 24 to train in 1 job(s)" in planned.stderr
+    assert not (tmp_path / "resources").exists() and not list(tmp_path.glob("results/**/metrics.json"))
+    plan = json.loads((tmp_path / "results/mnist_5k/sweeps/small/plan/rung-0.json").read_text())
+    assert plan["made_for"] == {"slots": 1, "gpus_per_job": 1, "gpu_memory_gb": None} and len(plan["runs"]) == 24
+    dry = snakemake(tmp_path, "-n", "-c1", *grid)
+    assert "= 24 runs; planned;" in dry.stderr and job_counts(dry.stdout)["train"] == 1
+    assert "plan" not in job_counts(dry.stdout), "the same command does not plan again"
     # Runs longer than the job length get their own job; the longest start first (priority =
     # estimated milliseconds).
-    long_runs = snakemake(tmp_path, "-n", *grid, "job_minutes=0.001")
+    plan_only(tmp_path / "long", "-c1", *grid, "job_minutes=0.001")
+    long_runs = snakemake(tmp_path / "long", "-n", "-c1", *grid, "job_minutes=0.001")
     assert job_counts(long_runs.stdout)["train"] == 24
     priorities = {int(line.split()[-1]) for line in long_runs.stdout.splitlines() if line.strip().startswith("priority:")}
     assert len(priorities) == 2 and max(priorities) > min(priorities)
     # pack_size overrides the packing: one job per run.
-    one_each = snakemake(tmp_path, "-n", *grid[:-1], "seeds=[0,1,2,3]", "pack_size=1")
-    assert job_counts(one_each.stdout)["train"] == 24
-    # One run's files are not a target: the error says what to ask for instead.
-    target = "results/mnist_5k/runs/model~mlp/hidden_units~256/seed~0/metrics.json"
-    refused = snakemake(tmp_path, "-n", target, *grid)
-    assert refused.returncode != 0 and "runs are trained in packs" in refused.stderr
+    assert "24 to train in 24 job(s)" in plan_only(tmp_path / "one", "-c1", *grid, "pack_size=1").stderr
+    # One run's files are a target: Snakemake trains that run alone.
+    target = ("results/mnist_5k/runs/model~mlp/hidden_units~256/dropout~0.1/activation~relu/optimizer~adam/"
+              "learning_rate~0.001/weight_decay~0.0/batch_size~128/epochs~1/seed~3/metrics.json")
+    alone = snakemake(tmp_path, "-n", "-c1", target, *grid)
+    counts = job_counts(alone.stdout)
+    assert alone.returncode == 0 and (counts["train_run"], counts["total"]) == (1, 2), alone.stdout
+    assert "--seed 3" in snakemake(tmp_path, "-n", "-p", "-c1", target, *grid).stdout
 
 
 def test_a_clusters_gpu_memory_sizes_its_packs(tmp_path):
-    """Under a cluster (--jobs), gpu_memory_gb of config/slurm.yaml lets a GPU take more than 64 runs."""
+    """Under a cluster (--jobs), gpu_memory_gb of config/slurm.yaml lets a GPU take more than 64 runs: the
+    plan is made for it (its resources, read in a dry-run: a real `--jobs` run without an executor is a
+    workstation's), and the planner packs accordingly."""
     sweep = ["--jobs", "5", "--configfile", str(SMALL), "--config", f"seeds={list(range(100))}", "job_minutes=600"]
-    plain = snakemake(tmp_path, "-n", *sweep)
     sized = snakemake(tmp_path, "-n", *sweep, 'slurm={"gpu_memory_gb": 80}')
-    assert plain.returncode == sized.returncode == 0, plain.stderr + sized.stderr
-    # 2 grid points x 100 seeds of tiny MLPs: 64 runs per job at most, or all on one 80 GB GPU.
-    assert "200 to train in 4 job(s)" in plain.stderr and "200 to train in 1 job(s)" in sized.stderr
+    assert "planned_slots=1, planned_gpus_per_job=1, planned_gpu_memory_mb=80000" in sized.stdout, sized.stdout
     local = snakemake(tmp_path, "-n", "-c1", *sweep[2:], 'slurm={"gpu_memory_gb": 80}')  # a workstation: not sized
-    assert "200 to train in 4 job(s)" in local.stderr
+    assert "planned_slots=1, planned_gpus_per_job=1, planned_gpu_memory_mb=0" in local.stdout
+    config = plan_config(validate_config(yaml.safe_load(SMALL.read_text()) | {
+        "sweep": "small", "results_dir": str(tmp_path / "results"), "seeds": list(range(100)), "job_minutes": 600}))
+    lines = {}
+    for name, memory in (("plain", "0"), ("sized", "80")):
+        out = tmp_path / name / "results/mnist_5k/sweeps/small/plan/rung-0.json"
+        planner = subprocess.run([sys.executable, "-m", "mnist_sweep.planning.rungs", "--config", config, "--rung", "0",
+                                  "--out", str(out), "--log", str(tmp_path / f"{name}.log"), "--gpu-memory-gb", memory],
+                                 capture_output=True, text=True, cwd=tmp_path)
+        assert planner.returncode == 0, planner.stderr
+        lines[name] = planner.stderr
+    # 2 grid points x 100 seeds of tiny MLPs: 64 runs per job at most, or all on one 80 GB GPU.
+    assert "200 to train in 4 job(s)" in lines["plain"] and "200 to train in 1 job(s)" in lines["sized"]
 
 
 def test_a_local_training_job_never_requeues_a_slurm_allocation(tmp_path):
     """`snakemake -c` inside a SLURM allocation: its train command carries no --max-requeues, so a
     stop (Ctrl-C, the allocation's time limit) never requeues the user's own job; only jobs the SLURM
     executor submitted do (tests/test_slurm.py)."""
-    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(SMALL), "--config", "max_requeues=5")
+    plan_only(tmp_path, "-c1", "--configfile", str(SMALL), "--config", "max_requeues=5")
+    result = snakemake(tmp_path, "-n", "-p", "-c1", "--configfile", str(SMALL), "--config", "max_requeues=5")
     assert result.returncode == 0, result.stderr
     assert "python -m mnist_sweep.training.train" in result.stdout and "--max-requeues" not in result.stdout
 
@@ -138,20 +172,19 @@ def test_a_live_snakemake_keeps_its_lock(tmp_path):
     assert not release_stale_lock(tmp_path), "a directory used from another host is never touched"
 
 
-def test_a_sweep_larger_than_the_free_disk_is_refused_before_any_job(tmp_path):
+def test_a_sweep_larger_than_the_free_disk_is_refused_before_any_training(tmp_path):
     """2,000 runs of an MLP with four 8192-unit layers: about 1.7 TB of models and files, more than any disk
-    here holds. A dry-run warns; the sweep itself stops before its first job (even one preparing data) and
-    names what shrinks it."""
+    here holds. A dry-run says how much; the plan refuses before any training job and names what shrinks it."""
     huge = ["--config", "dataset=mnist_5k", 'grid={"hidden_units": [[8192, 8192, 8192, 8192]]}',
             f"seeds={list(range(2_000))}".replace(" ", "")]
     dry = snakemake(tmp_path, "-n", *huge)
     assert dry.returncode == 0, dry.stderr[-3000:]
-    assert "the runs need" in dry.stderr and "the sweep will not start like this (a dry-run only warns)" in dry.stderr
-    data = "resources/data/mnist_5k.npz"
-    refused = snakemake(tmp_path, "-c1", data, *huge)  # a target that needs no training: refused all the same
+    assert "GB on disk" in dry.stderr and "the runs need" in dry.stderr and "if none is trained yet" in dry.stderr
+    refused = snakemake(tmp_path, "-c1", "--until", "plan", *huge)
     assert refused.returncode != 0
-    assert "error: " in refused.stderr and "set models: none" in refused.stderr and "Nothing was started." in refused.stderr
-    assert not (tmp_path / data).exists() and not (tmp_path / "results" / "mnist_5k" / "packs").exists()
+    assert "error: " in refused.stderr and "set models: none" in refused.stderr and "Nothing was trained." in refused.stderr
+    assert not (tmp_path / "results" / "mnist_5k" / "packs").exists()
+    assert not (tmp_path / "results" / "mnist_5k" / "sweeps" / "default" / "plan" / "rung-0.json").exists()
 
 
 def test_bad_config_stops_before_any_job(tmp_path):

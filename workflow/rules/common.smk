@@ -8,9 +8,15 @@ from snakemake.utils import Paramspace
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 # The package's layers, lowest first (see src/mnist_sweep/__init__.py).
 from mnist_sweep.data import DataError, check_same_data
-from mnist_sweep.config.hyperparameters import ConfigError, run_path_fragment
+from mnist_sweep.config.hyperparameters import (
+    RUN_PATH_PATTERN,
+    ConfigError,
+    run_of_path,
+    run_path_fragment,
+    training_flags,
+)
 from mnist_sweep.config.search_space import rungs
-from mnist_sweep.config.sweeps import report_sweep_config
+from mnist_sweep.config.sweeps import report_sweep_config, rung_plan_path
 from mnist_sweep.config.validation import (
     default_sweep_name,
     grid_table,
@@ -23,12 +29,18 @@ from mnist_sweep.cluster.slurm_commands import install as install_slurm_wrappers
 from mnist_sweep.cluster.locks import record_owner, release_stale_lock
 from mnist_sweep.cluster.setup_failure import clear_setup_failure, stop_if_setup_failed
 from mnist_sweep.cluster.slurm_site import gpus_per_job, train_resources, with_site_file
-from mnist_sweep.training.run_files import finished_runs
 from mnist_sweep.analysis.answer import answer_lines
 from mnist_sweep.planning.disk import disk_note, grid_bytes, search_bytes
-from mnist_sweep.planning.packs import PackBook, refuse_run_file_targets
+from mnist_sweep.planning.packs import PackBook
 from mnist_sweep.planning.points import describe, sample_points
-from mnist_sweep.planning.rungs import check_rung_plans, plan_config, planned_so_far
+from mnist_sweep.planning.rungs import (
+    TRAINED_ALONE_LOG,
+    run_file_names,
+    plan_config,
+    planned_rungs,
+    planned_so_far,
+    rung_inputs,
+)
 from mnist_sweep.planning.slots import job_threads, training_slots
 
 # What jobs record from now on is this invocation's (see mnist_sweep/cluster/setup_failure.py).
@@ -81,58 +93,34 @@ wildcard_constraints:
     pack=r"[0-9a-f]{12}",
 
 
-# Every run of the sweep (grid points x seeds), and which pack trains or trained it (see
-# mnist_sweep/planning/packs.py): only runs not finished and not already planned get a new pack,
-# so a rerun finds the same packs and adding seeds trains only the new runs. A run is
-# finished when its metrics.json (written last) and the files it vouches for are whole; a
-# damaged run is trained again (its job sets the damaged files aside). See run_files.run_state.
-# A search plans its runs rung by rung, inside the DAG (workflow/rules/search.smk): none here.
+# What a sweep trains is planned by the checkpoint `plan` (workflow/rules/plan.smk), rung by rung: a
+# grid is one rung, a search one per round. Nothing is planned, checked or written while this file is
+# read: which runs are finished is a result, read by the plan's job and by the input functions below.
 SEARCH = config["search"]
-SEARCH_RUNGS = rungs(config) if SEARCH else []
-# A cluster job reads the workflow again to train its one pack: it reads that pack's plan
-# only (PackBook.learn), not the sweep's runs and plans (20,000 file checks at 10,000 runs).
+SEARCH_RUNGS = rungs(config) if SEARCH else [None]
+# The last rung: a grid's only one, a search's last round or its confirmation on new seeds.
+FINAL_RUNG = len(SEARCH_RUNGS) if SEARCH and SEARCH["confirm_seeds"] else len(SEARCH_RUNGS) - 1
+# A cluster job reads the workflow again to train its one pack: it reads that pack's plan only.
 IN_JOB = not workflow.is_main_process
-SWEEP_RUNS = [] if SEARCH or IN_JOB else sweep_runs(config)
-PACK_BOOK = PackBook(RESULTS, read_plans=not IN_JOB)
-FINISHED, DAMAGED = finished_runs(RESULTS, SWEEP_RUNS)
-
+PACK_BOOK = PackBook(RESULTS, read_plans=False)
 
 # How many training jobs can run at once (the workstation's cores, or None under a cluster
 # executor): a sweep is cut into at least that many jobs (see mnist_sweep/planning/slots.py).
-def global_resource(name):
-    """A --cores/--jobs/--resources limit given to Snakemake, or None."""
-    resource = workflow.global_resources.get(name)
-    return None if resource is None else resource.value
-
-
-CORES = global_resource("_cores")
+CORES = workflow.resource_settings.cores
+GPU_LIMIT = workflow.global_resources.get("gpu")
 TRAINING_SLOTS = training_slots(
-    CORES, global_resource("_nodes"), global_resource("gpu"), config["train_threads"]
+    CORES, workflow.nodes, None if GPU_LIMIT is None else GPU_LIMIT.value, config["train_threads"]
 )
 # GPUs of each cluster job (config/slurm.yaml): one training process per GPU, packs that many
 # times larger (see mnist_sweep/cluster/gpu_processes.py). A workstation's job takes one GPU.
 GPUS_PER_JOB = gpus_per_job(config["slurm"]) if IN_JOB or TRAINING_SLOTS is None else 1
 # Packs sized for the cluster's GPU nodes, where config/slurm.yaml gives their memory (packs.plan_packs).
 GPU_MEMORY_GB = config["slurm"].get("gpu_memory_gb") if TRAINING_SLOTS is None else None
-RUN_PACK, NEW_PACKS = PACK_BOOK.assign(
-    SWEEP_RUNS,
-    FINISHED,
-    DATASET,
-    config["job_minutes"],
-    config["pack_size"],
-    TRAINING_SLOTS or 1,
-    GPUS_PER_JOB,
-    GPU_MEMORY_GB,
-)
 
 
-# Before the first job, never in a dry-run: the new packs' plans, which their jobs read, and
-# the package's path for every job (shell, script, conda env, SLURM job: each inherits this
+# Before the first job, never in a dry-run: the package's path for every job (shell, script, conda env, SLURM job: each inherits this
 # process' environment), also where the package is not pip-installed.
 onstart:
-    # Too little disk for the runs (see mnist_sweep/planning/disk.py): stop before any job writes a file.
-    if DISK_PROBLEM:
-        sys.exit(f"error: {DISK_PROBLEM}. Nothing was started.")
     record_owner()  # who holds the lock now (see mnist_sweep/cluster/locks.py)
     clear_setup_failure()  # an earlier invocation's, fixed or not: the first job tells
     prepend_pythonpath(str(Path(workflow.basedir) / "src"))
@@ -143,8 +131,6 @@ onstart:
     # Ctrl-C, or SIGINT/SIGTERM to Snakemake alone: the jobs stop too, saving their state (see
     # mnist_sweep/cluster/interruption.py). Here: after Snakemake has installed its own handlers.
     INTERRUPTION.install(local=workflow.local_exec)
-    PACK_BOOK.set_aside_damaged_plans()
-    PACK_BOOK.write_plans(NEW_PACKS, DATASET)
 
 
 # The end of a run that ends well: the answer as it stands, stated once (see mnist_sweep/analysis/answer.py).
@@ -167,98 +153,68 @@ onerror:
     )
 
 
-PACKS_TO_TRAIN = sorted({pack for pack in RUN_PACK.values() if pack} - PACK_BOOK.done)
-# In a cluster job, train_threads per GPU as the controller asked (its cpus_per_task): there
-# Snakemake sees the node's cores, which the job may not own.
-TRAINING_THREADS = (
-    config["train_threads"] * GPUS_PER_JOB
-    if IN_JOB
-    else job_threads(
-        config["train_threads"],
-        CORES,
-        TRAINING_SLOTS,
-        # A search's packs are planned later, rung by rung: as if every slot had one.
-        (TRAINING_SLOTS or 1) if SEARCH else len(PACKS_TO_TRAIN),
-    )
-)
 
-# One line on the sweep's size and progress, first thing on every invocation (also after
-# a restart).
-DISK_PROBLEM = None  # less free space than the sweep needs: onstart refuses to start it
-if workflow.is_main_process and SEARCH:
-    # A damaged rung plan is planned again (see mnist_sweep/planning/rungs.py): before the DAG reads it.
-    planned, warnings = check_rung_plans(SWEEP_DIR, config)
-    for warning in warnings:
-        print(warning, file=sys.stderr)
-    # Sampled here for this line only (the checkpoint samples again): a job's start skips it.
-    SEARCH_POINTS = sample_points(config)
-    disk, disk_warning = disk_note(
-        config["results_dir"], search_bytes(config, SEARCH_POINTS)
-    )
+
+def get_training_threads(wildcards):
+    """CPU threads of a training job: in a cluster job, train_threads per GPU as the controller asked (its
+    cpus_per_task: there Snakemake sees the node's cores, which the job may not own); on a workstation,
+    train_threads, or the spare cores when fewer packs than slots are left to train (see
+    mnist_sweep/planning/slots.py)."""
+    if IN_JOB:
+        return config["train_threads"] * GPUS_PER_JOB
+    return job_threads(config["train_threads"], CORES, TRAINING_SLOTS, packs_left_to_train())
+
+
+def packs_left_to_train():
+    """Packs of the planned rungs without their done.json: the training jobs this sweep has left now."""
+    packs = set()
+    for rung in range(FINAL_RUNG + 1):
+        path = rung_plan_path(SWEEP_DIR, rung)
+        try:
+            packs |= set(json.loads(path.read_text()).get("packs_to_train", []))
+        except (OSError, ValueError, AttributeError):
+            continue
+    left = [pack for pack in packs if not PACK_BOOK.done_path(pack).exists()]
+    return len(left) or (TRAINING_SLOTS or 1)
+
+
+# One line on the sweep's size, first thing on every invocation (also after a restart); what is
+# finished and what is left is the plan's line (the checkpoint's job). Reads, never writes.
+if workflow.is_main_process:
+    if SEARCH:
+        # Sampled here for this line only (the checkpoint samples again): a job's start skips it.
+        SEARCH_POINTS = sample_points(config)
+        size = describe(config, SEARCH_POINTS)
+        progress = planned_so_far(config, planned_rungs(SWEEP_DIR, config))
+        needed = search_bytes(config, SEARCH_POINTS)
+    else:
+        runs = len(paramspace.dataframe) * len(config["seeds"])
+        size = (
+            f"{len(paramspace.dataframe):,} grid point(s) x {len(config['seeds'])} seed(s) = {runs:,} runs"
+        )
+        progress = "planned" if planned_rungs(SWEEP_DIR, config) else "not planned yet"
+        needed = grid_bytes(sweep_runs(config), config)
+    # The disk the runs take at most (see mnist_sweep/planning/disk.py); the plan refuses to
+    # train what results_dir has no room for.
+    disk, disk_warning = disk_note(config["results_dir"], needed)
     print(
-        f"mnist-sweep {SWEEP}: {describe(config, SEARCH_POINTS)}; "
-        f"{planned_so_far(config, planned)}; at most {disk}; "
-        f"results in {SWEEP_DIR}/",
+        f"mnist-sweep {SWEEP}: {size}; {progress}; at most {disk}; results in {SWEEP_DIR}/",
         file=sys.stderr,
     )
-    DISK_PROBLEM = disk_warning
-elif workflow.is_main_process:
-    # The disk the runs to train will take (see mnist_sweep/planning/disk.py), against results_dir's free space.
-    disk, disk_warning = disk_note(
-        config["results_dir"],
-        grid_bytes(
-            [run for run in SWEEP_RUNS if run["run_id"] not in FINISHED], config
-        ),
-    )
-    print(
-        f"mnist-sweep {SWEEP}: {len(paramspace.dataframe):,} grid point(s) x "
-        f"{len(config['seeds'])} seed(s) = {len(SWEEP_RUNS):,} runs; {len(FINISHED):,} finished, "
-        f"{len(SWEEP_RUNS) - len(FINISHED):,} to train in {len(PACKS_TO_TRAIN):,} job(s), {disk}; "
-        f"results in {SWEEP_DIR}/",
-        file=sys.stderr,
-    )
-    DISK_PROBLEM = disk_warning
-    for run_id, problem in list(DAMAGED.items())[:5]:
+    if disk_warning:
         print(
-            f"warning: {RESULTS}/runs/{run_id}: {problem}; it will be trained again "
-            "(its files set aside in damaged-<time>/)",
+            f"warning: {disk_warning}, if none is trained yet (the plan refuses to train what "
+            "does not fit)",
             file=sys.stderr,
         )
-    if len(DAMAGED) > 5:
-        print(f"warning: {len(DAMAGED) - 5} more damaged run(s)", file=sys.stderr)
-    for plan, problem in PACK_BOOK.damaged.items():
-        print(
-            f"warning: {plan} cannot be read ({problem}); its unfinished runs are planned again "
-            "(the file is kept as plan.damaged.json)",
-            file=sys.stderr,
-        )
-    # The targets, from the command line (see the report above: no public way while reading).
-    refuse_run_file_targets(sys.argv[1:], RESULTS, SWEEP_DIR)
-if DISK_PROBLEM:
-    print(
-        f"warning: {DISK_PROBLEM}; the sweep will not start like this (a dry-run only warns)",
-        file=sys.stderr,
-    )
-
-
-def get_sweep_results():
-    """What summarize waits for: each run's pack (its done.json), or the run's metrics.json
-    when no known pack trained it. Stable from one invocation to the next, so a finished
-    sweep is not summarized again."""
-    packs = sorted({PACK_BOOK.done_path(pack) for pack in RUN_PACK.values() if pack})
-    loose = [
-        f"{RESULTS}/runs/{run_id}/metrics.json"
-        for run_id, pack in RUN_PACK.items()
-        if pack is None
-    ]
-    return [str(path) for path in packs] + loose
 
 
 def rung_results(rung):
-    """A search rung's plan (once its checkpoint has run) and the done.json of the packs that train it."""
-    plan_file = checkpoints.search_rung.get(rung=rung).output[0]
-    plan = json.loads(Path(plan_file).read_text())
-    return [plan_file] + [str(PACK_BOOK.done_path(pack)) for pack in plan["packs"]]
+    """A rung's plan (once its checkpoint has run), the done.json of the packs that train it, and
+    the runs to train again alone (see mnist_sweep/planning/rungs.py, rung_inputs)."""
+    return rung_inputs(
+        checkpoints.plan.get(rung=rung).output[0], RESULTS, config["models"] != "none"
+    )
 
 
 def get_rung_before(wildcards):
@@ -267,19 +223,9 @@ def get_rung_before(wildcards):
     return rung_results(rung - 1) if rung > 0 else []
 
 
-# The last rung of a search, or its confirmation on new seeds.
-FINAL_RUNG = (
-    len(SEARCH_RUNGS) if SEARCH and SEARCH["confirm_seeds"] else len(SEARCH_RUNGS) - 1
-)
-
-
-def get_search_results(wildcards):
-    """Every rung of the search, trained (the final one needs all before it)."""
+def get_sweep_results(wildcards):
+    """What summarize waits for: every rung of the sweep, trained (the final one needs all before it)."""
     return [path for rung in range(FINAL_RUNG + 1) for path in rung_results(rung)]
-
-
-# What summarize waits for: the grid's packs, known now, or a search's rungs, known rung by rung.
-SWEEP_RESULTS = get_search_results if SEARCH else get_sweep_results()
 
 
 # Plain strings, not input functions: Snakemake calls a function once per job, and a
@@ -319,6 +265,15 @@ def get_training_memory(wildcards):
         config["job_memory_mb"],
         GPUS_PER_JOB,
     )
+
+
+def get_run_flags(wildcards):
+    """The train command's --seed and hyperparameter flags of the run a path names."""
+    return training_flags(run_of_path(wildcards.run))
+
+
+def get_run_dir(wildcards, output):
+    return str(Path(output[0]).parent)
 
 
 def get_time_limit_option(wildcards, resources):

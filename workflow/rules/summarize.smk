@@ -20,8 +20,9 @@ CONFIRMATION_TABLES = (
 
 rule summarize:
     input:
-        # The packs that trained the sweep's runs (each run's files are in its run directory).
-        SWEEP_RESULTS,
+        # The rungs' plans and the packs that trained the sweep's runs (each run's files are in
+        # its run directory).
+        get_sweep_results,
     output:
         **CONFIRMATION_TABLES,
         runs=f"{SWEEP_DIR}/summary/runs.tsv",

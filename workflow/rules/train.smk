@@ -1,7 +1,11 @@
 # One training job per pack: runs that share a model shape, trained as one vectorized model
 # (see src/mnist_sweep/planning/packs.py). The job writes each run's files into that run's own
 # directory (results/<dataset>/runs/<params>/seed~N/, metrics.json last) and, when every
-# run of the pack is finished, the pack's done.json: the job's only declared output.
+# run of the pack is finished, the pack's done.json: the job's declared output. Snakemake
+# cannot give one job outputs that are not a pattern of its wildcards (a pack's runs are any
+# set of run paths), and one DAG job per run costs about 1 ms each (10 s at 10,000 runs:
+# bench/README.md). So a run's files are declared by train_run below, which Snakemake calls on
+# only where a run is asked for by path, or lost a file after its pack had finished.
 
 GPU_IDS = ",".join(str(i) for i in config["gpu_ids"])
 PACK_DIR = f"{RESULTS}/packs/{{pack}}"
@@ -21,7 +25,7 @@ rule train:
     conda:
         "../envs/mnist-sweep.yaml"
     # train_threads, or more on a workstation with spare cores (see mnist_sweep/planning/slots.py).
-    threads: TRAINING_THREADS
+    threads: get_training_threads
     # In the rule, not the profile: a command-line --set-resources replaces the profile's
     # whole block, and these must survive it. The GPUs (one by default), and the site's settings
     # (config key slurm: partition, account, qos, ...; see mnist_sweep/cluster/slurm_site.py).
@@ -43,5 +47,42 @@ rule train:
     shell:
         "python -m mnist_sweep.training.train --data {input.data:q} --pack {params.plan:q} --done {output:q} "
         f"--threads {{threads}} --validation-split {config['validation_split']} --gpu-ids '{GPU_IDS}' "
+        f"--checkpoint-minutes {config['checkpoint_minutes']} "
+        "{params.allow_cpu} {params.no_model} {params.requeues} {params.time_limit} > {log:q} 2>&1"
+
+
+# One run alone, its files declared: `snakemake -c2 results/<dataset>/runs/<run path>/metrics.json`
+# trains that run only (if a file of it is missing), and a run that lost a file after its pack
+# had finished is trained again here (see mnist_sweep/planning/rungs.py, rung_inputs).
+rule train_run:
+    input:
+        data=ancient(PREPARED_DATA),
+    output:
+        [
+            f"{RESULTS}/runs/{{run}}/{name}"
+            for name in run_file_names(config["models"] != "none")
+        ],
+    log:
+        f"{RESULTS}/runs/{{run}}/{TRAINED_ALONE_LOG}",
+    wildcard_constraints:
+        run=RUN_PATH_PATTERN,
+    conda:
+        "../envs/mnist-sweep.yaml"
+    threads: get_training_threads
+    resources:
+        **TRAIN_SITE_RESOURCES,
+        cpus_per_task=config["train_threads"],
+        mem_mb=config["job_memory_mb"] or 2000,
+    params:
+        run_dir=get_run_dir,
+        flags=get_run_flags,
+        allow_cpu="--allow-cpu" if config["allow_cpu"] else "",
+        no_model="--no-model" if config["models"] == "none" else "",
+        requeues=f"--max-requeues {config['max_requeues']}" if IN_JOB else "",
+        time_limit=get_time_limit_option,
+    shell:
+        "python -m mnist_sweep.training.train --data {input.data:q} --out {params.run_dir:q} "
+        f"--dataset {DATASET} {{params.flags}} --threads {{threads}} "
+        f"--validation-split {config['validation_split']} --gpu-ids '{GPU_IDS}' "
         f"--checkpoint-minutes {config['checkpoint_minutes']} "
         "{params.allow_cpu} {params.no_model} {params.requeues} {params.time_limit} > {log:q} 2>&1"

@@ -10,6 +10,7 @@ from mnist_sweep.analysis.scores import point_score
 from mnist_sweep.analysis.summarize import number, summarize
 from mnist_sweep.config.hyperparameters import format_value
 from mnist_sweep.config.search_space import budget, run_id, rungs
+from mnist_sweep.config.sweeps import rung_plan_path
 from mnist_sweep.io import write_json
 
 
@@ -69,14 +70,14 @@ def summarize_search(config: dict, sweep_dir, results, min_seeds: int) -> dict:
     numbers, chosen on the same runs and so optimistic, are kept under search_seeds."""
     sweep_dir, results = Path(sweep_dir), Path(results)
     last = len(rungs(config)) - 1
-    plan = json.loads((sweep_dir / "search" / f"rung-{last}.json").read_text())
+    plan = json.loads(rung_plan_path(sweep_dir, last).read_text())
     summary = sweep_dir / "summary"
     confirm = config["search"]["confirm_seeds"]
     result = summarize([results / "runs" / run / "metrics.json" for run in plan["runs"]], summary, min_seeds,
                        seeds_note=(" (search seeds: optimistic for the chosen point, which they chose; its numbers "
                                    "on new seeds are in best.json and confirmation/)") if confirm else "")
     best = dict(result["best"])
-    plans = [json.loads((sweep_dir / "search" / f"rung-{rung}.json").read_text()) for rung in range(last + 1)]
+    plans = [json.loads(rung_plan_path(sweep_dir, rung).read_text()) for rung in range(last + 1)]
     planned = budget(config, len(plans[0]["points"]))
     best["search"] = {"points": len(plans[0]["points"]), "rungs": rungs(config),
                       "points_per_rung": [len(plan["points"]) for plan in plans],
@@ -84,7 +85,7 @@ def summarize_search(config: dict, sweep_dir, results, min_seeds: int) -> dict:
                       "run_epochs_trained": int(search_table(config, plans, results)["run_epochs_trained"].sum()),
                       "run_epochs_halving_budget": planned["halving"], "run_epochs_grid": planned["grid"]}
     if confirm and best.get("run_path"):
-        confirmation = json.loads((sweep_dir / "search" / f"rung-{last + 1}.json").read_text())
+        confirmation = json.loads(rung_plan_path(sweep_dir, last + 1).read_text())
         confirmed = summarize([results / "runs" / run / "metrics.json" for run in confirmation["runs"]],
                               summary / "confirmation", min_seeds=1, chosen=best["run_path"],
                               seeds_note=f" (confirmation: the winner and the points tied with it, on {confirm} new "

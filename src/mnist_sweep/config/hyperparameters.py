@@ -85,3 +85,28 @@ def run_path_fragment(point: dict) -> str:
     return "/".join(f"{name}~{point[name]}" for name in HYPERPARAMETERS)
 
 
+
+
+# A run's path under results/<dataset>/runs/: every hyperparameter in order, then the seed.
+RUN_PATH_PATTERN = "/".join(f"{name}~[^/]+" for name in HYPERPARAMETERS) + r"/seed~\d+"
+
+
+def run_of_path(run_id: str) -> dict:
+    """The run a path names (inverse of the sweep's run ids): run_id, seed and typed hyperparameters."""
+    parts = run_id.split("/")
+    names = [*HYPERPARAMETERS, "seed"]
+    if len(parts) != len(names) or any(not part.startswith(f"{name}~") for part, name in zip(parts, names)):
+        raise ConfigError(f"{run_id} is not a run path: expected {'/'.join(f'{name}~...' for name in names)}")
+    values = [part.split("~", 1)[1] for part in parts]
+    try:
+        hyperparameters = {name: parse_value(name, value) for name, value in zip(HYPERPARAMETERS, values)}
+    except ValueError as error:
+        raise ConfigError(f"{run_id}: {error}") from None
+    return {"run_id": run_id, "seed": int(values[-1]), "hyperparameters": hyperparameters}
+
+
+def training_flags(run: dict) -> str:
+    """The train command's flags for one run (python -m mnist_sweep.training.train --help)."""
+    flags = [f"--seed {run['seed']}"] + [
+        f"--{name.replace('_', '-')} {format_value(name, run['hyperparameters'][name])}" for name in HYPERPARAMETERS]
+    return " ".join(flags)

@@ -13,6 +13,14 @@ from pathlib import Path
 
 import yaml
 
+# Where a sweep's rung plans live: <sweep dir>/plan/rung-<k>.json (a grid has one rung, a search one per
+# round of halving and one for its confirmation; mnist_sweep.planning.rungs writes them).
+PLAN_FOLDER = "plan"
+
+
+def rung_plan_path(sweep_dir, rung: int) -> Path:
+    return Path(sweep_dir, PLAN_FOLDER, f"rung-{rung}.json")
+
 
 def finished_sweeps(results_root: str | Path = "results") -> dict[str, dict]:
     """{sweep folder: its recorded config} for every sweep summarized in this checkout."""

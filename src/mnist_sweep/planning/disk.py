@@ -58,7 +58,7 @@ def search_bytes(config: dict, points: list[dict]) -> int:
 
 def disk_note(results_dir, needed: int) -> tuple[str, str | None]:
     """('about 1.2 GB on disk', None), or with the problem when results_dir's file system has less free space
-    (the workflow warns of it in a dry-run and refuses to start the sweep)."""
+    (the start line warns of it; the plan refuses to train what does not fit)."""
     text = f"about {needed / 1e9:.1f} GB on disk" if needed >= 1e8 else f"about {needed / 1e6:.0f} MB on disk"
     folder = Path(results_dir).resolve()
     while not folder.exists() and folder != folder.parent:

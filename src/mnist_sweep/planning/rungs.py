@@ -1,4 +1,5 @@
-"""Successive halving, rung by rung: which points a rung trains, and its packs.
+"""The one planning path: which runs a rung trains, and its packs. A grid is a sweep of one rung (every
+run of the grid); a search is successive halving, rung by rung.
 
 A point's score is its mean validation accuracy over seeds (never test), a diverged seed counting
 as 0 (mnist_sweep.analysis.search_tables.point_score), so a point that diverges ranks below one
@@ -13,8 +14,9 @@ promote other points) unless keep_states is survivors: then a rung's plan delete
 the points it stops, and a continued run, once finished, the state it continued (its plan says
 drop_source_state), so a 10,000-point search holds at most two rungs' states, not every run's.
 
-Each rung is planned by the workflow's checkpoint `search_rung` when the rung before it has
-finished: results/<dataset>/sweeps/<sweep>/search/rung-<k>.json lists its points, runs and packs.
+Each rung is planned by the workflow's checkpoint `plan` (a search's when the rung before it has
+finished): results/<dataset>/sweeps/<sweep>/plan/rung-<k>.json lists its points, runs and packs. Nothing
+is planned while Snakemake reads the Snakefile: what a rung trains depends on results.
 
 The checkpoint's job is `python -m mnist_sweep.planning.rungs` (main, below): a process of its own
 that imports only this package, not a second Snakemake (a `run:` block is run by a new Snakemake
@@ -32,11 +34,14 @@ from pathlib import Path
 from mnist_sweep.analysis.scores import point_score, validation_by_seed
 from mnist_sweep.config.hyperparameters import HYPERPARAMETERS
 from mnist_sweep.config.search_space import confirm_seeds, points_per_rung, run_id, rungs
+from mnist_sweep.config.sweeps import rung_plan_path
+from mnist_sweep.config.validation import sweep_runs
 from mnist_sweep.io import write_json, write_text
+from mnist_sweep.planning.disk import disk_note, grid_bytes, search_bytes
 from mnist_sweep.planning.packs import PackBook
 from mnist_sweep.planning.points import sample_points
 from mnist_sweep.training.resume import RunResume
-from mnist_sweep.training.run_files import finished_runs
+from mnist_sweep.training.run_files import finished_runs, run_state
 
 
 def select(points: list[dict], scores: dict, keep: int) -> list[dict]:
@@ -66,20 +71,49 @@ def rung_runs(config: dict, rung: int, points: list[dict]) -> list[dict]:
 
 def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1, gpus: int = 1,
               gpu_memory_gb: float | None = None) -> dict:
-    """Plan rung `rung` (the search's checkpoint job; rung len(rungs) is the confirmation): choose its
-    points from the rung before, pack its unfinished runs (packs.PackBook, so a rerun or a resumed
-    search finds the same packs) and write the plans. Returns what rung-<k>.json records."""
+    """Plan rung `rung` (the checkpoint's job): a grid's one rung (every run of the grid), or a search's rung
+    (its points chosen from the rung before; rung len(rungs) is the confirmation). Packs the unfinished runs
+    (packs.PackBook, so a rerun finds the same packs and adding seeds packs only the new runs) and writes the
+    packs' plans. Refuses (SystemExit) before writing anything when results_dir has too little free disk for
+    what is to train. Returns what rung-<k>.json records."""
+    dropped, damaged_plans = 0, {}
+    if not config["search"]:
+        epochs, points, scores, seeds = None, [], {}, config["seeds"]
+        runs = sweep_runs(config)
+    else:
+        epochs, points, scores, seeds, runs, dropped = search_rung(config, rung, results, sweep_dir)
+    finished, damaged = finished_runs(results, runs)
+    book = PackBook(results)
+    check_disk(config, rung, points, [run for run in runs if run["run_id"] not in finished])
+    where, new = book.assign(runs, finished, config["dataset"], config["job_minutes"], config["pack_size"], slots,
+                             gpus, gpu_memory_gb)
+    damaged_plans = dict(book.damaged)
+    book.set_aside_damaged_plans()
+    book.write_plans(new, config["dataset"])
+    packs = sorted({pack for pack in where.values() if pack})
+    return {"rung": rung, "epochs": epochs, "confirmation": bool(config["search"]) and rung == len(rungs(config)),
+            "seeds": seeds, "points": points, "scores_before": scores,
+            "runs": [run["run_id"] for run in runs], "finished_before": len(finished),
+            "packs": packs, "packs_to_train": [pack for pack in packs if pack not in book.done],
+            "run_packs": where, "damaged_runs": damaged, "damaged_plans": damaged_plans,
+            "states_dropped": dropped, "planned_for": plan_config(config),
+            # What the packs were cut for: training jobs at once here, a cluster job's GPUs and their memory.
+            "made_for": {"slots": slots, "gpus_per_job": gpus, "gpu_memory_gb": gpu_memory_gb}}
+
+
+def search_rung(config: dict, rung: int, results, sweep_dir) -> tuple:
+    """(epochs, points, scores of the rung before, seeds, runs, states dropped) of a search's rung."""
     epochs = rungs(config)
     dropped = 0
     if rung == 0:
         points, scores = sample_points(config), {}
     else:
-        before = json.loads(Path(sweep_dir, "search", f"rung-{rung - 1}.json").read_text())
+        before = json.loads(rung_plan_path(sweep_dir, rung - 1).read_text())
         previous = before["points"]
         scores = {point["point"]: point_score(results, point, before["epochs"], before["seeds"]) for point in previous}
         if rung < len(epochs):
             # Rung 0's plan lists every sampled point: no need to sample again (importing scipy.stats takes 1.3 s).
-            sampled = len(json.loads(Path(sweep_dir, "search", "rung-0.json").read_text())["points"])
+            sampled = len(json.loads(rung_plan_path(sweep_dir, 0).read_text())["points"])
             points = select(previous, scores, points_per_rung(config, sampled)[rung])
             if config["search"]["keep_states"] == "survivors":
                 chosen = {point["point"] for point in points}
@@ -88,23 +122,24 @@ def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1, gpus:
         else:
             points = confirmed_points(results, previous, before["epochs"], before["seeds"], scores)
     if rung < len(epochs):
-        seeds, runs = config["seeds"], rung_runs(config, rung, points)
-    else:  # the confirmation: the same points at the last rung's epochs, new seeds, trained from the start
-        seeds = confirm_seeds(config)
-        runs = [{"run_id": run_id(point, epochs[-1], seed), "seed": seed,
-                 "hyperparameters": dict(point["hyperparameters"], epochs=epochs[-1])}
-                for point in points for seed in seeds]
-    finished, _ = finished_runs(results, runs)
-    book = PackBook(results)
-    where, new = book.assign(runs, finished, config["dataset"], config["job_minutes"], config["pack_size"], slots,
-                             gpus, gpu_memory_gb)
-    book.set_aside_damaged_plans()
-    book.write_plans(new, config["dataset"])
-    return {"rung": rung, "epochs": epochs[min(rung, len(epochs) - 1)], "confirmation": rung == len(epochs),
-            "seeds": seeds, "points": points, "scores_before": scores,
-            "runs": [run["run_id"] for run in runs], "finished_before": len(finished),
-            "packs": sorted({pack for pack in where.values() if pack}), "states_dropped": dropped,
-            "planned_for": plan_config(config)}
+        return epochs[rung], points, scores, config["seeds"], rung_runs(config, rung, points), dropped
+    # The confirmation: the same points at the last rung's epochs, new seeds, trained from the start.
+    seeds = confirm_seeds(config)
+    runs = [{"run_id": run_id(point, epochs[-1], seed), "seed": seed,
+             "hyperparameters": dict(point["hyperparameters"], epochs=epochs[-1])}
+            for point in points for seed in seeds]
+    return epochs[-1], points, scores, seeds, runs, dropped
+
+
+def check_disk(config: dict, rung: int, points: list[dict], to_train: list[dict]) -> None:
+    """Stop the plan, before it writes anything, when results_dir has less free space than the runs to train
+    need (a search's first rung: the whole search at most). Later rungs were counted by the first."""
+    if config["search"] and rung > 0:
+        return
+    needed = search_bytes(config, points) if config["search"] else grid_bytes(to_train, config)
+    _, problem = disk_note(config["results_dir"], needed)
+    if problem:
+        raise SystemExit(f"error: {problem}. Nothing was trained.")
 
 
 def drop_states(results, run_ids: list[str]) -> int:
@@ -119,36 +154,22 @@ def drop_states(results, run_ids: list[str]) -> int:
 
 
 def rung_plan_files(sweep_dir) -> list[Path]:
-    """The rung plans written so far: search/rung-<k>.json (not a damaged one set aside)."""
-    return sorted(path for path in Path(sweep_dir, "search").glob("rung-*.json")
+    """The rung plans written so far: plan/rung-<k>.json."""
+    return sorted(path for path in rung_plan_path(sweep_dir, 0).parent.glob("rung-*.json")
                   if re.fullmatch(r"rung-\d+\.json", path.name))
 
 
-def check_rung_plans(sweep_dir, config: dict) -> tuple[list[int], list[str]]:
-    """Before the DAG is built (dry-runs too), each rung plan (search/rung-<k>.json) read once: returns how
-    many were planned for this config (the start line's "planned so far"; a plan of another config, e.g.
-    fewer trials, is planned again by the checkpoint, whose params changed) and a warning line per plan
-    that cannot be read. Such a plan is renamed to rung-<k>.damaged.json, so the checkpoint plans that rung
-    again where a later step needs it (from the rung before's results: the same points and packs, which keep
-    their own plans; nothing finished is trained again; a finished search's summary does not need it): the
-    workflow reads these plans while it builds the DAG, and a damaged one holds nothing to keep."""
-    current, warnings_ = [], []
-    wanted = plan_config(config)
+def planned_rungs(sweep_dir, config: dict) -> list[int]:
+    """The rungs planned for this config so far (the start line's progress), read only: a plan that cannot be
+    read, or one for another config (the checkpoint plans it again), does not count."""
+    wanted, current = plan_config(config), []
     for path in rung_plan_files(sweep_dir):
         try:
-            plan = json.loads(path.read_text())
-            if isinstance(plan, dict) and {"epochs", "seeds", "points", "runs", "packs"} <= plan.keys():
-                if plan.get("planned_for", wanted) == wanted:  # a plan from before the key: as it is
-                    current.append(int(path.stem.split("-")[1]))
-                continue
-            problem = "not a rung plan: no epochs, seeds, points, runs and packs"
-        except (OSError, ValueError) as error:
-            problem = error
-        aside = path.with_name(path.name.replace(".json", ".damaged.json"))
-        path.replace(aside)
-        warnings_.append(f"warning: {path} cannot be read ({problem}); kept as {aside.name}, the rung is planned "
-                         "again where a later step needs its plan (nothing finished is trained again)")
-    return sorted(current), warnings_
+            if json.loads(path.read_text()).get("planned_for") == wanted:
+                current.append(int(path.stem.split("-")[1]))
+        except (OSError, ValueError, AttributeError):
+            continue
+    return sorted(current)
 
 
 def planned_so_far(config: dict, planned: list[int]) -> str:
@@ -161,20 +182,89 @@ def planned_so_far(config: dict, planned: list[int]) -> str:
     return text
 
 
+def read_rung_plan(path) -> dict:
+    """A rung plan, or SystemExit naming the file and what to do when it cannot be read."""
+    try:
+        plan = json.loads(Path(path).read_text())
+        if isinstance(plan, dict) and {"runs", "packs"} <= plan.keys():
+            return plan
+        problem = "not a rung plan: no runs and packs"
+    except (OSError, ValueError) as error:
+        problem = f"{type(error).__name__}: {error}"
+    raise SystemExit(f"error: {path} cannot be read ({problem}). Delete it and run the same command again: the "
+                     "rung is planned again from the results (nothing finished is trained again).")
+
+
+def rung_inputs(path, results, with_model: bool = True) -> list[str]:
+    """What a rung's results are, for the steps that wait on them: its plan, the done.json of its packs, and the
+    files of each run that a finished pack (or none) trained but is now missing a file or was trained alone
+    since (the workflow's train_run rule declares them, so Snakemake trains such a run again: it reruns a job
+    when a file asked of it is missing, not another of its files). A run whose files are there but damaged
+    (truncated, edited) stops the sweep here, named, with what to do. with_model: runs keep model.keras."""
+    plan = read_rung_plan(path)
+    inputs = [str(path)] + [str(Path(results, "packs", pack, "done.json")) for pack in plan["packs"]]
+    to_train = set(plan.get("packs_to_train", []))
+    for run, pack in plan.get("run_packs", {}).items():
+        if pack in to_train and not Path(results, "packs", pack, "done.json").exists():
+            continue  # its pack's job trains it
+        run_dir = Path(results, "runs", run)
+        state, problem = run_state(run_dir)
+        if state == "damaged" and not problem.endswith("is missing"):
+            raise SystemExit(f"error: {run_dir}: {problem}. Delete that file and run the same command again: the "
+                             "run is trained again (alone); nothing else is.")
+        if state != "finished" or (run_dir / TRAINED_ALONE_LOG).exists():
+            inputs += [str(run_dir / name) for name in run_file_names(with_model)]
+    return inputs
+
+
+def run_file_names(with_model: bool = True) -> list[str]:
+    """The files of a finished run that the workflow declares (train_run's outputs)."""
+    return ["metrics.json", "history.tsv", "predictions.npz"] + (["model.keras"] if with_model else [])
+
+
+# The log of the workflow's train_run job in the run's directory: the run was trained alone (a file of it was
+# missing after its pack had finished, or it was asked for by path), so its files are that job's outputs.
+TRAINED_ALONE_LOG = "train_run.log"
+
+
 def write_rung_plan(config: dict, rung: int, out, log, slots: int = 1, gpus: int = 1,
                     gpu_memory_gb: float | None = None) -> None:
-    """The checkpoint's job: plan a rung, write rung-<k>.json (out: .../sweeps/<sweep>/search/rung-<k>.json)
+    """The checkpoint's job: plan a rung, write rung-<k>.json (out: .../sweeps/<sweep>/plan/rung-<k>.json)
     and say what it planned, on the console and in its log."""
     sweep_dir = Path(out).parents[1]
-    plan = plan_rung(config, rung, sweep_dir.parents[1], sweep_dir, slots, gpus, gpu_memory_gb)
+    results = sweep_dir.parents[1]
+    plan = plan_rung(config, rung, results, sweep_dir, slots, gpus, gpu_memory_gb)
     write_json(out, plan)
-    what = "confirmation" if plan["confirmation"] else f"rung {plan['rung']} ({plan['epochs']} epochs)"
-    line = (f"search {what}: {len(plan['points'])} point(s), {len(plan['runs'])} run(s), "
-            f"{plan['finished_before']} finished before, in {len(plan['packs'])} pack(s)"
-            + (f"; the saved states of {plan['states_dropped']} stopped run(s) deleted" if plan["states_dropped"] else ""))
-    lines = [line, *promotion_lines(config, plan)]
+    to_train = len(plan["runs"]) - plan["finished_before"]
+    if not config["search"]:
+        lines = [f"mnist-sweep {config['sweep']}: {len(plan['runs']):,} runs; {plan['finished_before']:,} finished, "
+                 f"{to_train:,} to train in {len(plan['packs_to_train']):,} job(s)"]
+    else:
+        what = "confirmation" if plan["confirmation"] else f"rung {plan['rung']} ({plan['epochs']} epochs)"
+        lines = [f"search {what}: {len(plan['points'])} point(s), {len(plan['runs'])} run(s), "
+                 f"{plan['finished_before']} finished before, in {len(plan['packs'])} pack(s)"
+                 + (f"; the saved states of {plan['states_dropped']} stopped run(s) deleted"
+                    if plan["states_dropped"] else ""),
+                 *promotion_lines(config, plan)]
+    lines += damage_lines(results, plan)
     write_text(log, "\n".join(lines) + "\n")
     print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+# How many damaged runs the plan names one by one (the rest are counted).
+NAMED_DAMAGED = 5
+
+
+def damage_lines(results, plan: dict) -> list[str]:
+    """A warning per damaged run (the first NAMED_DAMAGED) and per unreadable pack plan: planned again."""
+    damaged = plan["damaged_runs"]
+    lines = [f"warning: {Path(results, 'runs', run)}: {problem}; it will be trained again (its files set aside in "
+             "damaged-<time>/)" for run, problem in list(damaged.items())[:NAMED_DAMAGED]]
+    if len(damaged) > NAMED_DAMAGED:
+        lines.append(f"warning: {len(damaged) - NAMED_DAMAGED} more damaged run(s)")
+    lines += [f"warning: {path} cannot be read ({problem}); its unfinished runs are planned again (the file is "
+              "kept as plan.damaged.json)" for path, problem in plan["damaged_plans"].items()]
+    return lines
 
 
 # How many points a rung's lines name on each side (the rest are in rung-<k>.json).
@@ -225,7 +315,8 @@ def confirmed_points(results, points: list[dict], epochs: int, seeds, scores: di
 
 # The keys of the config that a rung's plan reads: the checkpoint's params (a change of one of
 # them plans the rungs again; finished runs are kept) and what main gets.
-PLAN_KEYS = ("dataset", "seeds", "grid", "search", "job_minutes", "pack_size")
+PLAN_KEYS = ("sweep", "dataset", "results_dir", "models", "seeds", "grid", "search", "job_minutes",
+             "pack_size")
 
 
 def plan_config(config: dict) -> str:
@@ -234,11 +325,11 @@ def plan_config(config: dict) -> str:
 
 
 def main(argv=None) -> None:
-    """The checkpoint `search_rung`: plan one rung (write_rung_plan)."""
+    """The checkpoint `plan`: plan one rung (write_rung_plan)."""
     parser = argparse.ArgumentParser(prog="python -m mnist_sweep.planning.rungs", description=main.__doc__)
     parser.add_argument("--config", required=True, help="plan_config(config): JSON of the validated config's PLAN_KEYS")
     parser.add_argument("--rung", required=True, type=int)
-    parser.add_argument("--out", required=True, help=".../sweeps/<sweep>/search/rung-<k>.json")
+    parser.add_argument("--out", required=True, help=".../sweeps/<sweep>/plan/rung-<k>.json")
     parser.add_argument("--log", required=True)
     parser.add_argument("--slots", type=int, default=1, help="training jobs that can run at once here")
     parser.add_argument("--gpus-per-job", type=int, default=1, help="GPUs of each cluster job (packs.plan_packs)")

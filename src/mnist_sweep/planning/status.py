@@ -4,7 +4,7 @@ From another terminal on the login node while Snakemake runs (or after it stoppe
 files and SLURM's accounting, and changes nothing:
 
 - the sweep's runs: a grid's from the config its sweep recorded when it started (summary/config.yaml),
-  a search's from its rung plans so far (search/rung-<k>.json);
+  a sweep's from its rung plans so far (plan/rung-<k>.json);
 - each run's state: finished (its metrics.json and files whole, run_files.run_state), or the pack that
   trains it (packs/<id>/plan.json), or not planned yet;
 - each unfinished pack's SLURM job: the newest of the plugin's logs for it
