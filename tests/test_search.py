@@ -272,20 +272,20 @@ def test_a_search_runs_its_rungs_in_one_invocation_and_is_resumed_extended_and_r
     assert "; 3 of 3 rung(s) planned so far, and the confirmation;" in again.stderr
     assert epoch_lines(results) == 16 + 8
 
-    # A damaged rung plan (truncated, or JSON of something else): set aside; a finished search needs it no
-    # more, a search whose summary is gone plans that rung again, the same points; nothing trained again.
-    plans = results / "sweeps" / "search" / "search"
+    # A damaged rung plan (truncated, or JSON of something else) stops the sweep before any job, named; once
+    # deleted, the rung is planned again from the results: the same points; nothing is trained again.
+    plans = results / "sweeps" / "search" / "plan"
     rung1 = (plans / "rung-1.json").read_text()
-    for damage, summary_gone in ((rung1[:100], False), ("[]", True)):
+    for damage in (rung1[:100], "[]"):
         (plans / "rung-1.json").write_text(damage)
-        if summary_gone:
-            (summary / "search.tsv").unlink()
-        repaired = snakemake(tmp_path, "-c2", "--configfile", str(config_file))
-        assert repaired.returncode == 0, repaired.stderr[-3000:]
-        assert re.search(r"warning: .+/rung-1\.json cannot be read \(.+\); kept as rung-1\.damaged\.json, the rung "
-                         r"is planned again", repaired.stderr), repaired.stderr[-3000:]
-        assert (plans / "rung-1.damaged.json").read_text() == damage
-        assert epoch_lines(results) == 16 + 8
+        refused = snakemake(tmp_path, "-c2", "--configfile", str(config_file))
+        assert refused.returncode != 0
+        assert re.search(r"error: .+/rung-1\.json cannot be read \(.+\)\. Delete it and run the same command again",
+                         refused.stderr), refused.stderr[-3000:]
+    (plans / "rung-1.json").unlink()
+    repaired = snakemake(tmp_path, "-c2", "--configfile", str(config_file))
+    assert repaired.returncode == 0, repaired.stderr[-3000:]
+    assert epoch_lines(results) == 16 + 8
     assert "search rung 1 (2 epochs): 2 point(s), 4 run(s), 4 finished before" in repaired.stderr
     assert json.loads((plans / "rung-1.json").read_text())["points"] == json.loads(rung1)["points"]
     assert (summary / "search.tsv").exists()
@@ -330,7 +330,7 @@ def test_a_search_killed_in_its_second_rung_resumes_there_and_keeps_only_the_sur
     config_file = tmp_path / "search.yaml"
     config_file.write_text(yaml.safe_dump(config))
     results = tmp_path / "results" / "mnist_5k"
-    rung1 = results / "sweeps" / "search" / "search" / "rung-1.json"
+    rung1 = results / "sweeps" / "search" / "plan" / "rung-1.json"
     with open(tmp_path / "killed.log", "w") as killed_log:
         process = snakemake(tmp_path, "-c2", "--configfile", str(config_file),
                             popen=dict(start_new_session=True, stdout=subprocess.DEVNULL, stderr=killed_log))

@@ -218,7 +218,7 @@ def test_sweep_packs_its_runs_into_few_gpu_jobs_with_the_sites_settings(tmp_path
                                                     "mail_user: nobody@example.org\nslurm_extra: --nice=5\n")
     result = snakemake_slurm(tmp_path, slurm_cluster, "--configfile", str(SMALL), "--set-resources", "train:runtime=30")
     assert result.returncode == 0, evidence(tmp_path, slurm_cluster, result.stderr)
-    assert "= 4 runs; 0 finished, 4 to train in 1 job(s)" in result.stderr
+    assert "small: 4 runs; 0 finished, 4 to train in 1 job(s)" in result.stderr
     metrics = [json.loads(p.read_text()) for p in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")]
     assert len(metrics) == 4
     job_ids = {m["slurm_job_id"] for m in metrics}
@@ -240,9 +240,11 @@ def test_sweep_packs_its_runs_into_few_gpu_jobs_with_the_sites_settings(tmp_path
     summary = tmp_path / "results" / "mnist_5k" / "sweeps" / "small" / "summary"
     assert (summary / "configs.tsv").exists() and (summary / "best.json").exists()
     assert (tmp_path / "results" / "mnist_5k" / "sweeps" / "small" / "figures" / "predictions.png").exists()
-    # A `slurm:` key of the config overrides the file key by key.
-    dry = snakemake_slurm(tmp_path, slurm_cluster, "-n", "--configfile", str(SMALL), "--config", "seeds=[5]",
-                          'grid={"dropout": [0.2]}', 'slurm={"qos": "high"}', "--set-resources", "train:runtime=30")
+    # A `slurm:` key of the config overrides the file key by key; one run asked for by path is a GPU job too.
+    run = ("results/mnist_5k/runs/model~mlp/hidden_units~512-512/dropout~0.2/activation~relu/optimizer~adam/"
+           "learning_rate~0.001/weight_decay~0.0/batch_size~128/epochs~1/seed~5/metrics.json")
+    dry = snakemake_slurm(tmp_path, slurm_cluster, "-n", run, "--configfile", str(SMALL), "--config",
+                          'slurm={"qos": "high"}', "--set-resources", "train_run:runtime=30")
     assert dry.returncode == 0, dry.stderr[-4000:]
     (resources,) = re.findall(r"resources: (.*slurm_partition.*)", dry.stdout + dry.stderr)
     for expected in ("slurm_partition=gpu", "slurm_account=testaccount", "qos=high", "constraint=fakegpu",
@@ -258,7 +260,7 @@ def test_gpu_guard_stops_the_sweep_after_its_first_job(tmp_path, slurm_cluster):
             "--jobs", "1"]
     result = snakemake_slurm(tmp_path, slurm_cluster, *args, allow_cpu=False)
     assert result.returncode != 0
-    assert "= 2 runs; 0 finished, 2 to train in 2 job(s)" in result.stderr, result.stderr[-4000:]
+    assert "small: 2 runs; 0 finished, 2 to train in 2 job(s)" in result.stderr, result.stderr[-4000:]
     (log,) = tmp_path.glob("results/mnist_5k/packs/*/train.log")  # one pack's job, once
     text = log.read_text()
     assert "was given a GPU (SLURM_GPUS_ON_NODE=1) but TensorFlow" in text and "allow_cpu" in text, text

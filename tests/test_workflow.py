@@ -6,6 +6,7 @@ per test session (small_sweep); a test that changes it works on its own copy.
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -200,7 +201,8 @@ def test_small_sweep_end_to_end(small_sweep, tmp_path):
     result = small_sweep[1]
     tmp_path = copy_of(small_sweep, tmp_path)
     # Two cores, one thread per training job (train_threads: 1): the 4 runs are dealt to 2 jobs.
-    assert "2 grid point(s) x 2 seed(s) = 4 runs; 0 finished, 4 to train in 2 job(s)" in result.stderr
+    assert "2 grid point(s) x 2 seed(s) = 4 runs; not planned yet;" in result.stderr
+    assert "mnist-sweep small: 4 runs; 0 finished, 4 to train in 2 job(s)" in result.stderr
     results = tmp_path / "results" / "mnist_5k"
     runs = sorted(results.glob("runs/**/seed~*"))
     assert len(runs) == 4
@@ -251,7 +253,7 @@ def test_small_sweep_end_to_end(small_sweep, tmp_path):
 
     again = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
     assert "Nothing to be done" in again.stdout + again.stderr
-    assert "= 4 runs; 4 finished, 0 to train" in again.stderr
+    assert "= 4 runs; planned;" in again.stderr
 
     # The predictions figure of any grid point, on request.
     point = configs.iloc[1]["run_path"]
@@ -298,43 +300,46 @@ def test_a_failed_download_says_why_on_the_console(tmp_path):
 
 
 @slow
-def test_damaged_results_are_trained_again_never_passed_silently(small_sweep, tmp_path):
-    """After a finished sweep: a truncated metrics.json, a deleted predictions.npz, a truncated model.keras
-    and a plan.json that is not JSON. The same command names each, retrains the three runs (setting the
-    damaged files aside) with the numbers they had, and leaves the fourth run alone."""
+def test_damaged_results_are_trained_again_or_refused_by_name_never_passed_silently(small_sweep, tmp_path):
+    """After a finished sweep: a deleted predictions.npz, a truncated metrics.json, a truncated model.keras
+    and a pack plan that is not JSON. The same command trains the run with the missing file again, alone
+    (Snakemake sees a declared file missing), to the numbers it had; a truncated file stops the sweep before
+    any job, naming the run and what to do; done, the run is trained again. The fourth run is left alone."""
     tmp_path = copy_of(small_sweep, tmp_path)
     runs = sorted((tmp_path / "results" / "mnist_5k").glob("runs/**/seed~*"))
     before = {run: json.loads((run / "metrics.json").read_text()) for run in runs}
-    truncated, deleted, broken_model, untouched = runs
-    (truncated / "metrics.json").write_text((truncated / "metrics.json").read_text()[:100])
+    deleted, truncated, broken_model, untouched = runs
     (deleted / "predictions.npz").unlink()
-    model = (broken_model / "model.keras").read_bytes()
-    (broken_model / "model.keras").write_bytes(model[: len(model) // 2])
     (plan,) = [p for p in (tmp_path / "results" / "mnist_5k" / "packs").glob("*/plan.json")
-               if str(truncated.relative_to(tmp_path / "results" / "mnist_5k" / "runs")) in p.read_text()]
+               if str(deleted.relative_to(tmp_path / "results" / "mnist_5k" / "runs")) in p.read_text()]
     plan.write_text("{not json")
     untouched_mtime = (untouched / "metrics.json").stat().st_mtime_ns
 
     dry = snakemake(tmp_path, "-n", "--configfile", str(SMALL))
-    assert dry.returncode == 0, dry.stderr[-3000:]
-    assert "4 runs; 1 finished, 3 to train" in dry.stderr
-    assert "metrics.json is not a complete metrics file" in dry.stderr
-    assert "predictions.npz is missing" in dry.stderr and "model.keras is truncated" in dry.stderr
-    assert f"{plan.relative_to(tmp_path)} cannot be read (JSONDecodeError" in dry.stderr
-    assert (truncated / "metrics.json").exists()  # a dry-run changes nothing
-
+    assert dry.returncode == 0 and job_counts(dry.stdout)["train_run"] == 1, dry.stdout[-3000:]
     again = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
     assert again.returncode == 0, again.stderr[-3000:]
-    for run in (truncated, deleted, broken_model):
+    assert (deleted / "predictions.npz").exists() and (deleted / "train_run.log").exists()
+
+    (truncated / "metrics.json").write_text((truncated / "metrics.json").read_text()[:100])
+    model = (broken_model / "model.keras").read_bytes()
+    (broken_model / "model.keras").write_bytes(model[: len(model) // 2])
+    refused = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
+    assert refused.returncode != 0
+    assert re.search(r"error: \S+/seed~\d: (metrics.json is not a complete metrics file|model.keras is truncated)"
+                     r".*Delete that file and run the same command again", refused.stderr), refused.stderr[-3000:]
+    for run, name in ((truncated, "metrics.json"), (broken_model, "model.keras")):
+        (run / name).unlink()
+    fixed = snakemake(tmp_path, "-c2", "--configfile", str(SMALL))
+    assert fixed.returncode == 0, fixed.stderr[-3000:]
+    for run in (deleted, truncated, broken_model):
         after = json.loads((run / "metrics.json").read_text())
         assert after["test_loss"] == pytest.approx(before[run]["test_loss"], rel=1e-5), run
         assert (run / "predictions.npz").exists() and (run / "model.keras").stat().st_size > 1_000_000
-        assert len(list(run.glob("damaged-*/metrics.json"))) == 1  # set aside, not deleted
-        assert "trained again" in (run / "train.log").read_text()
     assert (untouched / "metrics.json").stat().st_mtime_ns == untouched_mtime
-    assert not plan.exists() and plan.with_name("plan.damaged.json").read_text() == "{not json"
+    assert plan.read_text() == "{not json", "a finished pack's plan is not read again"
     quiet = snakemake(tmp_path, "-n", "--configfile", str(SMALL))
-    assert "= 4 runs; 4 finished, 0 to train" in quiet.stderr and "warning" not in quiet.stderr
+    assert "Nothing to be done" in quiet.stdout + quiet.stderr and "warning" not in quiet.stderr
 
 
 def incomplete_outputs(workdir: Path) -> set:
@@ -462,16 +467,15 @@ def test_adding_seeds_and_grid_values_trains_only_the_new_runs(small_sweep, tmp_
     trained = {path: path.stat().st_mtime_ns for path in tmp_path.glob("results/mnist_5k/runs/**/metrics.json")}
     assert len(trained) == 4
     plain = snakemake(tmp_path, "-n", "--configfile", str(SMALL))
-    assert "Nothing to be done" in plain.stdout + plain.stderr and "4 finished, 0 to train in 0 job(s)" in plain.stderr
+    assert "Nothing to be done" in plain.stdout + plain.stderr and "4 runs; planned;" in plain.stderr
     bigger = ["--configfile", str(SMALL), "--config", "seeds=[0,1,2]", 'grid={"dropout": [0.2, 0.5, 0.3]}']
-    plan = snakemake(tmp_path, "-n", *bigger)
-    assert "= 9 runs; 4 finished, 5 to train in 1 job(s)" in plan.stderr
     more = snakemake(tmp_path, "-c2", *bigger)
     assert more.returncode == 0, more.stderr[-3000:]
+    assert "small: 9 runs; 4 finished, 5 to train in 2 job(s)" in more.stderr
     for path, mtime in trained.items():
         assert path.stat().st_mtime_ns == mtime, f"{path} was retrained"
     new_pack = [json.loads(path.read_text()) for path in tmp_path.glob("results/mnist_5k/packs/*/done.json")]
-    # 4 runs in 2 jobs, then the 5 new ones in 2 more (-c2: a job per core; the dry-run had 1 core).
+    # 4 runs in 2 jobs, then the 5 new ones in 2 more (-c2: a job per core).
     assert sorted(len(pack["runs"]) for pack in new_pack) == [2, 2, 2, 3]
     assert len(pd.read_csv(tmp_path / "results/mnist_5k/sweeps/small/summary/runs.tsv", sep="\t")) == 9
     again = snakemake(tmp_path, "-n", *bigger)
@@ -489,10 +493,10 @@ def test_two_sweeps_share_runs_and_each_report_shows_its_own(small_sweep, tmp_pa
     other = tmp_path / "other.yaml"
     other.write_text("dataset: mnist_5k\nseeds: [0]\ntrain_threads: 1\nmin_seeds: 1\n"
                      "grid:\n  dropout: [0.2, 0.35]\n  epochs: [1]\n")
-    plan = snakemake(tmp_path, "-n", "--configfile", str(other))
-    assert "mnist-sweep other: 2 grid point(s) x 1 seed(s) = 2 runs; 1 finished, 1 to train in 1 job(s)" in plan.stderr
     second = snakemake(tmp_path, "-c2", "--configfile", str(other))
     assert second.returncode == 0, second.stderr[-3000:]
+    assert "mnist-sweep other: 2 grid point(s) x 1 seed(s) = 2 runs; not planned yet" in second.stderr
+    assert "mnist-sweep other: 2 runs; 1 finished, 1 to train in 1 job(s)" in second.stderr
     assert shared.stat().st_mtime_ns == mtime, "the run both sweeps contain was trained once"
     sweeps = tmp_path / "results" / "mnist_5k" / "sweeps"
     assert len(pd.read_csv(sweeps / "small" / "summary" / "runs.tsv", sep="\t")) == 4

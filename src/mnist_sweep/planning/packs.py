@@ -284,16 +284,3 @@ class PackBook:
             write_json(self.plan_path(pack), {"pack": pack, "dataset": dataset, "runs": members})
             # The same runs packed again (their files were removed): the old marker is stale.
             self.done_path(pack).unlink(missing_ok=True)
-
-
-def refuse_run_file_targets(targets, results: str, sweep_dir: str) -> None:
-    """A run's files are written by its pack's job, not by a rule of their own: say what to ask for instead."""
-    asked = [target for target in targets if str(target).startswith(f"{results}/runs/")]
-    if asked:
-        raise SystemExit(
-            f"error: {asked[0]} is not a target: runs are trained in packs (one job writes the files of "
-            f"several runs), so no rule makes one run's files. Ask for the sweep (snakemake -c4, or "
-            f"{sweep_dir}/summary/runs.tsv); to train only some runs, narrow the sweep with --config "
-            "seeds=[...] grid=...; to train one run by hand: python -m mnist_sweep.training.train --data <prepared .npz> "
-            "--out <run dir> --seed N --dropout ... (python -m mnist_sweep.training.train --help)"
-        )
