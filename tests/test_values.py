@@ -72,3 +72,18 @@ def test_the_tutorial_path_is_unchanged():
     assert run_path_fragment({name: format_value(name, values[0]) for name, values in config["grid"].items()}) == (
         "model~mlp/hidden_units~512-512/dropout~0.2/activation~relu/optimizer~adam/learning_rate~0.001/"
         "weight_decay~0.0/batch_size~128/epochs~4")
+
+
+def test_a_run_path_names_its_run_and_anything_else_is_refused_by_name():
+    """A run asked for by path (rule train_run) is trained with the values its path names; a path that is not
+    a run's is refused, saying the form it must have."""
+    from mnist_sweep.config.hyperparameters import run_of_path, training_flags
+
+    for run in sweep_runs(validate_config({"seeds": [0, 1000], "grid": {"learning_rate": [1000], "hidden_units": [[64, 32]],
+                                                                         "batch_size": [1]}})):
+        assert run_of_path(run["run_id"]) == run
+        assert f"--seed {run['seed']} " in training_flags(run) and "--hidden-units 64-32 " in training_flags(run)
+    path = sweep_runs(validate_config({}))[0]["run_id"]
+    for bad in (path.replace("/seed~0", ""), path.replace("dropout~", "drop~"), path.replace("batch_size~128", "batch_size~1.5")):
+        with pytest.raises(ConfigError, match="is not a run path|batch_size must be a whole number"):
+            run_of_path(bad)

@@ -212,7 +212,8 @@ def rung_inputs(path, results, with_model: bool = True) -> list[str]:
         if state == "damaged" and not problem.endswith("is missing"):
             raise SystemExit(f"error: {run_dir}: {problem}. Delete that file and run the same command again: the "
                              "run is trained again (alone); nothing else is.")
-        if state != "finished" or (run_dir / TRAINED_ALONE_LOG).exists():
+        model_lost = with_model and state == "finished" and not (run_dir / "model.keras").exists()
+        if state != "finished" or model_lost or (run_dir / TRAINED_ALONE_LOG).exists():
             inputs += [str(run_dir / name) for name in run_file_names(with_model)]
     return inputs
 

@@ -3,8 +3,8 @@
 From another terminal on the login node while Snakemake runs (or after it stopped), it reads only
 files and SLURM's accounting, and changes nothing:
 
-- the sweep's runs: a grid's from the config its sweep recorded when it started (summary/config.yaml),
-  a sweep's from its rung plans so far (plan/rung-<k>.json);
+- the sweep's runs: from its rung plans so far (plan/rung-<k>.json: a grid's one, a search's rungs), or
+  before its plan from the config the sweep recorded when it started (summary/config.yaml);
 - each run's state: finished (its metrics.json and files whole, run_files.run_state), or the pack that
   trains it (packs/<id>/plan.json), or not planned yet;
 - each unfinished pack's SLURM job: the newest of the plugin's logs for it
@@ -39,7 +39,7 @@ NAMED_PACKS = 10
 
 
 def sweep_run_ids(sweep_dir: Path) -> list[str]:
-    """The sweep's run ids: a search's from its rung plans, a grid's from its recorded config."""
+    """The sweep's run ids: from its rung plans, or before the first from its recorded config."""
     plans = rung_plan_files(sweep_dir)
     if plans:
         return list(dict.fromkeys(run for plan in plans for run in json.loads(plan.read_text())["runs"]))
