@@ -99,7 +99,9 @@ wildcard_constraints:
 SEARCH = config["search"]
 SEARCH_RUNGS = rungs(config) if SEARCH else [None]
 # The last rung: a grid's only one, a search's last round or its confirmation on new seeds.
-FINAL_RUNG = len(SEARCH_RUNGS) if SEARCH and SEARCH["confirm_seeds"] else len(SEARCH_RUNGS) - 1
+FINAL_RUNG = (
+    len(SEARCH_RUNGS) if SEARCH and SEARCH["confirm_seeds"] else len(SEARCH_RUNGS) - 1
+)
 # A cluster job reads the workflow again to train its one pack: it reads that pack's plan only.
 IN_JOB = not workflow.is_main_process
 PACK_BOOK = PackBook(RESULTS, read_plans=False)
@@ -109,7 +111,10 @@ PACK_BOOK = PackBook(RESULTS, read_plans=False)
 CORES = workflow.resource_settings.cores
 GPU_LIMIT = workflow.global_resources.get("gpu")
 TRAINING_SLOTS = training_slots(
-    CORES, workflow.nodes, None if GPU_LIMIT is None else GPU_LIMIT.value, config["train_threads"]
+    CORES,
+    workflow.nodes,
+    None if GPU_LIMIT is None else GPU_LIMIT.value,
+    config["train_threads"],
 )
 # GPUs of each cluster job (config/slurm.yaml): one training process per GPU, packs that many
 # times larger (see mnist_sweep/cluster/gpu_processes.py). A workstation's job takes one GPU.
@@ -153,8 +158,6 @@ onerror:
     )
 
 
-
-
 def get_training_threads(wildcards):
     """CPU threads of a training job: in a cluster job, train_threads per GPU as the controller asked (its
     cpus_per_task: there Snakemake sees the node's cores, which the job may not own); on a workstation,
@@ -162,7 +165,9 @@ def get_training_threads(wildcards):
     mnist_sweep/planning/slots.py)."""
     if IN_JOB:
         return config["train_threads"] * GPUS_PER_JOB
-    return job_threads(config["train_threads"], CORES, TRAINING_SLOTS, packs_left_to_train())
+    return job_threads(
+        config["train_threads"], CORES, TRAINING_SLOTS, packs_left_to_train()
+    )
 
 
 def packs_left_to_train():
@@ -189,9 +194,7 @@ if workflow.is_main_process:
         needed = search_bytes(config, SEARCH_POINTS)
     else:
         runs = len(paramspace.dataframe) * len(config["seeds"])
-        size = (
-            f"{len(paramspace.dataframe):,} grid point(s) x {len(config['seeds'])} seed(s) = {runs:,} runs"
-        )
+        size = f"{len(paramspace.dataframe):,} grid point(s) x {len(config['seeds'])} seed(s) = {runs:,} runs"
         progress = "planned" if planned_rungs(SWEEP_DIR, config) else "not planned yet"
         needed = grid_bytes(sweep_runs(config), config)
     # The disk the runs take at most (see mnist_sweep/planning/disk.py); the plan refuses to

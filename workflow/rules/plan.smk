@@ -19,10 +19,6 @@ checkpoint plan:
         rung=r"\d+",
     conda:
         "../envs/mnist-sweep.yaml"
-    params:
-        # A changed sweep (more seeds, grid values or trials, another space) is planned again;
-        # finished runs are kept.
-        config=plan_config(config),
     # What the plan is made for (the training slots here, a cluster job's GPUs and their
     # memory), as resources: Snakemake reruns a job whose params or command changed, and
     # `snakemake -n` after `snakemake -c4` must not plan again. The plan records them.
@@ -30,6 +26,10 @@ checkpoint plan:
         planned_slots=TRAINING_SLOTS or 1,
         planned_gpus_per_job=GPUS_PER_JOB,
         planned_gpu_memory_mb=int(1000 * (GPU_MEMORY_GB or 0)),
+    params:
+        # A changed sweep (more seeds, grid values or trials, another space) is planned again;
+        # finished runs are kept.
+        config=plan_config(config),
     # A process of its own that imports only our package: a `run:` block would start a second
     # Snakemake, which reads the whole workflow again (3-4 s per rung).
     shell:
