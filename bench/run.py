@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -197,11 +198,9 @@ SNAKEMAKE_BENCHMARK = ("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_
 
 
 def dry_run_contenders(directory, config_text):
-    """The workflow's `snakemake -n` on a sweep, and Snakemake's own cost for the same DAG.
-
-    The reference is bench/bare.smk: a bare rule per run with the workflow's run paths, once
-    declaring the same files as the workflow's train rule and once only metrics.json.
-    """
+    """Snakemake's own cost for the DAG of a sweep with one job per run (bench/bare.smk): a bare rule per run
+    with the workflow's run paths, once declaring the same files as the workflow's train_run rule, once only
+    metrics.json, and once runs as outputs of a pack (a pack job, then a local job per run)."""
     sys.path.insert(0, str(ROOT / "src"))
     import yaml
     from mnist_sweep.config.hyperparameters import run_path_fragment
@@ -212,7 +211,7 @@ def dry_run_contenders(directory, config_text):
     (directory / "points.txt").write_text("\n".join(points) + "\n")
     results = f"results/{config['dataset']}"
     snakemake = [sys.executable, "-m", "snakemake", "-n"]
-    contenders = {"workflow": snakemake + ["--snakefile", ROOT / "Snakefile", "--configfile", "sweep.yaml"]}
+    contenders = {}
     for files, name in (("all", "bare rule, same files per run"), ("metrics", "bare rule, metrics.json only"),
                         ("pack-runs", "runs as outputs (pack + run)")):
         (directory / f"bare-{files}.yaml").write_text(yaml.safe_dump(
@@ -221,8 +220,30 @@ def dry_run_contenders(directory, config_text):
     return contenders
 
 
+def finish_every_run(directory, dataset="mnist_5k"):
+    """Fake a finished sweep: each planned pack's runs get the files a finished run has (tiny, but whole:
+    run_files.run_state reads metrics.json's status and the zip tails), and each pack its done.json."""
+    import numpy as np
+
+    results = directory / "results" / dataset
+    for plan_file in results.glob("packs/*/plan.json"):
+        plan = json.loads(plan_file.read_text())
+        for run in plan["runs"]:
+            run_dir = results / "runs" / run["run_id"]
+            run_dir.mkdir(parents=True, exist_ok=True)
+            np.savez(run_dir / "predictions.npz", probabilities=np.zeros((1, 10), np.float32))
+            (run_dir / "history.tsv").write_text("epoch\tloss\n1\t0.1\n")
+            (run_dir / "metrics.json").write_text(json.dumps({"status": "completed", "seed": run["seed"]}))
+        (plan_file.parent / "done.json").write_text(json.dumps({"pack": plan["pack"], "runs": len(plan["runs"])}))
+    # The prepared data, as a finished sweep has it (else preparing it again would count as new input).
+    (directory / "resources" / "data").mkdir(parents=True, exist_ok=True)
+    (directory / "resources" / "data" / f"{dataset}.npz").touch()
+
+
 def bench_scale(work, per_parameter=10, repeats=1):
-    """snakemake -n on a sweep of per_parameter^3 grid points x 10 seeds (10,000 runs), and summarizing it."""
+    """At per_parameter^3 grid points x 10 seeds (10,000 runs): the workflow's `snakemake -n` before its plan,
+    the plan itself, `snakemake -n` once planned and once every run is finished (the per-run check of
+    rung_inputs), beside Snakemake's own cost of a DAG job per run; and summarizing the runs."""
     k = per_parameter
     runs = k**3 * 10
     directory = Path(tempfile.mkdtemp(dir=work))
@@ -230,27 +251,52 @@ def bench_scale(work, per_parameter=10, repeats=1):
     shutil.copy(ROOT / "config" / "config.yaml", directory / "config" / "config.yaml")
     values = lambda n, scale: ", ".join(str(round(scale * (i + 1), 6)) for i in range(n))  # noqa: E731
     config_text = (
-        "dataset: mnist_5k\nseeds: [" + ", ".join(map(str, range(10))) + "]\ngrid:\n"
+        "dataset: mnist_5k\nmodels: none\nseeds: [" + ", ".join(map(str, range(10))) + "]\ngrid:\n"
         f"  dropout: [{values(k, 0.05)}]\n  learning_rate: [{values(k, 0.0005)}]\n"
         f"  batch_size: [{', '.join(str(16 * (i + 1)) for i in range(k))}]\n"
     )
     (directory / "sweep.yaml").write_text(config_text)
     contenders = dry_run_contenders(directory, config_text)
+    workflow = [sys.executable, "-m", "snakemake", "--snakefile", ROOT / "Snakefile", "--configfile", "sweep.yaml"]
+    flag_sets = ("-n", "-n -q")
     # -q: the same DAG is built and checked, but no job is described (Snakemake formats
     # every job's description, even those --quiet rules hides, which is a third of the time).
-    dry_run = {(name, flags): [] for name in contenders for flags in ("-n", "-n -q")}
-    for _ in range(repeats):  # alternate all contenders
+    dry_run = {(name, flags): [] for name in contenders for flags in flag_sets}
+    for _ in range(repeats):  # alternate the bare contenders
         for (name, flags), times in dry_run.items():
-            quiet = flags == "-n -q"
-            seconds, out = timed(contenders[name] + (["-q"] if quiet else []), cwd=directory)
-            if quiet and name == "workflow":
-                assert f"= {runs:,} runs; 0 finished" in out, out[-2000:]  # the workflow's plan line
-            elif not quiet and name != "workflow":
+            seconds, out = timed(contenders[name] + flags.split()[1:], cwd=directory)
+            if flags == "-n":
                 assert f"train {runs}" in " ".join(out.split()), out[-2000:]  # one job per run
-            elif not quiet:
-                jobs = int(out.split(" to train in ")[1].split()[0])
-                assert f"train {jobs}" in " ".join(out.split()), out[-2000:]  # one job per pack
             times.append(seconds)
+
+    def workflow_dry_runs(state, check):
+        for flags in flag_sets:
+            times = dry_run.setdefault((f"workflow {state}", flags), [])
+            for _ in range(repeats):
+                seconds, out = timed(workflow + flags.split(), cwd=directory)
+                check(flags, " ".join(out.split()))
+                times.append(seconds)
+
+    def before_plan(flags, out):
+        assert f"= {runs:,} runs; not planned yet;" in out, out[-2000:]
+        assert flags != "-n" or "plan 1" in out and not re.search(r"\btrain \d", out), out[-2000:]
+
+    workflow_dry_runs("before its plan", before_plan)
+    plan_seconds, out = timed(workflow + ["-c1", "--until", "plan"], cwd=directory)
+    assert f"{runs:,} runs; 0 finished, {runs:,} to train in" in out, out[-2000:]
+    jobs = int(out.split(" to train in ")[1].split()[0])
+
+    def planned(flags, out):
+        assert "runs; planned;" in out and (flags != "-n" or f"train {jobs}" in out), out[-2000:]
+
+    workflow_dry_runs("planned", planned)
+    finish_every_run(directory)
+
+    def finished(flags, out):
+        assert "runs; planned;" in out and (flags != "-n" or not re.search(r"\btrain \d", out)
+                                            and "summarize 1" in out), out[-2000:]
+
+    workflow_dry_runs("finished", finished)
 
     from mnist_sweep.analysis.summarize import summarize
 
@@ -272,7 +318,7 @@ def bench_scale(work, per_parameter=10, repeats=1):
     summarize(files, directory / "summary")
     summarize_seconds = time.perf_counter() - tick
     shutil.rmtree(directory)
-    return {"runs": runs, "summarize_seconds": summarize_seconds,
+    return {"runs": runs, "summarize_seconds": summarize_seconds, "plan_seconds": plan_seconds, "plan_jobs": jobs,
             "dry_run_seconds": {f"{name}, snakemake {flags}": statistics.median(times)
                                 for (name, flags), times in dry_run.items()}}
 
@@ -352,11 +398,14 @@ def main(argv=None):
             dry = scale["dry_run_seconds"]
             for flags in ("-n", "-n -q"):
                 reference = dry[f"bare rule, same files per run, snakemake {flags}"]
-                for name in ("workflow", "bare rule, same files per run", "bare rule, metrics.json only",
+                for name in ("workflow before its plan", "workflow planned", "workflow finished",
+                             "bare rule, same files per run", "bare rule, metrics.json only",
                              "runs as outputs (pack + run)"):
                     seconds = dry[f"{name}, snakemake {flags}"]
                     print(f"snakemake {flags:6}{name:32}{seconds:8.1f} s   this / bare same files: "
                           f"{seconds / reference:5.2f}x")
+            print(f"the plan (snakemake -c1 --until plan: {scale['plan_jobs']} training jobs) "
+                  f"{scale['plan_seconds']:8.1f} s")
             print(f"summarizing {scale['runs']:,} runs' metrics.json {scale['summarize_seconds']:8.1f} s")
         print("\n" + json.dumps(report, indent=2))
     finally:

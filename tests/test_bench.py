@@ -19,11 +19,11 @@ def test_bench_smoke():
     report = json.loads(result.stdout[result.stdout.index("{"):])
     assert report["scale"]["runs"] == 270
     dry_run = report["scale"]["dry_run_seconds"]
-    contenders = ("workflow", "bare rule, same files per run", "bare rule, metrics.json only",
-                  "runs as outputs (pack + run)")
+    contenders = ("workflow before its plan", "workflow planned", "workflow finished", "bare rule, same files per run",
+                  "bare rule, metrics.json only", "runs as outputs (pack + run)")
     assert set(dry_run) == {f"{name}, snakemake {flags}" for name in contenders for flags in ("-n", "-n -q")}
     assert all(seconds > 0 for seconds in dry_run.values())
-    assert report["scale"]["summarize_seconds"] > 0
+    assert report["scale"]["summarize_seconds"] > 0 and report["scale"]["plan_seconds"] > 0
 
 
 def test_pack_epoch_variants_run(mnist_5k_file):

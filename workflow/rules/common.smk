@@ -174,13 +174,25 @@ def packs_left_to_train():
     """Packs of the planned rungs without their done.json: the training jobs this sweep has left now."""
     packs = set()
     for rung in range(FINAL_RUNG + 1):
-        path = rung_plan_path(SWEEP_DIR, rung)
-        try:
-            packs |= set(json.loads(path.read_text()).get("packs_to_train", []))
-        except (OSError, ValueError, AttributeError):
-            continue
+        packs |= set(packs_to_train(rung_plan_path(SWEEP_DIR, rung)))
     left = [pack for pack in packs if not PACK_BOOK.done_path(pack).exists()]
     return len(left) or (TRAINING_SLOTS or 1)
+
+
+PLANNED_PACKS = (
+    {}
+)  # {(rung plan, its mtime): its packs to train}: read once per plan, not once per job
+
+
+def packs_to_train(path):
+    """The packs a rung plan has to train; none when it is not there (yet) or cannot be read."""
+    try:
+        key = (path, path.stat().st_mtime_ns)
+        if key not in PLANNED_PACKS:
+            PLANNED_PACKS[key] = json.loads(path.read_text()).get("packs_to_train", [])
+        return PLANNED_PACKS[key]
+    except (OSError, ValueError, AttributeError):
+        return []
 
 
 # One line on the sweep's size, first thing on every invocation (also after a restart); what is
