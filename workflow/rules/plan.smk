@@ -17,6 +17,9 @@ checkpoint plan:
         f"logs/{DATASET}/{SWEEP}/plan-{{rung}}.log",
     wildcard_constraints:
         rung=r"\d+",
+    # Before any other job that is ready (figures, config record): its training jobs come next,
+    # and the longest of them first (their priority is their estimated milliseconds).
+    priority: 10**9
     conda:
         "../envs/mnist-sweep.yaml"
     # What the plan is made for (the training slots here, a cluster job's GPUs and their
