@@ -79,6 +79,8 @@ def test_a_dry_run_writes_nothing_and_the_plan_packs_one_training_job_per_pack(t
     dry = snakemake(tmp_path, "-n", "-c1", *grid)
     assert "= 24 runs; planned;" in dry.stderr and job_counts(dry.stdout)["train"] == 1
     assert "plan" not in job_counts(dry.stdout), "the same command does not plan again"
+    other_cores = snakemake(tmp_path, "-n", "-c4", *grid)
+    assert "plan" not in job_counts(other_cores.stdout), "nor does one with other cores: the plan records its slots"
     # Runs longer than the job length get their own job; the longest start first (priority =
     # estimated milliseconds).
     plan_only(tmp_path / "long", "-c1", *grid, "job_minutes=0.001")
