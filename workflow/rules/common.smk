@@ -123,8 +123,9 @@ GPUS_PER_JOB = gpus_per_job(config["slurm"]) if IN_JOB or TRAINING_SLOTS is None
 GPU_MEMORY_GB = config["slurm"].get("gpu_memory_gb") if TRAINING_SLOTS is None else None
 
 
-# Before the first job, never in a dry-run: the package's path for every job (shell, script, conda env, SLURM job: each inherits this
-# process' environment), also where the package is not pip-installed.
+# Before the first job, never in a dry-run: the package's path for every job (shell, script,
+# conda env, SLURM job: each inherits this process' environment), also where the package is
+# not pip-installed.
 onstart:
     record_owner()  # who holds the lock now (see mnist_sweep/cluster/locks.py)
     clear_setup_failure()  # an earlier invocation's, fixed or not: the first job tells
@@ -179,9 +180,8 @@ def packs_left_to_train():
     return len(left) or (TRAINING_SLOTS or 1)
 
 
-PLANNED_PACKS = (
-    {}
-)  # {(rung plan, its mtime): its packs to train}: read once per plan, not once per job
+# {(rung plan, its mtime): its packs to train}: each plan read once, not once per training job.
+PLANNED_PACKS = {}
 
 
 def packs_to_train(path):

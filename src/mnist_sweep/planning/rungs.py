@@ -76,7 +76,7 @@ def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1, gpus:
     (packs.PackBook, so a rerun finds the same packs and adding seeds packs only the new runs) and writes the
     packs' plans. Refuses (SystemExit) before writing anything when results_dir has too little free disk for
     what is to train. Returns what rung-<k>.json records."""
-    dropped, damaged_plans = 0, {}
+    dropped = 0
     if not config["search"]:
         epochs, points, scores, seeds = None, [], {}, config["seeds"]
         runs = sweep_runs(config)
