@@ -10,7 +10,7 @@ import pytest
 from mnist_sweep.training.run_files import finished_runs, run_state, set_aside_damaged
 
 
-def finished_run(run_dir, model=True):
+def finished_run(run_dir, model=True, model_saved=None):
     run_dir.mkdir(parents=True)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, predicted=np.zeros(100, "uint8"))
@@ -19,7 +19,10 @@ def finished_run(run_dir, model=True):
     if model:
         with zipfile.ZipFile(run_dir / "model.keras", "w") as archive:
             archive.writestr("model.weights.h5", b"x" * 5000)
-    (run_dir / "metrics.json").write_text(json.dumps({"status": "completed", "test_accuracy": 0.9}))
+    metrics = {"status": "completed", "test_accuracy": 0.9}
+    if model_saved is not None:
+        metrics["model_saved"] = model_saved
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
     return run_dir
 
 
@@ -55,3 +58,13 @@ def test_unfinished_and_model_less_runs(tmp_path):
     truncate(finished_run(tmp_path / "runs" / "b") / "predictions.npz")
     finished, damaged = finished_runs(tmp_path, runs)
     assert finished == {"a"} and set(damaged) == {"b"}
+
+
+def test_a_saved_model_that_is_gone_is_a_damaged_run_and_a_run_without_one_is_finished(tmp_path):
+    """metrics.json's model_saved: a run that saved model.keras needs it; one of a sweep with models: none (or
+    from before the key) has none, and another sweep reuses it as it is."""
+    saved = finished_run(tmp_path / "saved", model_saved=True)
+    assert run_state(saved) == ("finished", None)
+    (saved / "model.keras").unlink()
+    assert run_state(saved) == ("damaged", "model.keras is missing")
+    assert run_state(finished_run(tmp_path / "none", model=False, model_saved=False)) == ("finished", None)

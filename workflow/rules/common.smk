@@ -31,7 +31,7 @@ from mnist_sweep.cluster.setup_failure import clear_setup_failure, stop_if_setup
 from mnist_sweep.cluster.slurm_site import gpus_per_job, train_resources, with_site_file
 from mnist_sweep.analysis.answer import answer_lines
 from mnist_sweep.planning.disk import disk_note, grid_bytes, search_bytes
-from mnist_sweep.planning.packs import PackBook
+from mnist_sweep.planning.packs import PackBook, first_memory_mb
 from mnist_sweep.planning.points import describe, sample_points
 from mnist_sweep.planning.rungs import (
     TRAINED_ALONE_LOG,
@@ -172,27 +172,24 @@ def get_training_threads(wildcards):
 
 
 def packs_left_to_train():
-    """Packs of the planned rungs without their done.json: the training jobs this sweep has left now."""
-    packs = set()
-    for rung in range(FINAL_RUNG + 1):
-        packs |= set(packs_to_train(rung_plan_path(SWEEP_DIR, rung)))
-    left = [pack for pack in packs if not PACK_BOOK.done_path(pack).exists()]
-    return len(left) or (TRAINING_SLOTS or 1)
+    """Packs of the planned rungs without their done.json: the training jobs this sweep has left, counted
+    once per set of plans (each training job asks; counting per job would read the plans and stat every
+    pack's done.json once per job: 10^8 stats for 10,000 packs of one run)."""
+    plans = [rung_plan_path(SWEEP_DIR, rung) for rung in range(FINAL_RUNG + 1)]
+    key = tuple((path, path.stat().st_mtime_ns) for path in plans if path.exists())
+    if key not in PACKS_LEFT:
+        packs = set()
+        for path, _ in key:
+            try:
+                packs |= set(json.loads(path.read_text()).get("packs_to_train", []))
+            except (OSError, ValueError, AttributeError):
+                continue
+        PACKS_LEFT[key] = sum(not PACK_BOOK.done_path(pack).exists() for pack in packs)
+    return PACKS_LEFT[key] or (TRAINING_SLOTS or 1)
 
 
-# {(rung plan, its mtime): its packs to train}: each plan read once, not once per training job.
-PLANNED_PACKS = {}
-
-
-def packs_to_train(path):
-    """The packs a rung plan has to train; none when it is not there (yet) or cannot be read."""
-    try:
-        key = (path, path.stat().st_mtime_ns)
-        if key not in PLANNED_PACKS:
-            PLANNED_PACKS[key] = json.loads(path.read_text()).get("packs_to_train", [])
-        return PLANNED_PACKS[key]
-    except (OSError, ValueError, AttributeError):
-        return []
+# {the rung plans and their mtimes: packs left to train then} (packs_left_to_train).
+PACKS_LEFT = {}
 
 
 # One line on the sweep's size, first thing on every invocation (also after a restart); what is

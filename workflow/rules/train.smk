@@ -10,6 +10,22 @@
 GPU_IDS = ",".join(str(i) for i in config["gpu_ids"])
 PACK_DIR = f"{RESULTS}/packs/{{pack}}"
 TRAIN_SITE_RESOURCES = train_resources(config["slurm"])
+# The train command's options that a pack's job and one run's job share.
+TRAINING_PARAMS = dict(
+    allow_cpu="--allow-cpu" if config["allow_cpu"] else "",
+    no_model="--no-model" if config["models"] == "none" else "",
+    # Only a job the SLURM executor submitted puts itself back in the queue, never the
+    # allocation around a local `snakemake -c` (see mnist_sweep/cluster/attempts.py).
+    requeues=f"--max-requeues {config['max_requeues']}" if IN_JOB else "",
+    # The job's time limit, for where squeue cannot say how long it has left (a container without
+    # SLURM's commands; see mnist_sweep/cluster/deadline.py).
+    time_limit=get_time_limit_option,
+)
+TRAINING_OPTIONS = (
+    f"--threads {{threads}} --validation-split {config['validation_split']} --gpu-ids '{GPU_IDS}' "
+    f"--checkpoint-minutes {config['checkpoint_minutes']} "
+    "{params.allow_cpu} {params.no_model} {params.requeues} {params.time_limit} > {log:q} 2>&1"
+)
 
 
 rule train:
@@ -34,21 +50,12 @@ rule train:
         cpus_per_task=config["train_threads"] * GPUS_PER_JOB,
         mem_mb=get_training_memory,
     params:
+        **TRAINING_PARAMS,
         plan=f"{PACK_DIR}/plan.json",
-        allow_cpu="--allow-cpu" if config["allow_cpu"] else "",
-        no_model="--no-model" if config["models"] == "none" else "",
-        # Only a job the SLURM executor submitted puts itself back in the queue, never the
-        # allocation around a local `snakemake -c` (see mnist_sweep/cluster/attempts.py).
-        requeues=f"--max-requeues {config['max_requeues']}" if IN_JOB else "",
-        # The job's time limit, for where squeue cannot say how long it has left (a container without
-        # SLURM's commands; see mnist_sweep/cluster/deadline.py).
-        time_limit=get_time_limit_option,
     # Paths quoted (:q): results_dir may hold a space, or a `;` that would end the command.
     shell:
         "python -m mnist_sweep.training.train --data {input.data:q} --pack {params.plan:q} --done {output:q} "
-        f"--threads {{threads}} --validation-split {config['validation_split']} --gpu-ids '{GPU_IDS}' "
-        f"--checkpoint-minutes {config['checkpoint_minutes']} "
-        "{params.allow_cpu} {params.no_model} {params.requeues} {params.time_limit} > {log:q} 2>&1"
+        f"{TRAINING_OPTIONS}"
 
 
 # One run alone, its files declared: `snakemake -c2 results/<dataset>/runs/<run path>/metrics.json`
@@ -72,17 +79,12 @@ rule train_run:
     resources:
         **TRAIN_SITE_RESOURCES,
         cpus_per_task=config["train_threads"],
-        mem_mb=config["job_memory_mb"] or 2000,
+        # One training process, one replica (the pack's rule: packs.first_memory_mb).
+        mem_mb=config["job_memory_mb"] or first_memory_mb(1),
     params:
+        **TRAINING_PARAMS,
         run_dir=get_run_dir,
         flags=get_run_flags,
-        allow_cpu="--allow-cpu" if config["allow_cpu"] else "",
-        no_model="--no-model" if config["models"] == "none" else "",
-        requeues=f"--max-requeues {config['max_requeues']}" if IN_JOB else "",
-        time_limit=get_time_limit_option,
     shell:
         "python -m mnist_sweep.training.train --data {input.data:q} --out {params.run_dir:q} "
-        f"--dataset {DATASET} {{params.flags}} --threads {{threads}} "
-        f"--validation-split {config['validation_split']} --gpu-ids '{GPU_IDS}' "
-        f"--checkpoint-minutes {config['checkpoint_minutes']} "
-        "{params.allow_cpu} {params.no_model} {params.requeues} {params.time_limit} > {log:q} 2>&1"
+        f"--dataset {DATASET} {{params.flags}} {TRAINING_OPTIONS}"

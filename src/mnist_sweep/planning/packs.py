@@ -188,7 +188,7 @@ class PackBook:
         ended out of memory (mnist_sweep.cluster.attempts; slurm_logs: the pack's SLURM logs), so a job killed
         for memory is not resubmitted with the same amount, and no other retry asks for more."""
         self.learn(pack)
-        first = first_mb or 1500 * gpus + 32 * self.size.get(pack, MAX_PACK_SIZE * gpus)
+        first = first_mb or first_memory_mb(self.size.get(pack, MAX_PACK_SIZE * gpus), gpus)
         return first * (1 + out_of_memory_ends(self.folder / pack, slurm_logs))
 
     def done_records(self) -> list[dict]:
@@ -284,3 +284,9 @@ class PackBook:
             write_json(self.plan_path(pack), {"pack": pack, "dataset": dataset, "runs": members})
             # The same runs packed again (their files were removed): the old marker is stale.
             self.done_path(pack).unlink(missing_ok=True)
+
+
+def first_memory_mb(runs: int, gpus: int = 1) -> int:
+    """Memory a training job asks for first (PackBook.memory_mb): 1.5 GB per training process (one per GPU)
+    and 32 MB per replica."""
+    return 1500 * gpus + 32 * runs

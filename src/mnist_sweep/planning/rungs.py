@@ -202,18 +202,20 @@ def rung_inputs(path, results, with_model: bool = True) -> list[str]:
     when a file asked of it is missing, not another of its files). A run whose files are there but damaged
     (truncated, edited) stops the sweep here, named, with what to do. with_model: runs keep model.keras."""
     plan = read_rung_plan(path)
-    inputs = [str(path)] + [str(Path(results, "packs", pack, "done.json")) for pack in plan["packs"]]
-    to_train = set(plan.get("packs_to_train", []))
+    book = PackBook(results, read_plans=False)
+    done = {pack: book.done_path(pack) for pack in plan["packs"]}
+    inputs = [str(path)] + [str(done_path) for done_path in done.values()]
+    # Packs whose job has yet to train their runs: each done.json looked at once, not once per run.
+    training = {pack for pack in plan.get("packs_to_train", []) if not done[pack].exists()}
     for run, pack in plan.get("run_packs", {}).items():
-        if pack in to_train and not Path(results, "packs", pack, "done.json").exists():
+        if pack in training:
             continue  # its pack's job trains it
         run_dir = Path(results, "runs", run)
         state, problem = run_state(run_dir)
         if state == "damaged" and not problem.endswith("is missing"):
             raise SystemExit(f"error: {run_dir}: {problem}. Delete that file and run the same command again: the "
                              "run is trained again (alone); nothing else is.")
-        model_lost = with_model and state == "finished" and not (run_dir / "model.keras").exists()
-        if state != "finished" or model_lost or (run_dir / TRAINED_ALONE_LOG).exists():
+        if state != "finished" or (run_dir / TRAINED_ALONE_LOG).exists():
             inputs += [str(run_dir / name) for name in run_file_names(with_model)]
     return inputs
 

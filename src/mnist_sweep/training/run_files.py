@@ -72,9 +72,9 @@ def run_state(run_dir) -> tuple[str, str | None]:
     """("finished", None), ("unfinished", None) or ("damaged", what is wrong) for a run directory.
 
     A run is finished when metrics.json (written last) exists and every file it vouches for is
-    whole: metrics.json parses, history.tsv and predictions.npz exist, predictions.npz and
-    model.keras (where kept) are complete zips. Cheap enough to check every run of a 10,000-run
-    sweep at each start: small reads, no decompression.
+    whole: metrics.json parses, history.tsv and predictions.npz exist, predictions.npz is a complete
+    zip, and so is model.keras where the run saved one (metrics.json's model_saved: then it must be
+    there). Cheap enough to check every run of a 10,000-run sweep: small reads, no decompression.
     """
     run_dir = Path(run_dir)
     metrics_path = run_dir / "metrics.json"
@@ -97,8 +97,11 @@ def run_state(run_dir) -> tuple[str, str | None]:
         return "damaged", "predictions.npz is missing"
     if not _is_whole_zip(run_dir / "predictions.npz"):
         return "damaged", "predictions.npz is truncated (not a complete .npz)"
-    if (run_dir / "model.keras").exists() and not _is_whole_zip(run_dir / "model.keras"):
-        return "damaged", "model.keras is truncated (not a complete .keras file)"
+    if (run_dir / "model.keras").exists():
+        if not _is_whole_zip(run_dir / "model.keras"):
+            return "damaged", "model.keras is truncated (not a complete .keras file)"
+    elif metrics.get("model_saved"):  # a run of a sweep without models (or from before the key) has none
+        return "damaged", "model.keras is missing"
     return "finished", None
 
 
@@ -156,6 +159,7 @@ def write_run_files(run_dir, model, history: list, probabilities: np.ndarray, in
         **{name: hyperparameters[name] for name in HYPERPARAMETERS},
         "seed": info["seed"],
         "status": status,
+        "model_saved": save_model,  # run_state: a saved model.keras that is missing is a damaged run
         # A diverged model's test numbers mean nothing: leave them empty.
         "test_loss": test_loss if status == "completed" else None,
         "test_accuracy": test_accuracy if status == "completed" else None,
