@@ -93,6 +93,11 @@ wildcard_constraints:
     pack=r"[0-9a-f]{12}",
 
 
+# No shared file system (--default-storage-provider, e.g. fs for node-local scratch, or s3): only the files a
+# job declares travel, so each pack's runs are stored in its folder, its job's declared output (see
+# mnist_sweep.config.sweeps.run_folder and mnist_sweep.planning.rungs.plan_rung; profiles/slurm/README.md).
+RUNS_IN_PACKS = workflow.storage_settings.default_storage_provider is not None
+
 # What a sweep trains is planned by the checkpoint `plan` (workflow/rules/plan.smk), rung by rung: a
 # grid is one rung, a search one per round. Nothing is planned, checked or written while this file is
 # read: which runs are finished is a result, read by the plan's job and by the input functions below.
@@ -143,6 +148,14 @@ onstart:
 onsuccess:
     for line in answer_lines(SWEEP_DIR, SWEEP):
         print(line, file=sys.stderr)
+    # In storage, the tables are there, not here (Snakemake removes its local copies at the end).
+    if RUNS_IN_PACKS:
+        print(
+            f"mnist-sweep {SWEEP}: the answer is in storage "
+            f"({workflow.storage_settings.default_storage_provider}): "
+            f"{SWEEP_DIR}/summary/answer.html and best.json",
+            file=sys.stderr,
+        )
 
 
 # Interrupted (Ctrl-C, SIGTERM) or a job failed: say what is kept and what to run.
@@ -209,8 +222,13 @@ if workflow.is_main_process:
     # The disk the runs take at most (see mnist_sweep/planning/disk.py); the plan refuses to
     # train what results_dir has no room for.
     disk, disk_warning = disk_note(config["results_dir"], needed)
+    where = f"results in {SWEEP_DIR}/"
+    if RUNS_IN_PACKS:  # neither the plans nor the free space are here to look at
+        provider = workflow.storage_settings.default_storage_provider
+        progress, disk_warning = f"plans and results in storage ({provider})", None
+        disk, where = disk.replace("on disk", "in storage"), f"under {SWEEP_DIR}/"
     print(
-        f"mnist-sweep {SWEEP}: {size}; {progress}; at most {disk}; results in {SWEEP_DIR}/",
+        f"mnist-sweep {SWEEP}: {size}; {progress}; at most {disk}; {where}",
         file=sys.stderr,
     )
     if disk_warning:
@@ -223,10 +241,46 @@ if workflow.is_main_process:
 
 def rung_results(rung):
     """A rung's plan (once its checkpoint has run), the done.json of the packs that train it, and
-    the runs to train again alone (see mnist_sweep/planning/rungs.py, rung_inputs)."""
+    the runs to train again alone; in storage, the plan and its packs' folders (see
+    mnist_sweep/planning/rungs.py, rung_inputs)."""
     return rung_inputs(
-        checkpoints.plan.get(rung=rung).output[0], RESULTS, config["models"] != "none"
+        checkpoint_plan(rung),
+        RESULTS,
+        config["models"] != "none",
+        declared=rung_plan_path(SWEEP_DIR, rung),
     )
+
+
+def checkpoint_plan(rung):
+    """A rung's plan, once its checkpoint has run: the path to read it at. In storage, a fresh
+    invocation (another node, a removed local copy) has no local copy yet: open() has Snakemake
+    retrieve it from storage first (it raises, Snakemake retrieves and asks again)."""
+    output = checkpoints.plan.get(rung=rung).output[0]
+    with output.open():
+        pass
+    return str(output)
+
+
+def get_pack_rung_plan(wildcards):
+    """In storage: the rung plan that lists a pack's runs (its job writes the pack's plan.json from it)."""
+    for rung in range(FINAL_RUNG + 1):
+        local = checkpoint_plan(rung)
+        key = (local, Path(local).stat().st_mtime_ns)
+        if key not in RUNG_PACKS:
+            RUNG_PACKS[key] = set(json.loads(Path(local).read_text())["packs"])
+        if wildcards.pack in RUNG_PACKS[key]:
+            return str(rung_plan_path(SWEEP_DIR, rung))
+    raise ValueError(f"pack {wildcards.pack} is in none of sweep {SWEEP}'s rung plans")
+
+
+# {(a rung plan's local path, its mtime): its packs} (get_pack_rung_plan: read once, not once per pack).
+RUNG_PACKS = {}
+
+
+def in_pack_folder(name):
+    """In storage: a file in the pack's folder, the train job's output (as this process writes it: its local
+    copy)."""
+    return lambda wildcards, output: str(Path(output[0], name))
 
 
 def get_rung_before(wildcards):

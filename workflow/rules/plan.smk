@@ -40,3 +40,4 @@ checkpoint plan:
         "--out {output:q} --log {log:q} --slots {resources.planned_slots} "
         "--gpus-per-job {resources.planned_gpus_per_job} "
         "--gpu-memory-gb {resources.planned_gpu_memory_mb}e-3"
+        + (" --runs-in-packs" if RUNS_IN_PACKS else "")

@@ -25,9 +25,11 @@ rule plot_samples:
 
 rule plot_predictions:
     input:
+        **({"packs": get_sweep_results} if RUNS_IN_PACKS else {}),
         data=PREPARED_DATA,
         runs=f"{SWEEP_DIR}/summary/runs.tsv",
         best=f"{SWEEP_DIR}/summary/best.json",
+        # In storage: the packs' folders, where runs.tsv's run_dir finds the runs.
     output:
         report(
             f"{SWEEP_DIR}/figures/predictions.png",
@@ -45,9 +47,11 @@ rule plot_predictions:
 
 rule plot_sweep:
     input:
+        **({"packs": get_sweep_results} if RUNS_IN_PACKS else {}),
         runs=f"{SWEEP_DIR}/summary/runs.tsv",
         configs=f"{SWEEP_DIR}/summary/configs.tsv",
         best=f"{SWEEP_DIR}/summary/best.json",
+        # In storage: the packs' folders, where runs.tsv's run_dir finds the runs.
     output:
         curves=report(
             f"{SWEEP_DIR}/figures/curves.png",
@@ -79,8 +83,10 @@ rule plot_sweep:
 #   snakemake -c1 results/<dataset>/figures/predictions/<run path without seed>.png
 rule plot_point_predictions:
     input:
+        **({"packs": get_sweep_results} if RUNS_IN_PACKS else {}),
         data=PREPARED_DATA,
         runs=f"{SWEEP_DIR}/summary/runs.tsv",
+        # In storage: the packs' folders, where runs.tsv's run_dir finds the runs.
     output:
         f"{SWEEP_DIR}/figures/predictions/{paramspace.wildcard_pattern}.png",
     log:

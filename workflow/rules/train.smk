@@ -28,15 +28,22 @@ TRAINING_OPTIONS = (
 )
 
 
+# In storage (no shared file system: RUNS_IN_PACKS), the job's output is the pack's folder, its runs inside
+# (results/<dataset>/packs/<id>/runs/<run path>/), written from the rung plan that lists them (a declared
+# input); its log and benchmark beside it, in logs/ (a declared folder holds no other output).
+PACK_LOGS = f"logs/{DATASET}/packs/{{pack}}" if RUNS_IN_PACKS else PACK_DIR
+
+
 rule train:
     input:
+        **({"plan": get_pack_rung_plan} if RUNS_IN_PACKS else {}),
         data=ancient(PREPARED_DATA),
     output:
-        f"{PACK_DIR}/done.json",
+        directory(PACK_DIR) if RUNS_IN_PACKS else f"{PACK_DIR}/done.json",
     log:
-        f"{PACK_DIR}/train.log",
+        f"{PACK_LOGS}/train.log",
     benchmark:
-        f"{PACK_DIR}/benchmark.tsv"
+        f"{PACK_LOGS}/benchmark.tsv"
     priority: get_training_priority
     conda:
         "../envs/mnist-sweep.yaml"
@@ -51,11 +58,17 @@ rule train:
         mem_mb=get_training_memory,
     params:
         **TRAINING_PARAMS,
-        plan=f"{PACK_DIR}/plan.json",
+        **({"done": in_pack_folder("done.json")} if RUNS_IN_PACKS else {}),
+        plan=in_pack_folder("plan.json") if RUNS_IN_PACKS else f"{PACK_DIR}/plan.json",
     # Paths quoted (:q): results_dir may hold a space, or a `;` that would end the command.
     shell:
-        "python -m mnist_sweep.training.train --data {input.data:q} --pack {params.plan:q} --done {output:q} "
-        f"{TRAINING_OPTIONS}"
+        "python -m mnist_sweep.training.train --data {input.data:q} --pack {params.plan:q} "
+        + (
+            "--done {params.done:q} --rung-plan {input.plan:q} "
+            if RUNS_IN_PACKS
+            else "--done {output:q} "
+        )
+        + TRAINING_OPTIONS
 
 
 # One run alone, its files declared: `snakemake -c2 results/<dataset>/runs/<run path>/metrics.json`

@@ -10,7 +10,7 @@ from mnist_sweep.analysis.scores import point_score
 from mnist_sweep.analysis.summarize import number, summarize
 from mnist_sweep.config.hyperparameters import format_value
 from mnist_sweep.config.search_space import budget, run_id, rungs
-from mnist_sweep.config.sweeps import rung_plan_path
+from mnist_sweep.config.sweeps import rung_plan_path, run_folder
 from mnist_sweep.io import write_json
 
 
@@ -40,9 +40,9 @@ def search_table(config: dict, plans: list[dict], results) -> "pd.DataFrame":
         for plan, members in zip(searched, in_rung):
             column = f"val_accuracy_{plan['epochs']}_epochs"
             if point["point"] in members:
-                row[column] = round(point_score(results, point, plan["epochs"], plan["seeds"]), 6)
+                row[column] = round(point_score(results, point, plan["epochs"], plan["seeds"], plan), 6)
                 row["epochs_reached"] = plan["epochs"]
-                trained += sum(_epochs_logged(Path(results, "runs", run_id(point, plan["epochs"], seed)))
+                trained += sum(_epochs_logged(run_folder(results, run_id(point, plan["epochs"], seed), plan))
                                for seed in plan["seeds"])
             else:
                 row[column] = None
@@ -73,7 +73,7 @@ def summarize_search(config: dict, sweep_dir, results, min_seeds: int) -> dict:
     plan = json.loads(rung_plan_path(sweep_dir, last).read_text())
     summary = sweep_dir / "summary"
     confirm = config["search"]["confirm_seeds"]
-    result = summarize([results / "runs" / run / "metrics.json" for run in plan["runs"]], summary, min_seeds,
+    result = summarize([run_folder(results, run, plan) / "metrics.json" for run in plan["runs"]], summary, min_seeds,
                        seeds_note=(" (search seeds: optimistic for the chosen point, which they chose; its numbers "
                                    "on new seeds are in best.json and confirmation/)") if confirm else "")
     best = dict(result["best"])
@@ -86,7 +86,7 @@ def summarize_search(config: dict, sweep_dir, results, min_seeds: int) -> dict:
                       "run_epochs_halving_budget": planned["halving"], "run_epochs_grid": planned["grid"]}
     if confirm and best.get("run_path"):
         confirmation = json.loads(rung_plan_path(sweep_dir, last + 1).read_text())
-        confirmed = summarize([results / "runs" / run / "metrics.json" for run in confirmation["runs"]],
+        confirmed = summarize([run_folder(results, run, confirmation) / "metrics.json" for run in confirmation["runs"]],
                               summary / "confirmation", min_seeds=1, chosen=best["run_path"],
                               seeds_note=f" (confirmation: the winner and the points tied with it, on {confirm} new "
                                          "seeds; 'best' is the search's winner)")

@@ -22,6 +22,16 @@ def rung_plan_path(sweep_dir, rung: int) -> Path:
     return Path(sweep_dir, PLAN_FOLDER, f"rung-{rung}.json")
 
 
+def run_folder(results, run: str, plan: dict | None = None) -> Path:
+    """Where a run's files are: results/<dataset>/runs/<run path>/ on a shared file system; in the folder of the
+    pack that trained it, results/<dataset>/packs/<pack>/runs/<run path>/, where the sweep keeps its results in a
+    storage plugin's storage (its plan says runs_in_packs, and run_packs which pack): there only a job's declared
+    outputs travel, and a pack's job declares its folder (a job cannot declare a list of run paths)."""
+    if plan and plan.get("runs_in_packs"):
+        return Path(results, "packs", plan["run_packs"][run], "runs", run)
+    return Path(results, "runs", run)
+
+
 def finished_sweeps(results_root: str | Path = "results") -> dict[str, dict]:
     """{sweep folder: its recorded config} for every sweep summarized in this checkout."""
     sweeps = {}

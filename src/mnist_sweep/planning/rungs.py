@@ -70,26 +70,39 @@ def rung_runs(config: dict, rung: int, points: list[dict]) -> list[dict]:
 
 
 def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1, gpus: int = 1,
-              gpu_memory_gb: float | None = None) -> dict:
+              gpu_memory_gb: float | None = None, runs_in_packs: bool = False) -> dict:
     """Plan rung `rung` (the checkpoint's job): a grid's one rung (every run of the grid), or a search's rung
     (its points chosen from the rung before; rung len(rungs) is the confirmation). Packs the unfinished runs
     (packs.PackBook, so a rerun finds the same packs and adding seeds packs only the new runs) and writes the
     packs' plans. Refuses (SystemExit) before writing anything when results_dir has too little free disk for
-    what is to train. Returns what rung-<k>.json records."""
+    what is to train. Returns what rung-<k>.json records.
+
+    runs_in_packs: the sweep keeps its results in a storage plugin's storage (no shared file system; the
+    workflow's --default-storage-provider). This job sees none of it, so it plans every run of the rung; a rerun
+    trains nothing all the same, since Snakemake finds the packs' folders (same runs, same pack ids) in storage.
+    Each pack's runs are listed in the rung plan (pack_runs; its job reads them there, a declared input) and
+    stored in its folder (mnist_sweep.config.sweeps.run_folder). No run continues a state kept by another pack's
+    job (a later rung trains from the first epoch, to the same numbers): only declared files travel."""
     dropped = 0
     if not config["search"]:
         epochs, points, scores, seeds = None, [], {}, config["seeds"]
         runs = sweep_runs(config)
     else:
         epochs, points, scores, seeds, runs, dropped = search_rung(config, rung, results, sweep_dir)
-    finished, damaged = finished_runs(results, runs)
-    book = PackBook(results)
-    check_disk(config, rung, points, [run for run in runs if run["run_id"] not in finished])
+    if runs_in_packs:
+        runs = [{key: value for key, value in run.items() if key not in STATE_KEYS} for run in runs]
+        finished, damaged = set(), {}
+        book = PackBook(results, read_plans=False)
+    else:
+        finished, damaged = finished_runs(results, runs)
+        book = PackBook(results)
+        check_disk(config, rung, points, [run for run in runs if run["run_id"] not in finished])
     where, new = book.assign(runs, finished, config["dataset"], config["job_minutes"], config["pack_size"], slots,
                              gpus, gpu_memory_gb)
     damaged_plans = dict(book.damaged)
     book.set_aside_damaged_plans()
-    book.write_plans(new, config["dataset"])
+    if not runs_in_packs:
+        book.write_plans(new, config["dataset"])
     packs = sorted({pack for pack in where.values() if pack})
     return {"rung": rung, "epochs": epochs, "confirmation": bool(config["search"]) and rung == len(rungs(config)),
             "seeds": seeds, "points": points, "scores_before": scores,
@@ -98,7 +111,12 @@ def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1, gpus:
             "run_packs": where, "damaged_runs": damaged, "damaged_plans": damaged_plans,
             "states_dropped": dropped, "planned_for": plan_config(config),
             # What the packs were cut for: training jobs at once here, a cluster job's GPUs and their memory.
-            "made_for": {"slots": slots, "gpus_per_job": gpus, "gpu_memory_gb": gpu_memory_gb}}
+            "made_for": {"slots": slots, "gpus_per_job": gpus, "gpu_memory_gb": gpu_memory_gb},
+            **({"runs_in_packs": True, "pack_runs": new} if runs_in_packs else {})}
+
+
+# What a run of a search carries to continue a state kept by the rung before, or for the rung after.
+STATE_KEYS = ("continue_from", "keep_state", "drop_source_state")
 
 
 def search_rung(config: dict, rung: int, results, sweep_dir) -> tuple:
@@ -110,7 +128,8 @@ def search_rung(config: dict, rung: int, results, sweep_dir) -> tuple:
     else:
         before = json.loads(rung_plan_path(sweep_dir, rung - 1).read_text())
         previous = before["points"]
-        scores = {point["point"]: point_score(results, point, before["epochs"], before["seeds"]) for point in previous}
+        scores = {point["point"]: point_score(results, point, before["epochs"], before["seeds"], before)
+                  for point in previous}
         if rung < len(epochs):
             # Rung 0's plan lists every sampled point: no need to sample again (importing scipy.stats takes 1.3 s).
             sampled = len(json.loads(rung_plan_path(sweep_dir, 0).read_text())["points"])
@@ -120,7 +139,7 @@ def search_rung(config: dict, rung: int, results, sweep_dir) -> tuple:
                 dropped = drop_states(results, [run_id(point, before["epochs"], seed) for point in previous
                                                 if point["point"] not in chosen for seed in before["seeds"]])
         else:
-            points = confirmed_points(results, previous, before["epochs"], before["seeds"], scores)
+            points = confirmed_points(results, previous, before["epochs"], before["seeds"], scores, before)
     if rung < len(epochs):
         return epochs[rung], points, scores, config["seeds"], rung_runs(config, rung, points), dropped
     # The confirmation: the same points at the last rung's epochs, new seeds, trained from the start.
@@ -195,16 +214,23 @@ def read_rung_plan(path) -> dict:
                      "rung is planned again from the results (nothing finished is trained again).")
 
 
-def rung_inputs(path, results, with_model: bool = True) -> list[str]:
+def rung_inputs(path, results, with_model: bool = True, declared=None) -> list[str]:
     """What a rung's results are, for the steps that wait on them: its plan, the done.json of its packs, and the
     files of each run that a finished pack (or none) trained but is now missing a file or was trained alone
     since (the workflow's train_run rule declares them, so Snakemake trains such a run again: it reruns a job
     when a file asked of it is missing, not another of its files). A run whose files are there but damaged
-    (truncated, edited) stops the sweep here, named, with what to do. with_model: runs keep model.keras."""
+    (truncated, edited) stops the sweep here, named, with what to do. with_model: runs keep model.keras.
+
+    path: the plan as this process reads it; declared: as the workflow names it (where storage is used, path is
+    its local copy, and what is returned must name files in storage). A plan with runs_in_packs (storage): the
+    plan and its packs' folders, which hold their runs; this process cannot look into them."""
     plan = read_rung_plan(path)
+    declared = str(declared or path)
+    if plan.get("runs_in_packs"):
+        return [declared] + [str(Path(results, "packs", pack)) for pack in plan["packs"]]
     book = PackBook(results, read_plans=False)
     done = {pack: book.done_path(pack) for pack in plan["packs"]}
-    inputs = [str(path)] + [str(done_path) for done_path in done.values()]
+    inputs = [declared] + [str(done_path) for done_path in done.values()]
     # Packs whose job has yet to train their runs: each done.json looked at once, not once per run.
     training = {pack for pack in plan.get("packs_to_train", []) if not done[pack].exists()}
     for run, pack in plan.get("run_packs", {}).items():
@@ -231,17 +257,20 @@ TRAINED_ALONE_LOG = "train_run.log"
 
 
 def write_rung_plan(config: dict, rung: int, out, log, slots: int = 1, gpus: int = 1,
-                    gpu_memory_gb: float | None = None) -> None:
+                    gpu_memory_gb: float | None = None, runs_in_packs: bool = False) -> None:
     """The checkpoint's job: plan a rung, write rung-<k>.json (out: .../sweeps/<sweep>/plan/rung-<k>.json)
     and say what it planned, on the console and in its log."""
     sweep_dir = Path(out).parents[1]
     results = sweep_dir.parents[1]
-    plan = plan_rung(config, rung, results, sweep_dir, slots, gpus, gpu_memory_gb)
+    plan = plan_rung(config, rung, results, sweep_dir, slots, gpus, gpu_memory_gb, runs_in_packs)
     write_json(out, plan)
     to_train = len(plan["runs"]) - plan["finished_before"]
     if not config["search"]:
         lines = [f"mnist-sweep {config['sweep']}: {len(plan['runs']):,} runs; {plan['finished_before']:,} finished, "
                  f"{to_train:,} to train in {len(plan['packs_to_train']):,} job(s)"]
+        if runs_in_packs:
+            lines[0] = (f"mnist-sweep {config['sweep']}: {len(plan['runs']):,} runs in {len(plan['packs']):,} "
+                        "pack(s), each trained unless storage holds its folder")
     else:
         what = "confirmation" if plan["confirmation"] else f"rung {plan['rung']} ({plan['epochs']} epochs)"
         lines = [f"search {what}: {len(plan['points'])} point(s), {len(plan['runs'])} run(s), "
@@ -304,16 +333,17 @@ def searched_values(point: str, names: list[str]) -> str:
     return ", ".join(f"{name}={values[name]}" for name in names if name in values) or point
 
 
-def confirmed_points(results, points: list[dict], epochs: int, seeds, scores: dict) -> list[dict]:
+def confirmed_points(results, points: list[dict], epochs: int, seeds, scores: dict, plan: dict) -> list[dict]:
     """The winner of the last rung and every point tied with it on validation (paired by seed, the
     comparison of mnist_sweep.analysis.compare: not worse beyond seed noise)."""
     # Here, not at the top: compare imports scipy.stats (1.3 s), which only the confirmation needs.
     from mnist_sweep.analysis.compare import paired_difference
 
     winner = select(points, scores, 1)[0]
-    reference = validation_by_seed(results, winner, epochs, seeds)
+    reference = validation_by_seed(results, winner, epochs, seeds, plan)
     return [point for point in points if point is winner
-            or paired_difference(validation_by_seed(results, point, epochs, seeds), reference)["verdict"] != "worse"]
+            or paired_difference(validation_by_seed(results, point, epochs, seeds, plan), reference)["verdict"]
+            != "worse"]
 
 
 # The keys of the config that a rung's plan reads: the checkpoint's params (a change of one of
@@ -338,9 +368,11 @@ def main(argv=None) -> None:
     parser.add_argument("--gpus-per-job", type=int, default=1, help="GPUs of each cluster job (packs.plan_packs)")
     parser.add_argument("--gpu-memory-gb", type=float, default=0,
                         help="memory of a cluster job's GPU (config/slurm.yaml gpu_memory_gb); 0 = packs not sized for GPUs")
+    parser.add_argument("--runs-in-packs", action="store_true",
+                        help="the results are in a storage plugin's storage: each pack's runs in its folder (plan_rung)")
     args = parser.parse_args(argv)
     write_rung_plan(json.loads(args.config), args.rung, args.out, args.log, args.slots, args.gpus_per_job,
-                    args.gpu_memory_gb or None)
+                    args.gpu_memory_gb or None, args.runs_in_packs)
 
 
 if __name__ == "__main__":

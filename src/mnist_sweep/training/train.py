@@ -24,6 +24,7 @@ from pathlib import Path
 from mnist_sweep.cluster.attempts import (ENDED, charge_unended_attempt, gpu_out_of_memory_ends, record_attempt,
                                          requeue, start_line)
 from mnist_sweep.config.hyperparameters import HYPERPARAMETERS, parse_value, tutorial_hyperparameters
+from mnist_sweep.config.sweeps import run_folder
 from mnist_sweep.cluster.deadline import TimeLimitStop
 from mnist_sweep.cluster.gpu_processes import EXIT_SETUP_FAILED, part_of, train_on_each_gpu, visible_gpus
 from mnist_sweep.io import write_json
@@ -35,6 +36,9 @@ def parse_args(argv=None):
     parser.add_argument("--data", required=True, type=Path, help="prepared dataset (.npz from mnist_sweep.data)")
     parser.add_argument("--pack", type=Path, help="a pack's plan.json (the workflow's train job)")
     parser.add_argument("--done", type=Path, help="with --pack: file written when every run of the pack is finished")
+    parser.add_argument("--rung-plan", type=Path,
+                        help="with --pack: write the pack's plan.json first, from this rung plan (its pack_runs): where "
+                             "the results are in a storage plugin's storage, the pack's runs go into its folder")
     parser.add_argument("--out", help="run directory; with several seeds a pattern containing {seed}")
     parser.add_argument("--seed", type=int, nargs="+", default=[0], help="seed(s) of the run(s) given by --out")
     parser.add_argument("--dataset", default="mnist", help="dataset name recorded in metrics.json")
@@ -63,12 +67,22 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if (args.pack is None) == (args.out is None):
         parser.error("give either --pack (a pack's plan.json) or --out (a run directory)")
-    if args.part and not args.pack:
-        parser.error("--part needs --pack")
+    if (args.part or args.rung_plan) and not args.pack:
+        parser.error("--part and --rung-plan need --pack")
     if args.out and len(args.seed) > 1 and "{seed}" not in args.out:
         parser.error("with several seeds, --out must contain {seed}, e.g. results/run/seed~{seed}")
     args.hyperparameters = {name: parse_value(name, getattr(args, name)) for name in HYPERPARAMETERS}
     return args
+
+
+def write_pack_plan(rung_plan: Path, pack_plan: Path) -> None:
+    """The pack's plan.json from the rung plan that lists its runs (pack_runs: results kept in storage), its runs
+    to be stored in the pack's own folder (runs_in_packs: mnist_sweep.config.sweeps.run_folder)."""
+    plan = json.loads(rung_plan.read_text())
+    pack = pack_plan.parent.name
+    members = plan["pack_runs"][pack]
+    write_json(pack_plan, {"pack": pack, "dataset": json.loads(plan["planned_for"])["dataset"], "runs": members,
+                           "runs_in_packs": True, "run_packs": {run["run_id"]: pack for run in members}})
 
 
 def runs_of(args) -> tuple[list[dict], str, str | None, int]:
@@ -79,10 +93,10 @@ def runs_of(args) -> tuple[list[dict], str, str | None, int]:
         results = args.pack.parents[2]  # results/<dataset>/packs/<id>/plan.json
         # A search's runs: continue_from names the run of the rung before, whose kept state this one
         # continues; keep_state, that a later rung may continue this one (mnist_sweep.planning.rungs).
-        runs = [{"run_dir": results / "runs" / run["run_id"], "seed": run["seed"],
+        runs = [{"run_dir": run_folder(results, run["run_id"], plan), "seed": run["seed"],
                  "hyperparameters": run["hyperparameters"], "keep_state": run.get("keep_state", False),
                  "drop_source_state": run.get("drop_source_state", False),
-                 **({"continue_from": results / "runs" / run["continue_from"]} if run.get("continue_from") else {})}
+                 **({"continue_from": run_folder(results, run["continue_from"])} if run.get("continue_from") else {})}
                 for run in plan["runs"]]
         return (part_of(runs, args.part) if args.part else runs), plan["dataset"], plan["pack"], len(runs)
     runs = [{"run_dir": Path(args.out.replace("{seed}", str(seed))), "seed": seed,
@@ -125,6 +139,8 @@ def main(argv=None) -> int:
     summarize adds up: a job stopped at its time limit, or rerun after a killed Snakemake, is
     charged every attempt."""
     args = parse_args(argv)
+    if args.rung_plan and not args.part:
+        write_pack_plan(args.rung_plan, args.pack)
     if not args.pack or args.part:  # by hand, or one GPU's part of a job: the job keeps the pack's records
         return train(args)
     started = datetime.datetime.now(datetime.timezone.utc)
