@@ -709,3 +709,29 @@ def test_a_search_runs_its_rungs_as_slurm_jobs(tmp_path, slurm_cluster):
     assert all(m["resumed_from_epoch"] == 1 and m["epochs_run"] == 2 for m in last)
     table = (results / "sweeps" / "search" / "summary" / "search.tsv").read_text()
     assert len(table.splitlines()) == 4
+
+
+def test_a_search_without_a_shared_file_system_runs_its_rungs_as_slurm_jobs(tmp_path, slurm_cluster):
+    """--shared-fs-usage none with the fs storage plugin through the profile: each rung's pack is a SLURM job that
+    retrieves its rung plan and stores its pack's folder (tests/test_storage.py runs both plugins locally). A job
+    builds the jobs its input comes from (the rung before) to check them, so their params must be those the
+    controller recorded, or the job would train the rung before again itself."""
+    from test_storage import SEARCH
+
+    (tmp_path / "search.yaml").write_text(json.dumps(SEARCH))
+    remote = tmp_path / "shared storage"
+    args = ["--configfile", str(tmp_path / "search.yaml"), "--shared-fs-usage", "none",
+            "--default-storage-provider", "fs", "--default-storage-prefix", str(remote),
+            "--local-storage-prefix", str(tmp_path / "local-copies")]
+    result = snakemake_slurm(tmp_path, slurm_cluster, *args)
+    assert result.returncode == 0, evidence(tmp_path, slurm_cluster, result.stderr)
+    assert "search confirmation: 1 point(s), 1 run(s)" in result.stderr
+    packs = remote / "results" / "mnist_5k" / "sweeps" / "tiny-search" / "packs"
+    jobs = {}
+    for metrics in packs.glob("rung-*/*/runs/**/metrics.json"):
+        jobs.setdefault(metrics.relative_to(packs).parts[0], set()).add(json.loads(metrics.read_text())["slurm_job_id"])
+    # One SLURM job per rung (and the confirmation), each training only its own rung.
+    assert sorted(jobs) == ["rung-0", "rung-1", "rung-2"] and len(set.union(*jobs.values())) == 3
+    assert not (tmp_path / "results").exists()
+    again = snakemake_slurm(tmp_path, slurm_cluster, *args)
+    assert again.returncode == 0 and "Nothing to be done" in again.stderr, again.stderr[-2000:]

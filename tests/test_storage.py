@@ -57,9 +57,11 @@ def sweep_and_search(workdir: Path, storage: list[str], stored) -> None:
     assert len(runs) == 4 and (runs["status"] == "completed").all()
     plan = json.loads(stored("results/mnist_5k/sweeps/small/plan/rung-0.json"))
     assert plan["runs_in_packs"] and len(plan["packs"]) == 2
+    assert plan["pack_folder"] == "sweeps/small/packs/rung-0"
     for run, pack in plan["run_packs"].items():
-        metrics = json.loads(stored(f"results/mnist_5k/packs/{pack}/runs/{run}/metrics.json"))
-        row = runs[runs["run_dir"].str.endswith(f"packs/{pack}/runs/{run}")]
+        folder = f"sweeps/small/packs/rung-0/{pack}/runs/{run}"
+        metrics = json.loads(stored(f"results/mnist_5k/{folder}/metrics.json"))
+        row = runs[runs["run_dir"].str.endswith(folder)]
         assert row["test_accuracy"].item() == pytest.approx(metrics["test_accuracy"])
     assert stored("results/mnist_5k/sweeps/small/figures/predictions.png").startswith(b"\x89PNG")
     best = json.loads(stored(f"{summary}/best.json"))

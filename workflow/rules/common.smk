@@ -16,7 +16,11 @@ from mnist_sweep.config.hyperparameters import (
     training_flags,
 )
 from mnist_sweep.config.search_space import rungs
-from mnist_sweep.config.sweeps import report_sweep_config, rung_plan_path
+from mnist_sweep.config.sweeps import (
+    report_sweep_config,
+    rung_plan_path,
+    stored_packs_folder,
+)
 from mnist_sweep.config.validation import (
     default_sweep_name,
     grid_table,
@@ -261,22 +265,6 @@ def checkpoint_plan(rung):
     return str(output)
 
 
-def get_pack_rung_plan(wildcards):
-    """In storage: the rung plan that lists a pack's runs (its job writes the pack's plan.json from it)."""
-    for rung in range(FINAL_RUNG + 1):
-        local = checkpoint_plan(rung)
-        key = (local, Path(local).stat().st_mtime_ns)
-        if key not in RUNG_PACKS:
-            RUNG_PACKS[key] = set(json.loads(Path(local).read_text())["packs"])
-        if wildcards.pack in RUNG_PACKS[key]:
-            return str(rung_plan_path(SWEEP_DIR, rung))
-    raise ValueError(f"pack {wildcards.pack} is in none of sweep {SWEEP}'s rung plans")
-
-
-# {(a rung plan's local path, its mtime): its packs} (get_pack_rung_plan: read once, not once per pack).
-RUNG_PACKS = {}
-
-
 def in_pack_folder(name):
     """In storage: a file in the pack's folder, the train job's output (as this process writes it: its local
     copy)."""
@@ -342,10 +330,23 @@ def get_run_dir(wildcards, output):
     return str(Path(output[0]).parent)
 
 
+def cluster_job():
+    """Whether a training job is a cluster job: this process submits it (a cluster executor), or is
+    it (the job reads the workflow again). The same answer in both, so that the job's params are
+    those the controller recorded: Snakemake reruns a job whose params changed, and in storage a
+    cluster job builds the jobs its input comes from (a search's rung before) to check them."""
+    return IN_JOB or not workflow.local_exec
+
+
+def get_requeues_option(wildcards):
+    """--max-requeues in a cluster job, else nothing."""
+    return f"--max-requeues {config['max_requeues']}" if cluster_job() else ""
+
+
 def get_time_limit_option(wildcards, resources):
     """--time-limit-minutes <the job's runtime resource> in a cluster job that has one, else nothing."""
     runtime = getattr(resources, "runtime", None)
-    return f"--time-limit-minutes {runtime}" if IN_JOB and runtime else ""
+    return f"--time-limit-minutes {runtime}" if cluster_job() and runtime else ""
 
 
 def get_final_outputs():

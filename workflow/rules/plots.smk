@@ -1,3 +1,7 @@
+# The figures of runs read them where runs.tsv's run_dir says; in storage (RUNS_IN_PACKS) their
+# packs' folders are inputs too (get_sweep_results), so that the runs are there to read.
+
+
 localrules:
     plot_samples,
     plot_predictions,
@@ -29,7 +33,6 @@ rule plot_predictions:
         data=PREPARED_DATA,
         runs=f"{SWEEP_DIR}/summary/runs.tsv",
         best=f"{SWEEP_DIR}/summary/best.json",
-        # In storage: the packs' folders, where runs.tsv's run_dir finds the runs.
     output:
         report(
             f"{SWEEP_DIR}/figures/predictions.png",
@@ -51,7 +54,6 @@ rule plot_sweep:
         runs=f"{SWEEP_DIR}/summary/runs.tsv",
         configs=f"{SWEEP_DIR}/summary/configs.tsv",
         best=f"{SWEEP_DIR}/summary/best.json",
-        # In storage: the packs' folders, where runs.tsv's run_dir finds the runs.
     output:
         curves=report(
             f"{SWEEP_DIR}/figures/curves.png",
@@ -86,7 +88,6 @@ rule plot_point_predictions:
         **({"packs": get_sweep_results} if RUNS_IN_PACKS else {}),
         data=PREPARED_DATA,
         runs=f"{SWEEP_DIR}/summary/runs.tsv",
-        # In storage: the packs' folders, where runs.tsv's run_dir finds the runs.
     output:
         f"{SWEEP_DIR}/figures/predictions/{paramspace.wildcard_pattern}.png",
     log:

@@ -16,7 +16,7 @@ TRAINING_PARAMS = dict(
     no_model="--no-model" if config["models"] == "none" else "",
     # Only a job the SLURM executor submitted puts itself back in the queue, never the
     # allocation around a local `snakemake -c` (see mnist_sweep/cluster/attempts.py).
-    requeues=f"--max-requeues {config['max_requeues']}" if IN_JOB else "",
+    requeues=get_requeues_option,
     # The job's time limit, for where squeue cannot say how long it has left (a container without
     # SLURM's commands; see mnist_sweep/cluster/deadline.py).
     time_limit=get_time_limit_option,
@@ -29,21 +29,29 @@ TRAINING_OPTIONS = (
 
 
 # In storage (no shared file system: RUNS_IN_PACKS), the job's output is the pack's folder, its runs inside
-# (results/<dataset>/packs/<id>/runs/<run path>/), written from the rung plan that lists them (a declared
-# input); its log and benchmark beside it, in logs/ (a declared folder holds no other output).
-PACK_LOGS = f"logs/{DATASET}/packs/{{pack}}" if RUNS_IN_PACKS else PACK_DIR
+# (results/<dataset>/sweeps/<sweep>/packs/rung-<k>/<id>/runs/<run path>/), written from the rung plan that
+# lists them (a declared input: no checkpoint is asked, so a cluster job can build it from its wildcards
+# alone); its log and benchmark beside it, in logs/ (a declared folder holds no other output).
+STORED_PACK_DIR = f"{RESULTS}/{stored_packs_folder(SWEEP, '{rung}')}/{{pack}}"
+PACK_LOGS = (
+    f"logs/{DATASET}/{SWEEP}/packs/rung-{{rung}}/{{pack}}"
+    if RUNS_IN_PACKS
+    else PACK_DIR
+)
 
 
 rule train:
     input:
-        **({"plan": get_pack_rung_plan} if RUNS_IN_PACKS else {}),
+        **({"plan": str(rung_plan_path(SWEEP_DIR, "{rung}"))} if RUNS_IN_PACKS else {}),
         data=ancient(PREPARED_DATA),
     output:
-        directory(PACK_DIR) if RUNS_IN_PACKS else f"{PACK_DIR}/done.json",
+        directory(STORED_PACK_DIR) if RUNS_IN_PACKS else f"{PACK_DIR}/done.json",
     log:
         f"{PACK_LOGS}/train.log",
     benchmark:
         f"{PACK_LOGS}/benchmark.tsv"
+    wildcard_constraints:
+        rung=r"\d+",
     priority: get_training_priority
     conda:
         "../envs/mnist-sweep.yaml"

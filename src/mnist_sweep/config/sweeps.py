@@ -23,13 +23,18 @@ def rung_plan_path(sweep_dir, rung: int) -> Path:
 
 
 def run_folder(results, run: str, plan: dict | None = None) -> Path:
-    """Where a run's files are: results/<dataset>/runs/<run path>/ on a shared file system; in the folder of the
-    pack that trained it, results/<dataset>/packs/<pack>/runs/<run path>/, where the sweep keeps its results in a
-    storage plugin's storage (its plan says runs_in_packs, and run_packs which pack): there only a job's declared
-    outputs travel, and a pack's job declares its folder (a job cannot declare a list of run paths)."""
+    """Where a run's files are: results/<dataset>/runs/<run path>/ on a shared file system, shared by every sweep.
+    Where the sweep keeps its results in a storage plugin's storage (its rung plan says runs_in_packs), in the
+    folder of the pack that trained it (run_packs), under the sweep: there only a job's declared outputs travel,
+    and a pack's job declares its folder (a job cannot declare a list of run paths)."""
     if plan and plan.get("runs_in_packs"):
-        return Path(results, "packs", plan["run_packs"][run], "runs", run)
+        return Path(results, plan["pack_folder"], plan["run_packs"][run], "runs", run)
     return Path(results, "runs", run)
+
+
+def stored_packs_folder(sweep: str, rung) -> str:
+    """In storage: the folder of a sweep's packs of one rung, relative to results/<dataset>/ (run_folder)."""
+    return f"sweeps/{sweep}/packs/rung-{rung}"
 
 
 def finished_sweeps(results_root: str | Path = "results") -> dict[str, dict]:

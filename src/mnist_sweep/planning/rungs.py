@@ -34,7 +34,7 @@ from pathlib import Path
 from mnist_sweep.analysis.scores import point_score, validation_by_seed
 from mnist_sweep.config.hyperparameters import HYPERPARAMETERS
 from mnist_sweep.config.search_space import confirm_seeds, points_per_rung, run_id, rungs
-from mnist_sweep.config.sweeps import rung_plan_path
+from mnist_sweep.config.sweeps import rung_plan_path, stored_packs_folder
 from mnist_sweep.config.validation import sweep_runs
 from mnist_sweep.io import write_json, write_text
 from mnist_sweep.planning.disk import disk_note, grid_bytes, search_bytes
@@ -79,9 +79,9 @@ def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1, gpus:
 
     runs_in_packs: the sweep keeps its results in a storage plugin's storage (no shared file system; the
     workflow's --default-storage-provider). This job sees none of it, so it plans every run of the rung; a rerun
-    trains nothing all the same, since Snakemake finds the packs' folders (same runs, same pack ids) in storage.
-    Each pack's runs are listed in the rung plan (pack_runs; its job reads them there, a declared input) and
-    stored in its folder (mnist_sweep.config.sweeps.run_folder). No run continues a state kept by another pack's
+    trains nothing all the same, since Snakemake finds the packs' folders in storage. Each pack's runs are listed
+    in the rung plan (pack_runs; its job reads them there, a declared input) and stored in its folder, under the
+    sweep (pack_folder; mnist_sweep.config.sweeps.run_folder): sweeps do not share runs there. No run continues a state kept by another pack's
     job (a later rung trains from the first epoch, to the same numbers): only declared files travel."""
     dropped = 0
     if not config["search"]:
@@ -112,7 +112,8 @@ def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1, gpus:
             "states_dropped": dropped, "planned_for": plan_config(config),
             # What the packs were cut for: training jobs at once here, a cluster job's GPUs and their memory.
             "made_for": {"slots": slots, "gpus_per_job": gpus, "gpu_memory_gb": gpu_memory_gb},
-            **({"runs_in_packs": True, "pack_runs": new} if runs_in_packs else {})}
+            **({"runs_in_packs": True, "pack_folder": stored_packs_folder(config["sweep"], rung), "pack_runs": new}
+               if runs_in_packs else {})}
 
 
 # What a run of a search carries to continue a state kept by the rung before, or for the rung after.
@@ -227,7 +228,7 @@ def rung_inputs(path, results, with_model: bool = True, declared=None) -> list[s
     plan = read_rung_plan(path)
     declared = str(declared or path)
     if plan.get("runs_in_packs"):
-        return [declared] + [str(Path(results, "packs", pack)) for pack in plan["packs"]]
+        return [declared] + [str(Path(results, plan["pack_folder"], pack)) for pack in plan["packs"]]
     book = PackBook(results, read_plans=False)
     done = {pack: book.done_path(pack) for pack in plan["packs"]}
     inputs = [declared] + [str(done_path) for done_path in done.values()]

@@ -77,12 +77,12 @@ def parse_args(argv=None):
 
 def write_pack_plan(rung_plan: Path, pack_plan: Path) -> None:
     """The pack's plan.json from the rung plan that lists its runs (pack_runs: results kept in storage), its runs
-    to be stored in the pack's own folder (runs_in_packs: mnist_sweep.config.sweeps.run_folder)."""
+    to be stored in the pack's own folder, runs/<run path>/ (runs_in_packs: mnist_sweep.config.sweeps.run_folder)."""
     plan = json.loads(rung_plan.read_text())
     pack = pack_plan.parent.name
     members = plan["pack_runs"][pack]
     write_json(pack_plan, {"pack": pack, "dataset": json.loads(plan["planned_for"])["dataset"], "runs": members,
-                           "runs_in_packs": True, "run_packs": {run["run_id"]: pack for run in members}})
+                           "runs_in_packs": True})
 
 
 def runs_of(args) -> tuple[list[dict], str, str | None, int]:
@@ -93,7 +93,9 @@ def runs_of(args) -> tuple[list[dict], str, str | None, int]:
         results = args.pack.parents[2]  # results/<dataset>/packs/<id>/plan.json
         # A search's runs: continue_from names the run of the rung before, whose kept state this one
         # continues; keep_state, that a later rung may continue this one (mnist_sweep.planning.rungs).
-        runs = [{"run_dir": run_folder(results, run["run_id"], plan), "seed": run["seed"],
+        in_pack = plan.get("runs_in_packs")  # in storage: in the pack's folder (write_pack_plan)
+        runs = [{"run_dir": args.pack.parent / "runs" / run["run_id"] if in_pack else run_folder(results, run["run_id"]),
+                 "seed": run["seed"],
                  "hyperparameters": run["hyperparameters"], "keep_state": run.get("keep_state", False),
                  "drop_source_state": run.get("drop_source_state", False),
                  **({"continue_from": run_folder(results, run["continue_from"])} if run.get("continue_from") else {})}
