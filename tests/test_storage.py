@@ -21,8 +21,6 @@ import yaml
 
 from conftest import SMALL, snakemake
 
-pytestmark = pytest.mark.slow
-
 # 2 points x 1 seed: rung 0 (1 epoch), the winner to 2 epochs, then the winner on a new seed.
 SEARCH = {
     "dataset": "mnist_5k", "sweep": "tiny-search", "seeds": [0], "train_threads": 1, "grid": {"epochs": [2]},
@@ -78,6 +76,21 @@ def sweep_and_search(workdir: Path, storage: list[str], stored) -> None:
     assert stored("results/mnist_5k/sweeps/tiny-search/figures/search.png").startswith(b"\x89PNG")
 
 
+def test_a_dry_run_in_storage_says_so_and_an_absolute_results_dir_is_refused(tmp_path):
+    storage = ["--shared-fs-usage", "none", "--default-storage-provider", "fs", "--default-storage-prefix",
+               str(tmp_path / "storage"), "--local-storage-prefix", str(tmp_path / "local-copies")]
+    dry = snakemake(tmp_path, "-n", "-c2", "--configfile", str(SMALL), *storage)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert ("4 runs; plans and results in storage (fs); at most about 11 MB in storage; under "
+            "results/mnist_5k/sweeps/small/") in dry.stderr
+    assert not (tmp_path / "storage").exists() and not (tmp_path / "results").exists()
+    absolute = snakemake(tmp_path, "-n", "-c2", "--configfile", str(SMALL), "--config",
+                         f"results_dir={tmp_path / 'elsewhere'}", *storage)
+    assert absolute.returncode != 0
+    assert f"error: results_dir = {tmp_path / 'elsewhere'} is an absolute path" in absolute.stderr
+
+
+@pytest.mark.slow
 def test_node_local_scratch_through_the_fs_storage_plugin(tmp_path):
     remote = tmp_path / "shared storage"
     storage = ["--default-storage-provider", "fs", "--default-storage-prefix", str(remote)]
@@ -115,6 +128,7 @@ def s3_server():
         server.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_an_s3_object_store(tmp_path, s3_server):
     endpoint, client = s3_server
     storage = ["--default-storage-provider", "s3", "--default-storage-prefix", "s3://sweep/project",

@@ -101,6 +101,12 @@ wildcard_constraints:
 # job declares travel, so each pack's runs are stored in its folder, its job's declared output (see
 # mnist_sweep.config.sweeps.run_folder and mnist_sweep.planning.rungs.plan_rung; profiles/slurm/README.md).
 RUNS_IN_PACKS = workflow.storage_settings.default_storage_provider is not None
+if RUNS_IN_PACKS and Path(config["results_dir"]).is_absolute():
+    sys.exit(
+        f"error: results_dir = {config['results_dir']} is an absolute path; with a storage provider "
+        "(--default-storage-provider), every result is stored under --default-storage-prefix: give "
+        "results_dir relative to it (default: results), and the place in the prefix"
+    )
 
 # What a sweep trains is planned by the checkpoint `plan` (workflow/rules/plan.smk), rung by rung: a
 # grid is one rung, a search one per round. Nothing is planned, checked or written while this file is
