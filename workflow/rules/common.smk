@@ -176,8 +176,12 @@ onerror:
     print(
         INTERRUPTION.summary()
         or f"mnist-sweep {SWEEP}: the sweep did not finish (see above: a failed job names its log). "
-        "Finished runs are kept, stopped runs resume from their last saved epoch: fix what failed, "
-        "if anything, and run the same command again.",
+        + (
+            "Finished packs are kept in storage, a stopped pack trains again from its first epoch"
+            if RUNS_IN_PACKS
+            else "Finished runs are kept, stopped runs resume from their last saved epoch"
+        )
+        + ": fix what failed, if anything, and run the same command again.",
         file=sys.stderr,
     )
 
@@ -340,7 +344,8 @@ def cluster_job():
     """Whether a training job is a cluster job: this process submits it (a cluster executor), or is
     it (the job reads the workflow again). The same answer in both, so that the job's params are
     those the controller recorded: Snakemake reruns a job whose params changed, and in storage a
-    cluster job builds the jobs its input comes from (a search's rung before) to check them."""
+    cluster job builds the jobs its input comes from (a search's rung before) to check them.
+    """
     return IN_JOB or not workflow.local_exec
 
 

@@ -6,7 +6,6 @@ Kept apart from the tables (and their pandas and scipy) so that planning a rung 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -20,7 +19,7 @@ def validation_by_seed(results, point: dict, epochs: int, seeds, plan: dict | No
     values, diverged = {}, 0
     for seed in seeds:
         try:
-            metrics = json.loads(Path(run_folder(results, run_id(point, epochs, seed), plan), "metrics.json").read_text())
+            metrics = json.loads((run_folder(results, run_id(point, epochs, seed), plan) / "metrics.json").read_text())
         except (OSError, ValueError):
             metrics = {}
         if metrics.get("status") == "completed" and metrics.get("val_accuracy") is not None:

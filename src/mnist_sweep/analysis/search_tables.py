@@ -73,7 +73,8 @@ def summarize_search(config: dict, sweep_dir, results, min_seeds: int) -> dict:
     plan = json.loads(rung_plan_path(sweep_dir, last).read_text())
     summary = sweep_dir / "summary"
     confirm = config["search"]["confirm_seeds"]
-    result = summarize([run_folder(results, run, plan) / "metrics.json" for run in plan["runs"]], summary, min_seeds,
+    metrics = [run_folder(results, run, plan) / "metrics.json" for run in plan["runs"]]
+    result = summarize(metrics, summary, min_seeds,
                        seeds_note=(" (search seeds: optimistic for the chosen point, which they chose; its numbers "
                                    "on new seeds are in best.json and confirmation/)") if confirm else "")
     best = dict(result["best"])

@@ -81,8 +81,9 @@ def plan_rung(config: dict, rung: int, results, sweep_dir, slots: int = 1, gpus:
     workflow's --default-storage-provider). This job sees none of it, so it plans every run of the rung; a rerun
     trains nothing all the same, since Snakemake finds the packs' folders in storage. Each pack's runs are listed
     in the rung plan (pack_runs; its job reads them there, a declared input) and stored in its folder, under the
-    sweep (pack_folder; mnist_sweep.config.sweeps.run_folder): sweeps do not share runs there. No run continues a state kept by another pack's
-    job (a later rung trains from the first epoch, to the same numbers): only declared files travel."""
+    sweep (pack_folder; mnist_sweep.config.sweeps.run_folder): sweeps do not share runs there. No run continues
+    a state kept by another pack's job (a later rung trains from the first epoch, to the same numbers): only
+    declared files travel."""
     dropped = 0
     if not config["search"]:
         epochs, points, scores, seeds = None, [], {}, config["seeds"]

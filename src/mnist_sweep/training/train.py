@@ -90,15 +90,19 @@ def runs_of(args) -> tuple[list[dict], str, str | None, int]:
     from --out and --seed."""
     if args.pack:
         plan = json.loads(args.pack.read_text())
-        results = args.pack.parents[2]  # results/<dataset>/packs/<id>/plan.json
+        results = args.pack.parents[2]  # results/<dataset>/packs/<id>/plan.json (not read in storage)
+        # In storage, the runs go into the pack's folder (write_pack_plan), which the job declares.
+        in_pack = plan.get("runs_in_packs")
+
+        def folder(run: str) -> Path:
+            return args.pack.parent / "runs" / run if in_pack else run_folder(results, run)
+
         # A search's runs: continue_from names the run of the rung before, whose kept state this one
         # continues; keep_state, that a later rung may continue this one (mnist_sweep.planning.rungs).
-        in_pack = plan.get("runs_in_packs")  # in storage: in the pack's folder (write_pack_plan)
-        runs = [{"run_dir": args.pack.parent / "runs" / run["run_id"] if in_pack else run_folder(results, run["run_id"]),
-                 "seed": run["seed"],
+        runs = [{"run_dir": folder(run["run_id"]), "seed": run["seed"],
                  "hyperparameters": run["hyperparameters"], "keep_state": run.get("keep_state", False),
                  "drop_source_state": run.get("drop_source_state", False),
-                 **({"continue_from": run_folder(results, run["continue_from"])} if run.get("continue_from") else {})}
+                 **({"continue_from": folder(run["continue_from"])} if run.get("continue_from") else {})}
                 for run in plan["runs"]]
         return (part_of(runs, args.part) if args.part else runs), plan["dataset"], plan["pack"], len(runs)
     runs = [{"run_dir": Path(args.out.replace("{seed}", str(seed))), "seed": seed,
