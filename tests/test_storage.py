@@ -1,8 +1,9 @@
-"""No shared file system: a sweep and a search through Snakemake's storage plugins, twice.
+"""No shared file system: a sweep and a search through Snakemake's storage plugins.
 
 (a) snakemake-storage-plugin-fs with --shared-fs-usage none: jobs stage their declared inputs from a "remote" folder
-into a local prefix and their declared outputs back (how HPC users put jobs on node-local scratch); (b) S3, against
-moto's server started here. The working directory holds a *file* named results, so a job that wrote a result
+into a local prefix and their declared outputs back (how HPC users put jobs on node-local scratch): the grid sweep
+and a search; (b) S3, against moto's server started here: the search. tests/test_slurm.py runs (a)'s search
+through the SLURM profile. The working directory holds a *file* named results, so a job that wrote a result
 without declaring it (through results_dir, not its outputs) would fail; Snakemake removes its local copies at the
 end, and the rerun starts without them (another node), so every file a job read came from storage.
 """
@@ -29,15 +30,15 @@ SEARCH = {
 }
 
 
-def sweep_and_search(workdir: Path, storage: list[str], stored) -> None:
-    """The small grid sweep and a tiny search in one storage, each run again from nothing local; stored(path) is
-    the bytes storage holds under a path (results/...)."""
+def sweep_and_search(workdir: Path, storage: list[str], stored, grid: bool = True) -> None:
+    """The small grid sweep (unless not grid) and a tiny search in one storage, each run again from nothing local;
+    stored(path) is the bytes storage holds under a path (results/...)."""
     (workdir / "results").parent.mkdir(parents=True, exist_ok=True)
     (workdir / "results").write_text("a file, not a folder: a job that writes a result it did not declare fails\n")
     search_file = workdir / "search.yaml"
     search_file.write_text(yaml.safe_dump(SEARCH))
     local = workdir / "local-copies"
-    for config in (SMALL, search_file):
+    for config in (SMALL, search_file) if grid else (search_file,):
         args = ["-c2", "--configfile", str(config), "--shared-fs-usage", "none", *storage,
                 "--local-storage-prefix", str(local)]
         first = snakemake(workdir, *args)
@@ -48,8 +49,13 @@ def sweep_and_search(workdir: Path, storage: list[str], stored) -> None:
         again = snakemake(workdir, *args)
         assert again.returncode == 0, again.stderr[-3000:]
         assert "Nothing to be done" in again.stderr and "rule train" not in again.stderr, again.stderr[-2000:]
+    if grid:
+        check_grid(stored)
+    check_search(stored)
 
-    # The grid: each run's files in the folder of the pack that trained it, its numbers those runs.tsv reports.
+
+def check_grid(stored) -> None:
+    """The grid: each run's files in the folder of the pack that trained it, its numbers those runs.tsv reports."""
     summary = "results/mnist_5k/sweeps/small/summary"
     runs = pd.read_csv(io.BytesIO(stored(f"{summary}/runs.tsv")), sep="\t")
     assert len(runs) == 4 and (runs["status"] == "completed").all()
@@ -65,7 +71,9 @@ def sweep_and_search(workdir: Path, storage: list[str], stored) -> None:
     best = json.loads(stored(f"{summary}/best.json"))
     assert best["run_path"] and best["n_seeds"] == 2
 
-    # The search: both rungs, then the winner confirmed on a new seed.
+
+def check_search(stored) -> None:
+    """The search: both rungs, then the winner confirmed on a new seed."""
     summary = "results/mnist_5k/sweeps/tiny-search/summary"
     table = pd.read_csv(io.BytesIO(stored(f"{summary}/search.tsv")), sep="\t")
     assert sorted(table["epochs_reached"]) == [1, 2] and table["confirmed"].sum() == 1
@@ -134,5 +142,7 @@ def test_an_s3_object_store(tmp_path, s3_server):
     storage = ["--default-storage-provider", "s3", "--default-storage-prefix", "s3://sweep/project",
                "--storage-s3-endpoint-url", endpoint, "--storage-s3-access-key", "test",
                "--storage-s3-secret-key", "test"]
+    # The search only (the fs test runs the grid too): it takes every path a grid takes in storage but the grid's
+    # summary, and the plugins differ only in how a file travels.
     sweep_and_search(tmp_path / "work", storage,
-                     lambda path: client.get_object(Bucket="sweep", Key=f"project/{path}")["Body"].read())
+                     lambda path: client.get_object(Bucket="sweep", Key=f"project/{path}")["Body"].read(), grid=False)
