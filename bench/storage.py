@@ -14,20 +14,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-import run as bench  # noqa: E402
+from sweep_paths import sweep_seconds  # noqa: E402
 
 
-def sweep_seconds(data: Path, work: Path, storage: bool) -> float:
-    directory = Path(tempfile.mkdtemp(dir=work))
-    (directory / "config").mkdir()
-    shutil.copy(ROOT / "config" / "config.yaml", directory / "config" / "config.yaml")
-    (directory / "sweep.yaml").write_text(bench.SWEEP_CONFIG.format(data=data))
-    options = ["--shared-fs-usage", "none", "--default-storage-provider", "fs", "--default-storage-prefix",
-               str(directory / "storage"), "--local-storage-prefix", str(directory / "local")] if storage else []
-    seconds, _ = bench.timed([sys.executable, "-m", "snakemake", "--snakefile", ROOT / "Snakefile", "-c2",
-                              "--configfile", "sweep.yaml", "-q", *options], cwd=directory)
-    shutil.rmtree(directory)
-    return seconds
+def in_storage(directory: Path) -> list[str]:
+    """The fs storage plugin, its storage and its local copies in the sweep's folder."""
+    return ["--shared-fs-usage", "none", "--default-storage-provider", "fs", "--default-storage-prefix",
+            str(directory / "storage"), "--local-storage-prefix", str(directory / "local")]
 
 
 def main() -> None:
@@ -39,7 +32,8 @@ def main() -> None:
     times = {"shared": [], "storage": []}
     for _ in range(args.repeats):
         for name in times:
-            times[name].append(sweep_seconds(args.data.resolve(), work, name == "storage"))
+            times[name].append(sweep_seconds(ROOT, args.data.resolve(), work, in_storage if name == "storage"
+                                             else lambda directory: []))
     shutil.rmtree(work)
     shared, storage = statistics.median(times["shared"]), statistics.median(times["storage"])
     ratios = [s / t for s, t in zip(times["storage"], times["shared"])]

@@ -17,13 +17,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 import run as bench  # noqa: E402
 
 
-def sweep_seconds(root: Path, data: Path, work: Path) -> float:
+def sweep_seconds(root: Path, data: Path, work: Path, options=lambda directory: []) -> float:
+    """The sweep by the checkout at root, in a folder of its own under work; options(folder): more snakemake options."""
     directory = Path(tempfile.mkdtemp(dir=work))
     (directory / "config").mkdir()
     shutil.copy(root / "config" / "config.yaml", directory / "config" / "config.yaml")
     (directory / "sweep.yaml").write_text(bench.SWEEP_CONFIG.format(data=data))
     seconds, _ = bench.timed([sys.executable, "-m", "snakemake", "--snakefile", root / "Snakefile", "-c2",
-                              "--configfile", "sweep.yaml", "-q"], cwd=directory)
+                              "--configfile", "sweep.yaml", "-q", *options(directory)], cwd=directory)
     shutil.rmtree(directory)
     return seconds
 
