@@ -297,6 +297,15 @@ def bench_scale(work, per_parameter=10, repeats=1):
                                             and "summarize 1" in out), out[-2000:]
 
     workflow_dry_runs("finished", finished)
+    # The with_runs target (every run a DAG job, for --summary, --dag, --delete-all-output), on the finished sweep.
+    with_runs = {}
+    for flags in ("-n -q", "--summary"):
+        times = with_runs.setdefault(flags, [])
+        for _ in range(repeats):
+            seconds, out = timed(workflow[:3] + ["with_runs"] + workflow[3:] + flags.split(), cwd=directory)
+            # Three files per run (models: none), each a train_run output with nothing to do.
+            assert flags != "--summary" or out.count("\ttrain_run\t-\tok\t") == 3 * runs, out[-2000:]
+            times.append(seconds)
 
     from mnist_sweep.analysis.summarize import summarize
 
@@ -320,7 +329,8 @@ def bench_scale(work, per_parameter=10, repeats=1):
     shutil.rmtree(directory)
     return {"runs": runs, "summarize_seconds": summarize_seconds, "plan_seconds": plan_seconds, "plan_jobs": jobs,
             "dry_run_seconds": {f"{name}, snakemake {flags}": statistics.median(times)
-                                for (name, flags), times in dry_run.items()}}
+                                for (name, flags), times in dry_run.items()},
+            "with_runs_seconds": {flags: statistics.median(times) for flags, times in with_runs.items()}}
 
 
 def main(argv=None):
@@ -404,6 +414,8 @@ def main(argv=None):
                     seconds = dry[f"{name}, snakemake {flags}"]
                     print(f"snakemake {flags:6}{name:32}{seconds:8.1f} s   this / bare same files: "
                           f"{seconds / reference:5.2f}x")
+            for flags, seconds in scale["with_runs_seconds"].items():
+                print(f"snakemake with_runs {flags:10}(every run a job; finished) {seconds:8.1f} s")
             print(f"the plan (snakemake -c1 --until plan: {scale['plan_jobs']} training jobs) "
                   f"{scale['plan_seconds']:8.1f} s")
             print(f"summarizing {scale['runs']:,} runs' metrics.json {scale['summarize_seconds']:8.1f} s")

@@ -24,6 +24,7 @@ def test_bench_smoke():
     assert set(dry_run) == {f"{name}, snakemake {flags}" for name in contenders for flags in ("-n", "-n -q")}
     assert all(seconds > 0 for seconds in dry_run.values())
     assert report["scale"]["summarize_seconds"] > 0 and report["scale"]["plan_seconds"] > 0
+    assert set(report["scale"]["with_runs_seconds"]) == {"-n -q", "--summary"}
 
 
 def test_pack_epoch_variants_run(mnist_5k_file):

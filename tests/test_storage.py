@@ -10,6 +10,7 @@ end, and the rerun starts without them (another node), so every file a job read 
 
 import io
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -51,6 +52,12 @@ def sweep_and_search(workdir: Path, storage: list[str], stored, grid: bool = Tru
         assert "Nothing to be done" in again.stderr and "rule train" not in again.stderr, again.stderr[-2000:]
     if grid:
         check_grid(stored)
+        # `snakemake with_runs`: each pack's folder (its runs inside), as Snakemake's own tools see them in storage.
+        summary = snakemake(workdir, "with_runs", "--summary", "--configfile", str(SMALL), "--shared-fs-usage", "none",
+                            *storage, "--local-storage-prefix", str(local))
+        folders = [line for line in summary.stdout.splitlines() if re.search(r"/packs/rung-0/[0-9a-f]{12}\t", line)]
+        assert len(folders) == 2 and all(line.split("\t")[2:5:2] == ["train", "ok"] for line in folders), \
+            summary.stdout[-3000:]
     check_search(stored)
 
 

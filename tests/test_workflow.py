@@ -344,6 +344,47 @@ def test_damaged_results_are_trained_again_or_refused_by_name_never_passed_silen
     assert "Nothing to be done" in quiet.stdout + quiet.stderr and "warning" not in quiet.stderr
 
 
+@slow
+def test_with_runs_shows_every_run_to_snakemakes_own_tools(small_sweep, tmp_path):
+    """`snakemake with_runs` is the sweep with every run's files: --summary lists each file (rule train_run,
+    status ok, nothing to do), --dag draws one node per run labelled by its point and seed (the sweep's own DAG:
+    one per pack); --delete-all-output deletes the runs with the tables, and the next `snakemake`
+    trains them again through their packs' jobs (none per run), to the numbers they had."""
+    workdir = copy_of(small_sweep, tmp_path)
+    results = workdir / "results" / "mnist_5k"
+    runs = sorted(results.glob("runs/**/seed~*"))
+    before = {run: json.loads((run / "metrics.json").read_text()) for run in runs}
+    files = [str((run / name).relative_to(workdir)) for run in runs
+             for name in ("metrics.json", "history.tsv", "predictions.npz", "model.keras")]
+
+    summary = snakemake(workdir, "with_runs", "--summary", "--configfile", str(SMALL))
+    assert summary.returncode == 0, summary.stderr[-3000:]
+    rows = {line.split("\t")[0]: line.split("\t") for line in summary.stdout.splitlines()}
+    # rule, status, plan: each file train_run's, there, with nothing to do.
+    assert all([rows[name][i] for i in (2, 4, 5)] == ["train_run", "ok", "no update"] for name in files), \
+        summary.stdout[-3000:]
+    assert rows["results/mnist_5k/sweeps/small/summary/runs.tsv"][4] == "ok"
+    dag = snakemake(workdir, "with_runs", "--dag", "--configfile", str(SMALL))
+    labels = re.findall(r'label = "train_run\\nrun: ([^"]+)"', dag.stdout)
+    assert sorted(labels) == [str(run.relative_to(results / "runs")) for run in runs], dag.stdout[-3000:]
+    assert all(re.search(r"/dropout~0\.[25]/.*/seed~[01]$", label) for label in labels), labels
+    default = snakemake(workdir, "-n", "--dag", "--configfile", str(SMALL))
+    assert "train_run" not in default.stdout and "label = \"train\\npack: " in default.stdout, default.stdout
+
+    deleted = snakemake(workdir, "with_runs", "--delete-all-output", "--configfile", str(SMALL))
+    assert deleted.returncode == 0, deleted.stderr[-3000:]
+    assert not any((workdir / name).exists() for name in files), deleted.stdout[-3000:]
+    assert not (results / "sweeps" / "small" / "summary" / "runs.tsv").exists()
+    again = snakemake(workdir, "-c2", "--configfile", str(SMALL))
+    assert again.returncode == 0, again.stderr[-3000:]
+    jobs = re.findall(r"^(?:local)?rule (train\w*):$", again.stderr, re.MULTILINE)
+    assert jobs == ["train"] * len(list(results.glob("packs/*/done.json"))), again.stderr[-3000:]
+    for run in runs:
+        assert json.loads((run / "metrics.json").read_text())["test_loss"] == pytest.approx(
+            before[run]["test_loss"], rel=1e-5), run
+    assert len(pd.read_csv(results / "sweeps" / "small" / "summary" / "runs.tsv", sep="\t")) == len(runs)
+
+
 def incomplete_outputs(workdir: Path) -> set:
     """Outputs Snakemake marked as being written (.snakemake/incomplete holds base64 names)."""
     from base64 import urlsafe_b64decode

@@ -253,15 +253,16 @@ if workflow.is_main_process:
         )
 
 
-def rung_results(rung):
+def rung_results(rung, every_run=False):
     """A rung's plan (once its checkpoint has run), the done.json of the packs that train it, and
-    the runs to train again alone; in storage, the plan and its packs' folders (see
-    mnist_sweep/planning/rungs.py, rung_inputs)."""
+    the runs to train again alone (every_run: the files of every run no pack trains now); in storage,
+    the plan and its packs' folders (see mnist_sweep/planning/rungs.py, rung_inputs)."""
     return rung_inputs(
         checkpoint_plan(rung),
         RESULTS,
         config["models"] != "none",
         declared=rung_plan_path(SWEEP_DIR, rung),
+        every_run=every_run,
     )
 
 
@@ -290,6 +291,15 @@ def get_rung_before(wildcards):
 def get_sweep_results(wildcards):
     """What summarize waits for: every rung of the sweep, trained (the final one needs all before it)."""
     return [path for rung in range(FINAL_RUNG + 1) for path in rung_results(rung)]
+
+
+def get_every_run(wildcards):
+    """The with_runs target's runs: every rung of the sweep, each run by its files (train_run's outputs)."""
+    return [
+        path
+        for rung in range(FINAL_RUNG + 1)
+        for path in rung_results(rung, every_run=True)
+    ]
 
 
 # Plain strings, not input functions: Snakemake calls a function once per job, and a

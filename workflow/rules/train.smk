@@ -5,7 +5,8 @@
 # cannot give one job outputs that are not a pattern of its wildcards (a pack's runs are any
 # set of run paths), and one DAG job per run costs about 1 ms each (10 s at 10,000 runs:
 # bench/README.md). So a run's files are declared by train_run below, which Snakemake calls on
-# only where a run is asked for by path, or lost a file after its pack had finished.
+# only where a run is asked for by path, or lost a file after its pack had finished, and which
+# the with_runs target (last below) shows for every run.
 
 GPU_IDS = ",".join(str(i) for i in config["gpu_ids"])
 PACK_DIR = f"{RESULTS}/packs/{{pack}}"
@@ -109,3 +110,20 @@ rule train_run:
     shell:
         "python -m mnist_sweep.training.train --data {input.data:q} --out {params.run_dir:q} "
         f"--dataset {DATASET} {{params.flags}} {TRAINING_OPTIONS}"
+
+
+# The sweep's outputs and every run's files, each run a node of its own, for Snakemake's own tools:
+# `snakemake with_runs --summary` lists every file with its state, `--dag` draws each run by its
+# point and seed, `--delete-all-output` deletes the runs with all the rest (plans, tables, figures,
+# the prepared data), so that the next `snakemake` plans and trains them again in packs. Finished
+# runs are train_run's outputs here, with nothing to do; those a pack's job has yet to train are
+# that job's. Not in `all`: a job per run costs Snakemake about 0.5-1 ms (`snakemake with_runs -n`
+# of 10,000 runs: 13 s, against 2 s for the sweep's own DAG of one job per pack; bench/README.md).
+localrules:
+    with_runs,
+
+
+rule with_runs:
+    input:
+        get_final_outputs(),
+        get_every_run,

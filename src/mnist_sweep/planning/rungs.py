@@ -216,12 +216,14 @@ def read_rung_plan(path) -> dict:
                      "rung is planned again from the results (nothing finished is trained again).")
 
 
-def rung_inputs(path, results, with_model: bool = True, declared=None) -> list[str]:
+def rung_inputs(path, results, with_model: bool = True, declared=None, every_run: bool = False) -> list[str]:
     """What a rung's results are, for the steps that wait on them: its plan, the done.json of its packs, and the
     files of each run that a finished pack (or none) trained but is now missing a file or was trained alone
     since (the workflow's train_run rule declares them, so Snakemake trains such a run again: it reruns a job
     when a file asked of it is missing, not another of its files). A run whose files are there but damaged
     (truncated, edited) stops the sweep here, named, with what to do. with_model: runs keep model.keras.
+    every_run: also the files of every other run not left to a pack's job of this invocation (the workflow's
+    `with_runs` target, for Snakemake's own tools to see each run: workflow/rules/train.smk).
 
     path: the plan as this process reads it; declared: as the workflow names it (where storage is used, path is
     its local copy, and what is returned must name files in storage). A plan with runs_in_packs (storage): the
@@ -243,7 +245,7 @@ def rung_inputs(path, results, with_model: bool = True, declared=None) -> list[s
         if state == "damaged" and not problem.endswith("is missing"):
             raise SystemExit(f"error: {run_dir}: {problem}. Delete that file and run the same command again: the "
                              "run is trained again (alone); nothing else is.")
-        if state != "finished" or (run_dir / TRAINED_ALONE_LOG).exists():
+        if every_run or state != "finished" or (run_dir / TRAINED_ALONE_LOG).exists():
             inputs += [str(run_dir / name) for name in run_file_names(with_model)]
     return inputs
 
