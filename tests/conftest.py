@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 WHOLE_NODE_TESTS = pytest.StashKey[int]()
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected: count only the tests that will run
 def pytest_collection_modifyitems(config, items):
     """The SLURM tests that need the node to themselves first: two at a time would wait for each other
     later, while the rest ran two at a time (.ci/run: pytest-xdist's `-n 2`, tests/test_slurm.py)."""

@@ -387,7 +387,7 @@ def test_a_run_longer_than_its_time_limit_continues_without_spending_a_retry(tmp
     assert epochs_logged(log) == list(range(1, epochs + 1))
 
 
-def test_a_job_whose_slurm_commands_fail_still_stops_before_its_time_limit(tmp_path, slurm_cluster, interrupted_run):
+def test_a_job_whose_slurm_commands_fail_still_stops_before_its_time_limit(tmp_path, slurm_cluster, long_run):
     """Inside the job, squeue and scontrol answer with an error (as in a container without slurm.conf or
     munge's socket): the trainer counts its time left from the rule's runtime (1 minute) since the job
     started, stops in time with its state saved, cannot requeue itself, and exits; each stop is a failed
@@ -400,7 +400,8 @@ def test_a_job_whose_slurm_commands_fail_still_stops_before_its_time_limit(tmp_p
         (stubs / name).chmod(0o755)
     # The jobs inherit the controller's PATH (sbatch --export=ALL); the controller itself uses sacct and sbatch.
     env = dict(slurm_cluster, PATH=f"{stubs}{os.pathsep}{slurm_cluster['PATH']}")
-    result = snakemake_slurm(tmp_path, env, *interrupted_run, "--set-resources", "train:runtime=1", "--retries", "5")
+    # A run longer than one 1-minute job can train (an interrupted_run's 20 s fitted in one on a fast CPU).
+    result = snakemake_slurm(tmp_path, env, *long_run, "--set-resources", "train:runtime=1", "--retries", "5")
     assert result.returncode == 0, evidence(tmp_path, slurm_cluster, result.stderr)
     metrics, log = the_only_run(tmp_path)
     assert metrics["status"] == "completed" and metrics["resumed_from_epoch"]
