@@ -68,3 +68,29 @@ def test_a_saved_model_that_is_gone_is_a_damaged_run_and_a_run_without_one_is_fi
     (saved / "model.keras").unlink()
     assert run_state(saved) == ("damaged", "model.keras is missing")
     assert run_state(finished_run(tmp_path / "none", model=False, model_saved=False)) == ("finished", None)
+
+
+def test_a_rungs_inputs_ask_each_run_for_the_files_it_has(tmp_path):
+    """rung_inputs (what summarize waits for; every_run: the with_runs target): a finished run is asked for its
+    files, model.keras only where it saved one (a run shared from a sweep without models is not trained again for
+    it); a run its pack's job has yet to train is that job's done.json; a run with a lost file is asked for its
+    files (so train_run trains it again), every_run or not."""
+    from mnist_sweep.planning.rungs import rung_inputs
+
+    results = tmp_path / "results"
+    with_model = finished_run(results / "runs" / "a", model_saved=True)
+    without_model = finished_run(results / "runs" / "b", model=False, model_saved=False)
+    lost = finished_run(results / "runs" / "d", model_saved=True)
+    (lost / "history.tsv").unlink()
+    plan = tmp_path / "rung-0.json"
+    plan.write_text(json.dumps({"runs": ["a", "b", "c", "d"], "packs": ["p0", "p1"], "packs_to_train": ["p1"],
+                                "run_packs": {"a": "p0", "b": None, "c": "p1", "d": "p0"}}))
+    (results / "packs" / "p0").mkdir(parents=True)
+    (results / "packs" / "p0" / "done.json").write_text("{}")
+    files = lambda run, *names: [str(run / name) for name in names]  # noqa: E731
+    four = ("metrics.json", "history.tsv", "predictions.npz", "model.keras")
+    base = [str(plan), str(results / "packs" / "p0" / "done.json"), str(results / "packs" / "p1" / "done.json")]
+    assert rung_inputs(plan, results) == base + files(lost, *four)
+    assert rung_inputs(plan, results, with_model=False) == base + files(lost, *four[:3])
+    every_run = base + files(with_model, *four) + files(without_model, *four[:3]) + files(lost, *four)
+    assert rung_inputs(plan, results, every_run=True) == every_run

@@ -246,7 +246,10 @@ def rung_inputs(path, results, with_model: bool = True, declared=None, every_run
             raise SystemExit(f"error: {run_dir}: {problem}. Delete that file and run the same command again: the "
                              "run is trained again (alone); nothing else is.")
         if every_run or state != "finished" or (run_dir / TRAINED_ALONE_LOG).exists():
-            inputs += [str(run_dir / name) for name in run_file_names(with_model)]
+            # A finished run has a model.keras where it saved one: a run shared from a sweep without models is
+            # asked for the files it has, not trained again for the one it never had.
+            model = (run_dir / "model.keras").exists() if state == "finished" else with_model
+            inputs += [str(run_dir / name) for name in run_file_names(model)]
     return inputs
 
 
