@@ -28,8 +28,18 @@ def run_folder(results, run: str, plan: dict | None = None) -> Path:
     folder of the pack that trained it (run_packs), under the sweep: there only a job's declared outputs travel,
     and a pack's job declares its folder (a job cannot declare a list of run paths)."""
     if plan and plan.get("runs_in_packs"):
-        return Path(results, plan["pack_folder"], plan["run_packs"][run], "runs", run)
+        return run_in_pack_folder(stored_pack_folder(results, plan, plan["run_packs"][run]), run)
     return Path(results, "runs", run)
+
+
+def stored_pack_folder(results, plan: dict, pack: str) -> Path:
+    """In storage: a pack's folder, its job's declared output (the rung plan's pack_folder/<pack id>)."""
+    return Path(results, plan["pack_folder"], pack)
+
+
+def run_in_pack_folder(pack_folder, run: str) -> Path:
+    """In storage: where a run's files are in its pack's folder."""
+    return Path(pack_folder, "runs", run)
 
 
 def stored_packs_folder(sweep: str, rung) -> str:

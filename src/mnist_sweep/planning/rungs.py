@@ -34,7 +34,7 @@ from pathlib import Path
 from mnist_sweep.analysis.scores import point_score, validation_by_seed
 from mnist_sweep.config.hyperparameters import HYPERPARAMETERS
 from mnist_sweep.config.search_space import confirm_seeds, points_per_rung, run_id, rungs
-from mnist_sweep.config.sweeps import rung_plan_path, stored_packs_folder
+from mnist_sweep.config.sweeps import rung_plan_path, run_folder, stored_pack_folder, stored_packs_folder
 from mnist_sweep.config.validation import sweep_runs
 from mnist_sweep.io import write_json, write_text
 from mnist_sweep.planning.disk import disk_note, grid_bytes, search_bytes
@@ -167,7 +167,7 @@ def drop_states(results, run_ids: list[str]) -> int:
     """Delete the kept state/ of these runs (keep_states survivors: points stopped at their rung); how many."""
     dropped = 0
     for run in run_ids:
-        state = RunResume(Path(results, "runs", run), "state")
+        state = RunResume(run_folder(results, run), "state")
         if state.folder.exists():
             state.clear()
             dropped += 1
@@ -231,7 +231,7 @@ def rung_inputs(path, results, with_model: bool = True, declared=None, every_run
     plan = read_rung_plan(path)
     declared = str(declared or path)
     if plan.get("runs_in_packs"):
-        return [declared] + [str(Path(results, plan["pack_folder"], pack)) for pack in plan["packs"]]
+        return [declared] + [str(stored_pack_folder(results, plan, pack)) for pack in plan["packs"]]
     book = PackBook(results, read_plans=False)
     done = {pack: book.done_path(pack) for pack in plan["packs"]}
     inputs = [declared] + [str(done_path) for done_path in done.values()]
@@ -240,7 +240,7 @@ def rung_inputs(path, results, with_model: bool = True, declared=None, every_run
     for run, pack in plan.get("run_packs", {}).items():
         if pack in training:
             continue  # its pack's job trains it
-        run_dir = Path(results, "runs", run)
+        run_dir = run_folder(results, run)
         state, problem = run_state(run_dir)
         if state == "damaged" and not problem.endswith("is missing"):
             raise SystemExit(f"error: {run_dir}: {problem}. Delete that file and run the same command again: the "

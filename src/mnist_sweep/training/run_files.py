@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_sweep.config.hyperparameters import HYPERPARAMETERS
+from mnist_sweep.config.sweeps import run_folder
 from mnist_sweep.io import atomic_path, write_json
 
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
@@ -109,7 +110,7 @@ def finished_runs(results, runs: list[dict]) -> tuple[set, dict]:
     """(run ids that are finished, {run id: what is damaged}) among runs (dicts with run_id) under results/."""
     finished, damaged = set(), {}
     for run in runs:
-        run_dir = Path(results, "runs", run["run_id"])
+        run_dir = run_folder(results, run["run_id"])
         state, problem = run_state(run_dir)
         if state == "finished":
             finished.add(run["run_id"])

@@ -24,7 +24,7 @@ from pathlib import Path
 from mnist_sweep.cluster.attempts import (ENDED, charge_unended_attempt, gpu_out_of_memory_ends, record_attempt,
                                          requeue, start_line)
 from mnist_sweep.config.hyperparameters import HYPERPARAMETERS, parse_value, tutorial_hyperparameters
-from mnist_sweep.config.sweeps import run_folder
+from mnist_sweep.config.sweeps import run_folder, run_in_pack_folder
 from mnist_sweep.cluster.deadline import TimeLimitStop
 from mnist_sweep.cluster.gpu_processes import EXIT_SETUP_FAILED, part_of, train_on_each_gpu, visible_gpus
 from mnist_sweep.io import write_json
@@ -95,7 +95,7 @@ def runs_of(args) -> tuple[list[dict], str, str | None, int]:
         in_pack = plan.get("runs_in_packs")
 
         def folder(run: str) -> Path:
-            return args.pack.parent / "runs" / run if in_pack else run_folder(results, run)
+            return run_in_pack_folder(args.pack.parent, run) if in_pack else run_folder(results, run)
 
         # A search's runs: continue_from names the run of the rung before, whose kept state this one
         # continues; keep_state, that a later rung may continue this one (mnist_sweep.planning.rungs).
